@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Shared set-up for scripts/serve.sh and scripts/test.sh: Debian packages, a virtualenv, the package.
+# Usage: source scripts/bootstrap.sh; hubbub_bootstrap [pip-extras] [debian packages...]
+set -euo pipefail
+
+HUBBUB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HUBBUB_VENV="${HUBBUB_VENV:-$HUBBUB_ROOT/.venv}"
+
+_as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "hubbub: need root (or sudo) to run: $*" >&2; return 1; fi
+}
+
+hubbub_apt() {  # install the Debian packages that are missing, with one apt-get update at most
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "hubbub: installing Debian packages: ${missing[*]}" >&2
+  _as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+hubbub_bootstrap() {
+  local extras="${1:-}"; shift || true
+  local python="${HUBBUB_PYTHON:-python3}"
+  if ! command -v "$python" >/dev/null || ! "$python" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+    hubbub_apt python3 python3-venv python3-dev
+    python=python3
+  fi
+  "$python" -m venv --help >/dev/null 2>&1 && "$python" -c 'import ensurepip' 2>/dev/null || hubbub_apt python3-venv
+  [ $# -gt 0 ] && hubbub_apt "$@"
+  if [ ! -x "$HUBBUB_VENV/bin/python" ]; then
+    "$python" -m venv "$HUBBUB_VENV"
+  fi
+  local stamp="$HUBBUB_VENV/.hubbub-installed${extras:+-$extras}"
+  if [ ! -f "$stamp" ] || [ "$HUBBUB_ROOT/pyproject.toml" -nt "$stamp" ]; then
+    "$HUBBUB_VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+    if ! "$HUBBUB_VENV/bin/python" -m pip install -q -e "$HUBBUB_ROOT${extras:+[$extras]}" >"$HUBBUB_VENV/pip.log" 2>&1; then
+      grep -v "^WARNING: Location" "$HUBBUB_VENV/pip.log" >&2; echo "hubbub: pip install failed" >&2; return 1
+    fi
+    "$HUBBUB_VENV/bin/python" -c 'import hubbub' && touch "$stamp"
+  fi
+}
