@@ -83,6 +83,7 @@ __all__ = [
     "TokenError",
     "VerifiedToken",
     "mint_token",
+    "unverified_app_id",
     "verify_app_only",
     "verify_token",
 ]
@@ -249,6 +250,14 @@ def _parse(token: str) -> tuple[bytes, bytes, VerifiedToken]:
         raise _malformed("critical header extensions are not supported (RFC 7515 §4.1.11)")
     signing_input = token[: len(parts[0]) + 1 + len(parts[1])].encode("ascii")
     return signing_input, signature, _claims_to_token(claims)
+
+
+def unverified_app_id(token: str) -> str:
+    """The App ID a token names, before any check: to find the keys to verify it with.
+
+    Raises ``token_malformed`` like :func:`verify_token` would.
+    """
+    return _parse(token)[2].app_id
 
 
 def _claims_to_token(claims: Mapping[str, Any]) -> VerifiedToken:

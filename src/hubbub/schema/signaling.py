@@ -1,0 +1,370 @@
+"""The signaling protocol, version 1: JSON text frames on the WebSocket ``/rtc/v1``.
+
+Shared by the server and every client SDK; docs/protocol.md describes each message with
+sequence diagrams. Every frame is one JSON object whose ``type`` names the message. A client
+request may carry ``id`` (any string up to 64 characters); the server's reply to it, or the error
+it caused, carries the same value as ``re``. Unknown fields are ignored (forward compatibility);
+unknown types, wrong field types and oversize frames are answered with an ``error`` frame and
+never close the session, except before ``join`` succeeds.
+
+Media uses two peer connections per participant: the *publisher* connection, where the client
+offers (``offer`` -> ``answer``), and the *subscriber* connection, where the server offers
+(server ``offer`` -> client ``answer``). Each remote track's ``a=msid`` is
+``<participant_sid> <track_sid>``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 256 * 1024
+"""Largest accepted frame (an SDP offer with many tracks stays far below it)."""
+
+
+class ErrorCode(StrEnum):
+    """Stable codes in ``error`` frames; token refusals use the token error codes as they are."""
+
+    invalid_message = "invalid_message"  # not JSON, not an object, wrong field types
+    unknown_type = "unknown_type"
+    frame_too_large = "frame_too_large"
+    unsupported_protocol = "unsupported_protocol"
+    join_required = "join_required"  # a request before join
+    already_joined = "already_joined"
+    out_of_order = "out_of_order"  # e.g. an answer with no offer outstanding
+    permission_denied = "permission_denied"  # e.g. publish without the publish privilege
+    track_not_found = "track_not_found"
+    invalid_sdp = "invalid_sdp"
+    rate_limited = "rate_limited"
+    room_full = "room_full"
+    server_error = "server_error"
+
+
+class TrackKind(StrEnum):
+    audio = "audio"
+    video = "video"
+
+
+class TrackSource(StrEnum):
+    microphone = "microphone"
+    camera = "camera"
+    screen = "screen"
+    screen_audio = "screen_audio"
+    unknown = "unknown"
+
+
+class PeerTarget(StrEnum):
+    publisher = "publisher"
+    subscriber = "subscriber"
+
+
+class LeaveReason(StrEnum):
+    client_left = "client_left"
+    kicked = "kicked"
+    duplicate_identity = "duplicate_identity"  # the same user joined again elsewhere
+    token_expired = "token_expired"
+    connection_lost = "connection_lost"  # no media/signaling within the reconnect window
+    room_closed = "room_closed"
+    server_shutdown = "server_shutdown"
+
+
+# --- shared records ---------------------------------------------------------------------------
+
+
+class TrackInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
+    sid: str
+    participant_sid: str
+    kind: TrackKind
+    source: TrackSource = TrackSource.unknown
+    name: str = ""
+    muted: bool = False
+    mime_type: str = ""
+    width: int = 0
+    height: int = 0
+
+
+class ParticipantInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
+    sid: str
+    identity: str  # the token's user id
+    role: str
+    name: str = ""
+    metadata: str = ""
+    joined_at: float = 0.0
+    tracks: list[TrackInfo] = []
+    can_publish: bool = False
+    can_subscribe: bool = False
+
+
+class RoomInfo(msgspec.Struct, kw_only=True):
+    sid: str
+    channel: str
+    created_at: float
+
+
+class IceServer(msgspec.Struct, kw_only=True, omit_defaults=True):
+    urls: list[str]
+    username: str = ""
+    credential: str = ""
+
+
+class Speaker(msgspec.Struct, kw_only=True):
+    participant_sid: str
+    level: float  # 0..1, from the RFC 6464 audio level
+    active: bool = True
+
+
+class Expiring(msgspec.Struct, kw_only=True):
+    what: str  # "token" or a privilege name
+    at: float
+
+
+# --- client -> server --------------------------------------------------------------------------
+
+
+class _Request(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
+    id: str | None = None
+
+
+class Join(_Request, tag="join"):
+    token: str = ""
+    # Testing-mode projects (App ID only) join without a token:
+    app_id: str = ""
+    user_id: str = ""
+    channel: str = ""
+    name: str = ""
+    metadata: str = ""
+    auto_subscribe: bool = True
+    protocol: int = PROTOCOL_VERSION
+    # Resume after a network change: the participant sid and resume key from ``joined``.
+    resume_sid: str = ""
+    resume_key: str = ""
+
+
+class Publish(_Request, tag="publish"):
+    cid: str  # the client's id for the track: the MediaStreamTrack id in its offer's a=msid
+    kind: TrackKind
+    source: TrackSource = TrackSource.unknown
+    name: str = ""
+    muted: bool = False
+    width: int = 0
+    height: int = 0
+
+
+class Unpublish(_Request, tag="unpublish"):
+    track_sid: str
+
+
+class Mute(_Request, tag="mute"):
+    track_sid: str
+    muted: bool
+
+
+class Subscribe(_Request, tag="subscribe"):
+    track_sids: list[str]
+    subscribe: bool = True  # False unsubscribes
+
+
+class Offer(_Request, tag="offer"):
+    """Client -> server: an offer on the publisher connection. Server -> client: subscriber offer."""
+
+    sdp: str
+
+
+class Answer(_Request, tag="answer"):
+    """Client -> server: answer on the subscriber connection. Server -> client: publisher answer."""
+
+    sdp: str
+
+
+class Trickle(_Request, tag="trickle"):
+    target: PeerTarget
+    candidate: str  # "" means end of candidates
+    sdp_mid: str = ""
+
+
+class Ping(_Request, tag="ping"):
+    t: float  # client clock, milliseconds
+    rtt: float = 0.0  # the client's last measured round trip, reported for the call inspector
+
+
+class RenewToken(_Request, tag="renew_token"):
+    token: str
+
+
+class Leave(_Request, tag="leave"):
+    pass
+
+
+ClientMessage = Join | Publish | Unpublish | Mute | Subscribe | Offer | Answer | Trickle | Ping | RenewToken | Leave
+
+
+# --- server -> client --------------------------------------------------------------------------
+
+
+class _Event(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
+    re: str | None = None
+
+
+class Joined(_Event, tag="joined"):
+    room: RoomInfo
+    participant: ParticipantInfo
+    participants: list[ParticipantInfo]
+    ice_servers: list[IceServer] = []
+    server_version: str = ""
+    protocol: int = PROTOCOL_VERSION
+    ping_interval: float = 5.0
+    reconnect_window: float = 10.0
+    resume_key: str = ""
+    resumed: bool = False
+
+
+class TrackPublished(_Event, tag="track_published"):
+    cid: str
+    track: TrackInfo
+
+
+class TrackUnpublished(_Event, tag="track_unpublished"):
+    participant_sid: str
+    track_sid: str
+
+
+class TrackMuted(_Event, tag="track_muted"):
+    participant_sid: str
+    track_sid: str
+    muted: bool
+
+
+class ParticipantJoined(_Event, tag="participant_joined"):
+    participant: ParticipantInfo
+
+
+class ParticipantUpdated(_Event, tag="participant_updated"):
+    participant: ParticipantInfo
+
+
+class ParticipantLeft(_Event, tag="participant_left"):
+    participant_sid: str
+    identity: str
+    reason: LeaveReason
+
+
+class ActiveSpeakers(_Event, tag="active_speakers"):
+    speakers: list[Speaker]
+
+
+class SubscriptionUpdate(_Event, tag="subscription"):
+    track_sid: str
+    subscribed: bool
+    mid: str = ""  # the m-line carrying it on the subscriber connection
+
+
+class Pong(_Event, tag="pong"):
+    t: float  # echoed client time
+    server_t: float  # server clock, milliseconds
+
+
+class TokenRenewed(_Event, tag="token_renewed"):
+    expires_at: float
+    privileges: dict[str, float]
+
+
+class TokenExpiring(_Event, tag="token_expiring"):
+    expiring: list[Expiring]
+
+
+class Error(_Event, tag="error"):
+    code: str
+    message: str
+
+
+class Kicked(_Event, tag="kicked"):
+    reason: LeaveReason
+    message: str = ""
+
+
+ServerMessage = (
+    Joined
+    | TrackPublished
+    | TrackUnpublished
+    | TrackMuted
+    | ParticipantJoined
+    | ParticipantUpdated
+    | ParticipantLeft
+    | ActiveSpeakers
+    | SubscriptionUpdate
+    | Offer
+    | Answer
+    | Trickle
+    | Pong
+    | TokenRenewed
+    | TokenExpiring
+    | Error
+    | Kicked
+)
+
+
+class ProtocolError(Exception):
+    """A frame that cannot be understood; ``code`` is an :class:`ErrorCode` value."""
+
+    def __init__(self, code: ErrorCode, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+_client_decoder = msgspec.json.Decoder(ClientMessage)
+_server_decoder = msgspec.json.Decoder(ServerMessage)
+_encoder = msgspec.json.Encoder()
+_KNOWN_CLIENT_TYPES = frozenset(
+    {"join", "publish", "unpublish", "mute", "subscribe", "offer", "answer", "trickle", "ping", "renew_token", "leave"}
+)
+
+
+def _request_id_of(data: bytes | str) -> str | None:
+    try:
+        obj = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(obj, dict) and isinstance(obj.get("id"), str) and len(obj["id"]) <= 64:
+        return str(obj["id"])
+    return None
+
+
+def decode_client(data: bytes | str) -> ClientMessage:
+    """Parse one client frame or raise :class:`ProtocolError` saying what is wrong with it."""
+    if len(data) > MAX_FRAME_BYTES:
+        raise ProtocolError(ErrorCode.frame_too_large, f"frames are limited to {MAX_FRAME_BYTES} bytes")
+    try:
+        msg = _client_decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        rid = _request_id_of(data)
+        text = str(exc)
+        if "Invalid value" in text and "$.type" in text:
+            try:
+                obj = msgspec.json.decode(data)
+                kind = obj.get("type") if isinstance(obj, dict) else None
+            except msgspec.DecodeError:
+                kind = None
+            if isinstance(kind, str) and kind not in _KNOWN_CLIENT_TYPES:
+                raise ProtocolError(ErrorCode.unknown_type, f"unknown message type {kind[:40]!r}", rid) from None
+        raise ProtocolError(ErrorCode.invalid_message, text, rid) from None
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(ErrorCode.invalid_message, f"not a JSON message: {exc}") from None
+    if msg.id is not None and len(msg.id) > 64:
+        raise ProtocolError(ErrorCode.invalid_message, "id is limited to 64 characters")
+    return msg
+
+
+def decode_server(data: bytes | str) -> ServerMessage:
+    """Parse one server frame (client side). Raises :class:`ProtocolError` on a bad frame."""
+    try:
+        return _server_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ProtocolError(ErrorCode.invalid_message, str(exc)) from None
+
+
+def encode(message: ClientMessage | ServerMessage) -> bytes:
+    return _encoder.encode(message)
