@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hubbub.proto.ice import (
+    DEFAULT_DISCONNECTED_AFTER,
     IceConnected,
     IceConsentExpired,
     IceDisconnected,
@@ -348,7 +349,7 @@ def test_late_timer_reports_both_in_order() -> None:
     ice = new_ice()
     check(ice, ADDR_A, 0.0, use_candidate=True)
     events(ice)
-    assert ice.get_timer() == 5.0
+    assert ice.get_timer() == DEFAULT_DISCONNECTED_AFTER
     ice.handle_timer(31.0)
     assert events(ice) == [IceDisconnected(ADDR_A), IceConsentExpired(ADDR_A)]
 

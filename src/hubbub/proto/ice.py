@@ -66,7 +66,7 @@ __all__ = [
 Address = tuple[str, int]
 
 DEFAULT_CONSENT_TIMEOUT = 30.0  # RFC 7675 §5.1
-DEFAULT_DISCONNECTED_AFTER = 5.0
+DEFAULT_DISCONNECTED_AFTER = 12.0  # peers send consent checks every 5 s ± 20% (RFC 7675 §5.1)
 # Bound the per-connection memory an authenticated but misbehaving peer can make us use.
 MAX_VALID_ADDRESSES = 16
 
