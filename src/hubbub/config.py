@@ -108,6 +108,7 @@ def load_settings(
     env = os.environ if env is None else env
     names = {f.name for f in fields(Settings)}
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
 
     path = config_file or (Path(env["HUBBUB_CONFIG"]) if env.get("HUBBUB_CONFIG") else None)
     if path is not None:
@@ -124,11 +125,13 @@ def load_settings(
             if key not in names:
                 raise ConfigError(f"config file {path}: unknown setting {key!r}")
             values[key] = _coerce(key, value, f"config file {path}")
+            sources[key] = f"config file {path}"
 
     for name in names:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None and raw != "":
             values[name] = _coerce(name, raw, f"${ENV_PREFIX}{name.upper()}")
+            sources[name] = f"${ENV_PREFIX}{name.upper()}"
 
     for name, value in (overrides or {}).items():
         if value is None:
@@ -136,25 +139,29 @@ def load_settings(
         if name not in names:
             raise ConfigError(f"unknown setting {name!r}")
         values[name] = _coerce(name, value, "the command line")
+        sources[name] = "the command line"
 
     settings = Settings(**values)
-    _validate(settings)
+    _validate(settings, sources)
     return settings
 
 
-def _validate(s: Settings) -> None:
+def _validate(s: Settings, sources: Mapping[str, str]) -> None:
+    def bad(name: str, why: str) -> ConfigError:
+        return ConfigError(f"{name} from {sources.get(name, 'the defaults')}: {why}")
+
     for name in ("port", "rtc_udp_port", "rtc_tcp_port"):
         port = getattr(s, name)
         if not 0 <= port <= 65535:
-            raise ConfigError(f"{name} must be between 0 and 65535, not {port}")
+            raise bad(name, f"must be between 0 and 65535, not {port}")
     if s.max_body_bytes < 1024:
-        raise ConfigError("max_body_bytes must be at least 1024")
+        raise bad("max_body_bytes", f"must be at least 1024, not {s.max_body_bytes}")
     if s.log_format not in ("auto", "json", "pretty"):
-        raise ConfigError(f"log_format must be auto, json or pretty, not {s.log_format!r}")
+        raise bad("log_format", f"must be auto, json or pretty, not {s.log_format!r}")
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):
-        raise ConfigError(f"log_level must be debug, info, warning or error, not {s.log_level!r}")
+        raise bad("log_level", f"must be debug, info, warning or error, not {s.log_level!r}")
     if s.database_url and not s.database_url.startswith(("sqlite", "postgresql")):
-        raise ConfigError("database_url must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+        raise bad("database_url", "must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
 
 
 def _mask_url(url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -40,7 +41,7 @@ class RequestContextMiddleware:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         incoming = headers.get("x-request-id", "")
-        rid = incoming if _RID_OK.match(incoming) else uuid.uuid4().hex
+        rid = incoming if _RID_OK.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id_var.set(rid)
         started = time.perf_counter()
         status = 500
@@ -60,19 +61,28 @@ class RequestContextMiddleware:
                 await self._too_large(scope, receive, send_wrapper)
                 return
             received = 0
+            exceeded = responded = False
 
             async def receive_limited() -> Message:
-                nonlocal received
+                nonlocal received, exceeded
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > self.max_body:
+                        exceeded = True
                         raise BodyTooLarge
                 return message
 
-            try:
-                await self.app(scope, receive_limited, send_wrapper)
-            except BodyTooLarge:
+            async def app_send(message: Message) -> None:
+                nonlocal responded
+                if exceeded and not responded:
+                    return  # the app's answer to a body it could not read (FastAPI turns it into a 400)
+                responded = True
+                await send_wrapper(message)
+
+            with contextlib.suppress(BodyTooLarge):
+                await self.app(scope, receive_limited, app_send)
+            if exceeded and not responded:
                 await self._too_large(scope, receive, send_wrapper)
         finally:
             route = _route_of(scope)

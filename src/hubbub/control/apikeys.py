@@ -44,12 +44,12 @@ class ApiKeys:
 
     async def create(self, principal: Principal, app_id: str, name: str) -> tuple[ApiKeyView, str]:
         """Returns the key and its full credential ``key_id.secret`` (shown once)."""
+        project_id = await self.projects.project_id_for(principal, app_id)  # invisible: 404 before 403
         if isinstance(principal, ApiKeyPrincipal):
             raise Forbidden("forbidden", "API keys cannot create API keys; sign in to the console.")
         name = name.strip()
         if not 1 <= len(name) <= 100:
             raise InvalidInput("invalid_name", "An API key name has 1 to 100 characters.")
-        project_id = await self.projects.project_id_for(principal, app_id)
         key_id = KEY_PREFIX + secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         key = ApiKey(

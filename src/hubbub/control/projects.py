@@ -24,6 +24,8 @@ from hubbub.storage.models import Project
 log = logging.getLogger("hubbub.projects")
 
 MAX_NAME = 100
+# Format characters that real names need: emoji ZWJ sequences and scripts such as Persian (ZWNJ).
+_JOINERS = frozenset({"\u200c", "\u200d"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,7 @@ def clean_name(name: str) -> str:
         raise InvalidInput("invalid_name", "A project name cannot be empty.")
     if len(name) > MAX_NAME:
         raise InvalidInput("invalid_name", f"A project name has at most {MAX_NAME} characters.")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in name):
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in _JOINERS for ch in name):
         raise InvalidInput("invalid_name", "A project name cannot contain control characters.")
     return name
 
@@ -148,10 +150,10 @@ class Projects:
             return _view(project)
 
     async def delete(self, principal: Principal, app_id: str) -> None:
-        if not isinstance(principal, UserPrincipal):
-            raise Forbidden("forbidden", "API keys cannot delete projects; sign in to the console.")
         async with self.ctx.db() as db:
-            project = await self._load(db, principal, app_id)
+            project = await self._load(db, principal, app_id)  # invisible projects: 404 before 403
+            if not isinstance(principal, UserPrincipal):
+                raise Forbidden("forbidden", "API keys cannot delete projects; sign in to the console.")
             await db.delete(project)
             await db.commit()
 
@@ -159,15 +161,15 @@ class Projects:
         self, principal: Principal, app_id: str, grace_s: float | None = None
     ) -> tuple[ProjectView, str]:
         """A new App Certificate; the old one keeps verifying tokens for ``grace_s`` seconds."""
-        if not isinstance(principal, UserPrincipal):
-            raise Forbidden("forbidden", "Only the project's owner can rotate its App Certificate.")
         grace = self.ctx.settings.certificate_grace_s if grace_s is None else grace_s
-        if not 0 <= grace <= 30 * 86_400:
-            raise InvalidInput("invalid_grace", "The grace period is 0 to 30 days, in seconds.")
-        certificate = new_certificate()
-        now = self.ctx.clock()
         async with self.ctx.db() as db:
-            project = await self._load(db, principal, app_id)
+            project = await self._load(db, principal, app_id)  # invisible projects: 404 before 403
+            if not isinstance(principal, UserPrincipal):
+                raise Forbidden("forbidden", "Only the project's owner can rotate its App Certificate.")
+            if not 0 <= grace <= 30 * 86_400:
+                raise InvalidInput("invalid_grace", "The grace period is 0 to 30 days, in seconds.")
+            certificate = new_certificate()
+            now = self.ctx.clock()
             project.previous_certificate_enc = project.certificate_enc if grace > 0 else None
             project.previous_valid_until = now + grace if grace > 0 else None
             project.certificate_enc = self.ctx.box.seal(certificate)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -90,11 +93,36 @@ def ready_banner(settings: Settings, port: int, out: TextIO) -> None:
     print("\n".join(lines), file=out, flush=True)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal capture, which re-raises SIGTERM/SIGINT after the
+    graceful stop and so kills the process with the signal instead of letting it exit 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _stop_on_signals(server: uvicorn.Server) -> None:
+    def stop() -> None:
+        if server.should_exit:  # a second signal: stop waiting for in-flight requests
+            server.force_exit = True
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows / not main thread
+            loop.add_signal_handler(sig, stop)
+
+
 async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     """Run until SIGINT/SIGTERM, then stop accepting, finish in-flight requests and close."""
     started = time.perf_counter()
     platform = await Platform.start(settings)
-    sock = bind_http(settings.host, settings.port)
+    try:
+        sock = bind_http(settings.host, settings.port)
+    except OSError:
+        await platform.close()
+        raise
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         platform.app,
@@ -105,7 +133,8 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         server_header=False,
         ws="websockets-sansio",
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
+    _stop_on_signals(server)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.01)

@@ -11,7 +11,7 @@ from hubbub.api.deps import PrincipalDep, ServicesDep
 from hubbub.api.schemas import TokenCreate, TokenOut, TokenVerify
 from hubbub.control.errors import InvalidInput, NotFound
 from hubbub.control.tokens import AppKeys, TokenError, VerifiedToken, mint_token, verify_token
-from hubbub.schema.tokens import Privilege
+from hubbub.schema.tokens import Privilege, Role, is_valid_channel
 
 router = APIRouter(prefix="/projects", tags=["tokens"])
 
@@ -47,6 +47,22 @@ def _lookup_only(keys: AppKeys) -> Callable[[str], AppKeys | None]:
     return lookup
 
 
+def _check_grant(body: TokenCreate) -> None:
+    """Name the wrong input with its own code (as the verify endpoint does for privileges)."""
+    if body.role not in Role.__members__:
+        raise InvalidInput("invalid_role", f"Unknown role {body.role!r}; known roles: {', '.join(Role)}.")
+    if not is_valid_channel(body.channel):
+        raise InvalidInput(
+            "invalid_channel",
+            "A channel is '*' or 1 to 64 characters from letters, digits, space and !#$%&()+-:;<=.>?@[]^_{|}~,",
+        )
+    unknown = [p for p in (body.privileges or ()) if p not in Privilege.__members__]
+    if unknown:
+        raise InvalidInput(
+            "invalid_privilege", f"Unknown privilege {unknown[0]!r}; known privileges: {', '.join(Privilege)}."
+        )
+
+
 @router.post(
     "/{app_id}/tokens",
     status_code=201,
@@ -55,6 +71,7 @@ def _lookup_only(keys: AppKeys) -> Callable[[str], AppKeys | None]:
 )
 async def create_token(app_id: str, body: TokenCreate, who: PrincipalDep, svc: ServicesDep) -> TokenOut:
     keys = await _keys(svc, who, app_id)
+    _check_grant(body)
     now = svc.clock()
     try:
         token = mint_token(
