@@ -177,7 +177,13 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, login_attempts_per_minute=5)
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        login_attempts_per_minute=5,
+        rtc_udp_port=0,
+        rtc_tcp_port=0,
+    )
 
 
 @pytest.fixture

@@ -42,9 +42,11 @@ class Settings:
     login_attempts_per_minute: int = 10
     cookie_secure: bool = False
     # Media plane (used by the SFU): one UDP port and one ICE-TCP port for every peer.
+    rtc_host: str = ""  # media listen address; empty: same as host
     rtc_udp_port: int = 7881
     rtc_tcp_port: int = 7882
     announced_ip: str = ""  # public address to put in candidates when behind NAT
+    reconnect_window_s: float = 10.0  # how long a dropped participant may resume
 
     @property
     def effective_database_url(self) -> str:

@@ -170,12 +170,15 @@ class Offer(_Request, tag="offer"):
     """Client -> server: an offer on the publisher connection. Server -> client: subscriber offer."""
 
     sdp: str
+    re: str | None = None
 
 
 class Answer(_Request, tag="answer"):
-    """Client -> server: answer on the subscriber connection. Server -> client: publisher answer."""
+    """Client -> server: answer on the subscriber connection. Server -> client: publisher answer
+    (with ``re`` naming the offer's ``id``)."""
 
     sdp: str
+    re: str | None = None
 
 
 class Trickle(_Request, tag="trickle"):
@@ -338,7 +341,7 @@ def decode_client(data: bytes | str) -> ClientMessage:
     if len(data) > MAX_FRAME_BYTES:
         raise ProtocolError(ErrorCode.frame_too_large, f"frames are limited to {MAX_FRAME_BYTES} bytes")
     try:
-        msg = _client_decoder.decode(data)
+        msg: ClientMessage = _client_decoder.decode(data)
     except msgspec.ValidationError as exc:
         rid = _request_id_of(data)
         text = str(exc)
@@ -361,7 +364,8 @@ def decode_client(data: bytes | str) -> ClientMessage:
 def decode_server(data: bytes | str) -> ServerMessage:
     """Parse one server frame (client side). Raises :class:`ProtocolError` on a bad frame."""
     try:
-        return _server_decoder.decode(data)
+        msg: ServerMessage = _server_decoder.decode(data)
+        return msg
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise ProtocolError(ErrorCode.invalid_message, str(exc)) from None
 

@@ -22,15 +22,23 @@ from hubbub.api.app import create_app
 from hubbub.api.services import Services
 from hubbub.config import Settings
 from hubbub.control.accounts import Accounts
+from hubbub.control.admission import Admission
 from hubbub.control.apikeys import ApiKeys
 from hubbub.control.context import ControlContext
 from hubbub.control.projects import Projects
 from hubbub.control.secretbox import SecretBox
 from hubbub.control.usage import Usage
+from hubbub.proto.certificate import load_or_create
+from hubbub.rooms.service import RoomService, RoomSettings
+from hubbub.signaling.endpoint import mount_signaling
 from hubbub.storage.db import create_engine, migrate, session_factory
+from hubbub.transport import RtcTransportServer
 from hubbub.util.clock import Clock, system_clock
 
 log = logging.getLogger("hubbub.server")
+
+
+TICK_INTERVAL = 0.1  # rooms: reconnect windows, token expiry, speakers, RTCP reports
 
 
 @dataclass
@@ -39,6 +47,10 @@ class Platform:
     engine: AsyncEngine
     services: Services
     app: FastAPI
+    transport: RtcTransportServer
+    rooms: RoomService
+    admission: Admission
+    _ticker: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(cls, settings: Settings, clock: Clock = system_clock) -> Platform:
@@ -53,6 +65,20 @@ class Platform:
             settings=settings,
         )
         projects = Projects(ctx)
+        transport = RtcTransportServer(
+            certificate=load_or_create(settings.data_dir / "dtls-certificate.pem", time.time()),
+            host=settings.rtc_host or settings.host,
+            udp_port=settings.rtc_udp_port,
+            tcp_port=settings.rtc_tcp_port,
+            announced_ip=settings.announced_ip,
+        )
+        try:
+            await transport.start()
+        except OSError:
+            await engine.dispose()
+            raise
+        rooms = RoomService(transport, clock, RoomSettings(reconnect_window=settings.reconnect_window_s))
+        admission = Admission(ctx, projects)
         services = Services(
             settings=settings,
             engine=engine,
@@ -62,9 +88,27 @@ class Platform:
             api_keys=ApiKeys(ctx, projects),
             usage=Usage(ctx, projects),
         )
-        return cls(settings=settings, engine=engine, services=services, app=create_app(services))
+        app = create_app(services)
+        mount_signaling(app, rooms, admission)
+        platform = cls(settings, engine, services, app, transport, rooms, admission)
+        platform._ticker = asyncio.create_task(platform._tick_forever())
+        return platform
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_INTERVAL)
+            try:
+                self.rooms.tick()
+            except Exception:  # a bug in one room must not stop the clock of all the others
+                log.exception("room tick failed")
 
     async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        self.rooms.close_all()
+        await self.transport.close()
         await self.engine.dispose()
 
 
@@ -78,7 +122,7 @@ def bind_http(host: str, port: int) -> socket.socket:
     return sock
 
 
-def ready_banner(settings: Settings, port: int, out: TextIO) -> None:
+def ready_banner(settings: Settings, port: int, out: TextIO, transport: RtcTransportServer | None = None) -> None:
     base = settings.base_url if settings.public_url else Settings(host=settings.host, port=port).base_url
     db = "SQLite " + str((settings.data_dir / "hubbub.db").resolve()) if not settings.database_url else "PostgreSQL"
     lines = [
@@ -87,9 +131,14 @@ def ready_banner(settings: Settings, port: int, out: TextIO) -> None:
         f"  API docs     {base}/docs",
         f"  Health       {base}/healthz  {base}/readyz",
         f"  Metrics      {base}/metrics",
+        f"  Signaling    {base.replace('http', 'ws', 1)}/rtc/v1",
         f"  Database     {db}",
         f"  Data dir     {settings.data_dir.resolve()}",
     ]
+    if transport is not None and transport.udp_address is not None:
+        udp = transport.udp_address
+        tcp = transport.tcp_address
+        lines.append(f"  Media        UDP {udp[0]}:{udp[1]}" + (f", ICE-TCP {tcp[0]}:{tcp[1]}" if tcp else ""))
     print("\n".join(lines), file=out, flush=True)
 
 
@@ -132,6 +181,7 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         timeout_graceful_shutdown=10,
         server_header=False,
         ws="websockets-sansio",
+        ws_max_size=1 << 20,
     )
     server = _Server(config)
     _stop_on_signals(server)
@@ -140,7 +190,7 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         await asyncio.sleep(0.01)
     if server.started:
         log.info("ready", extra={"port": port, "startup_ms": round((time.perf_counter() - started) * 1000)})
-        ready_banner(settings, port, out)
+        ready_banner(settings, port, out, platform.transport)
     try:
         await task
     finally:

@@ -1,0 +1,400 @@
+"""A room's media: peer transports per participant, the SFU router, and SDP negotiation.
+
+Two peer connections per participant (docs/protocol.md): the *publisher* connection answers the
+client's offers; its m-lines whose ``a=msid`` track id names a publication become up-tracks of
+the router. The *subscriber* connection is created on the first subscription and carries one
+sendonly m-line per subscribed track; the server offers, and at most one offer is outstanding:
+changes made meanwhile are folded into the next offer once the answer arrives.
+
+The router runs on the event loop's monotonic clock (``transport.now``); the room service's
+wall clock is only for tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hubbub.proto import sdp
+from hubbub.proto.sdp_negotiation import (
+    NegotiatedMedia,
+    NegotiationError,
+    OutgoingTrack,
+    answer_publisher_offer,
+    build_subscriber_offer,
+    parse_subscriber_answer,
+    transport_parameters,
+)
+from hubbub.rooms.model import Participant, Publication, Room
+from hubbub.schema import signaling as sig
+from hubbub.sfu import Router, RouterConfig
+from hubbub.transport import PeerState, PeerTransport, RtcTransportServer
+from hubbub.util.clock import Clock
+
+log = logging.getLogger("hubbub.media")
+
+SPEAKER_INTERVAL = 0.3
+
+
+class MediaError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(slots=True)
+class _Published:
+    """What the publisher's offer negotiated for one publication (to build subscriber offers)."""
+
+    negotiated: NegotiatedMedia
+    ssrc: int
+
+
+@dataclass(slots=True, eq=False)
+class ParticipantMedia:
+    participant: Participant
+    publisher: PeerTransport | None = None
+    publisher_fingerprints: tuple[tuple[str, str], ...] = ()
+    publisher_ufrag: str = ""
+    subscriber: PeerTransport | None = None
+    outgoing: dict[str, OutgoingTrack] = field(default_factory=dict)  # by track sid
+    last_offer: sdp.SessionDescription | None = None
+    offer_outstanding: bool = False
+    dirty: bool = False
+    next_mid: int = 0
+
+    def peers(self) -> list[PeerTransport]:
+        return [p for p in (self.publisher, self.subscriber) if p is not None]
+
+
+class _PublisherHandler:
+    def __init__(self, media: RoomMedia, participant: Participant) -> None:
+        self.router = media.router
+        self.key = participant.sid
+        self.now = media.transport_now
+        self.media = media
+
+    def on_rtp(self, peer: PeerTransport, packet: bytes) -> None:
+        self.router.on_rtp(self.key, packet, self.now())
+
+    def on_rtcp(self, peer: PeerTransport, packet: bytes) -> None:
+        self.router.on_rtcp_from_publisher(self.key, packet, self.now())
+
+    def on_state(self, peer: PeerTransport, state: PeerState) -> None:
+        log.info("publisher transport", extra={"participant": self.key, "state": state.value})
+
+
+class _SubscriberHandler:
+    def __init__(self, media: RoomMedia, participant: Participant) -> None:
+        self.router = media.router
+        self.participant = participant
+        self.now = media.transport_now
+        self.media = media
+
+    def on_rtp(self, peer: PeerTransport, packet: bytes) -> None:
+        pass  # subscriber connections carry no media from the client
+
+    def on_rtcp(self, peer: PeerTransport, packet: bytes) -> None:
+        self.router.on_rtcp_from_subscriber(self.participant.sid, packet, self.now())
+
+    def on_state(self, peer: PeerTransport, state: PeerState) -> None:
+        log.info("subscriber transport", extra={"participant": self.participant.sid, "state": state.value})
+        if state is PeerState.CONNECTED:
+            self.media.request_keyframes_for(self.participant)
+
+
+class RoomMedia:
+    def __init__(
+        self,
+        room: Room,
+        transport: RtcTransportServer,
+        clock: Clock,
+        on_speakers: Callable[[Room, list[sig.Speaker]], None],
+    ) -> None:
+        self.room = room
+        self.transport = transport
+        self.transport_now: Callable[[], float] = transport.now
+        self.router = Router(RouterConfig(wall_clock_offset=time.time() - transport.now()))
+        self._on_speakers = on_speakers
+        self._published: dict[str, _Published] = {}
+        self._next_speakers = 0.0
+
+    def _media(self, p: Participant) -> ParticipantMedia:
+        assert isinstance(p.media, ParticipantMedia)
+        return p.media
+
+    # --- participants ----------------------------------------------------------------------
+
+    def attach(self, p: Participant) -> None:
+        p.media = ParticipantMedia(p)
+
+    def detach(self, p: Participant) -> None:
+        pm = self._media(p)
+        for track_sid in list(pm.outgoing):
+            self.router.unsubscribe(track_sid, p.sid)
+        for peer in pm.peers():
+            peer.close()
+        pm.outgoing.clear()
+
+    def media_failed(self, p: Participant) -> bool:
+        pm = p.media
+        return isinstance(pm, ParticipantMedia) and any(peer.state is PeerState.FAILED for peer in pm.peers())
+
+    def resumed(self, p: Participant) -> None:
+        """A client took over its participant again; it brings new peer connections."""
+        pm = self._media(p)
+        if pm.subscriber is not None:
+            pm.subscriber.close()
+            pm.subscriber = None
+        pm.last_offer = None
+        pm.offer_outstanding = False
+        pm.dirty = bool(pm.outgoing)
+
+    def after_resume(self, p: Participant) -> None:
+        """After ``joined{resumed}`` went out: offer the subscriptions on a fresh connection."""
+        self._negotiate(p)
+
+    # --- publishing ----------------------------------------------------------------------------
+
+    def publisher_offer(
+        self, p: Participant, text: str, approve: Callable[[str, str], Publication | None]
+    ) -> tuple[str, list[Publication]]:
+        pm = self._media(p)
+        try:
+            offer = sdp.parse(text)
+            params = transport_parameters(offer)
+        except (sdp.SdpParseError, NegotiationError, ValueError) as exc:
+            raise MediaError(sig.ErrorCode.invalid_sdp, f"the offer is not usable SDP: {exc}") from None
+        fingerprints = tuple((f.algorithm, f.value) for f in params.fingerprints)
+        if not fingerprints or not params.ice_ufrag or not params.ice_pwd:
+            raise MediaError(sig.ErrorCode.invalid_sdp, "the offer lacks ICE credentials or a DTLS fingerprint")
+        peer = pm.publisher
+        replaced = False
+        if peer is None or fingerprints != pm.publisher_fingerprints or peer.state is PeerState.CLOSED:
+            if peer is not None:
+                peer.close()
+                replaced = True
+            peer = self.transport.create_peer(
+                _PublisherHandler(self, p),
+                remote_ufrag=params.ice_ufrag,
+                remote_pwd=params.ice_pwd,
+                remote_fingerprints=list(fingerprints),
+            )
+            pm.publisher, pm.publisher_fingerprints, pm.publisher_ufrag = peer, fingerprints, params.ice_ufrag
+        elif params.ice_ufrag != pm.publisher_ufrag:  # RFC 8445 §9: ICE restart, DTLS kept
+            peer.restart_ice(params.ice_ufrag, params.ice_pwd)
+            pm.publisher_ufrag = params.ice_ufrag
+        try:
+            answer, negotiated = answer_publisher_offer(
+                offer,
+                ice_ufrag=peer.ice_ufrag,
+                ice_pwd=peer.ice_pwd,
+                fingerprint=self.transport.fingerprint,
+                candidates=self.transport.local_candidates(peer.ice_ufrag),
+            )
+        except NegotiationError as exc:
+            raise MediaError(sig.ErrorCode.invalid_sdp, str(exc)) from None
+        activated = []
+        for nm in negotiated:
+            if nm.direction != "recvonly" or not nm.codecs:
+                continue
+            if not nm.ssrcs:
+                log.info("offered track without SSRCs (rid simulcast) is not routed yet", extra={"mid": nm.mid})
+                continue
+            pub = approve(nm.kind, (nm.msid.track_id or "") if nm.msid else "")
+            if pub is None:
+                continue
+            if self._route(p, peer, pub, nm, force=replaced) and not pub.active:
+                pub.active = True
+                activated.append(pub)
+        return sdp.serialize(answer), activated
+
+    def _route(
+        self, p: Participant, peer: PeerTransport, pub: Publication, nm: NegotiatedMedia, *, force: bool
+    ) -> bool:
+        ssrc = nm.ssrcs[0]
+        current = self._published.get(pub.sid)
+        if current is not None and current.ssrc == ssrc and not force:
+            return True
+        codecs = [(c.pt, f"{nm.kind}/{c.name}", c.clock_rate, nm.rtx.get(c.pt)) for c in nm.codecs]
+        subscribers = []
+        if self.router.up_track(pub.sid) is not None:  # new SSRCs (a new connection): rebind
+            old = self.router.up_track(pub.sid)
+            assert old is not None
+            subscribers = [(dt.subscriber_key, dt.sink, dt.ssrc, dt.rtx_ssrc) for dt in old.down_tracks]
+            self.router.remove_up_track(pub.sid)
+        try:
+            up = self.router.add_up_track(
+                pub.sid,
+                kind="audio" if nm.kind == "audio" else "video",
+                ssrc=ssrc,
+                rtx_ssrc=nm.rtx_ssrcs.get(ssrc),
+                codecs=codecs,
+                ext_ids=dict(nm.extensions),
+                publisher=peer,
+                publisher_key=p.sid,
+                cname=nm.cname or p.sid,
+            )
+        except ValueError as exc:
+            log.warning("track not routed", extra={"reason": str(exc)})
+            return False
+        self._published[pub.sid] = _Published(negotiated=nm, ssrc=ssrc)
+        pub.mid = nm.mid
+        pub.mime_type = f"{nm.kind}/{nm.codecs[0].name}"
+        first = nm.codecs[0]
+        for key, sink, down_ssrc, down_rtx in subscribers:
+            self.router.subscribe(
+                pub.sid,
+                key,
+                sink,
+                ssrc=down_ssrc,
+                rtx_ssrc=down_rtx,
+                pt_map={first.pt: first.pt},
+                rtx_pt=nm.rtx.get(first.pt),
+                ext_ids=up.ext_ids,
+            )
+        return True
+
+    def unpublish(self, p: Participant, pub: Publication) -> None:
+        self.router.remove_up_track(pub.sid)
+        self._published.pop(pub.sid, None)
+
+    def set_muted(self, pub: Publication, muted: bool) -> None:
+        up = self.router.up_track(pub.sid)
+        for dt in up.down_tracks if up else ():
+            dt.set_muted(muted)
+
+    # --- subscribing ---------------------------------------------------------------------------
+
+    def set_subscription(self, sub: Participant, owner: Participant, pub: Publication, *, subscribed: bool) -> None:
+        pm = self._media(sub)
+        if not subscribed:
+            if pm.outgoing.pop(pub.sid, None) is not None:
+                self.router.unsubscribe(pub.sid, sub.sid)
+                pm.dirty = True
+                sub.outbox.send(sig.SubscriptionUpdate(track_sid=pub.sid, subscribed=False))
+                self._negotiate(sub)
+            return
+        published = self._published.get(pub.sid)
+        if published is None or pub.sid in pm.outgoing:
+            return
+        if pm.subscriber is None:
+            pm.subscriber = self.transport.create_peer(
+                _SubscriberHandler(self, sub), remote_ufrag=None, remote_pwd=None, remote_fingerprints=[]
+            )
+        nm = published.negotiated
+        first = nm.codecs[0]
+        rtx_pt = nm.rtx.get(first.pt)
+        ssrc = self.router.allocate_ssrc()
+        rtx_ssrc = self.router.allocate_ssrc() if rtx_pt is not None else None
+        up = self.router.up_track(pub.sid)
+        assert up is not None
+        self.router.subscribe(
+            pub.sid,
+            sub.sid,
+            pm.subscriber,
+            ssrc=ssrc,
+            rtx_ssrc=rtx_ssrc,
+            pt_map={first.pt: first.pt},
+            rtx_pt=rtx_pt,
+            ext_ids=up.ext_ids,
+        )
+        mid = str(pm.next_mid)
+        pm.next_mid += 1
+        pm.outgoing[pub.sid] = OutgoingTrack(
+            mid=mid,
+            kind=nm.kind,
+            codecs=(first,),
+            ssrc=ssrc,
+            cname=owner.sid,
+            stream_id=owner.sid,
+            track_id=pub.sid,
+            rtx_pt=rtx_pt,
+            rtx_ssrc=rtx_ssrc,
+        )
+        pm.dirty = True
+        self._negotiate(sub)
+        sub.outbox.send(sig.SubscriptionUpdate(track_sid=pub.sid, subscribed=True, mid=mid))
+
+    def _negotiate(self, p: Participant) -> None:
+        pm = self._media(p)
+        if pm.offer_outstanding or not pm.dirty:
+            return
+        if pm.subscriber is None or pm.subscriber.state is PeerState.CLOSED:
+            if not pm.outgoing:
+                return
+            pm.subscriber = self.transport.create_peer(
+                _SubscriberHandler(self, p), remote_ufrag=None, remote_pwd=None, remote_fingerprints=[]
+            )
+            for track_sid in pm.outgoing:
+                dt = self.router.down_track(track_sid, p.sid)
+                if dt is not None:
+                    dt.sink = pm.subscriber
+        peer = pm.subscriber
+        try:
+            offer = build_subscriber_offer(
+                list(pm.outgoing.values()),
+                ice_ufrag=peer.ice_ufrag,
+                ice_pwd=peer.ice_pwd,
+                fingerprint=self.transport.fingerprint,
+                candidates=self.transport.local_candidates(peer.ice_ufrag),
+                previous=pm.last_offer,
+            )
+        except ValueError:
+            log.exception("subscriber offer failed")
+            return
+        pm.last_offer = offer
+        pm.offer_outstanding = True
+        pm.dirty = False
+        p.outbox.send(sig.Offer(sdp=sdp.serialize(offer)))
+
+    def subscriber_answer(self, p: Participant, text: str) -> None:
+        pm = self._media(p)
+        if not pm.offer_outstanding or pm.last_offer is None or pm.subscriber is None:
+            raise MediaError(sig.ErrorCode.out_of_order, "no subscriber offer is waiting for an answer")
+        try:
+            answer = sdp.parse(text)
+            parse_subscriber_answer(answer, pm.last_offer)
+            params = transport_parameters(answer)
+        except (sdp.SdpParseError, NegotiationError, ValueError) as exc:
+            raise MediaError(sig.ErrorCode.invalid_sdp, f"the answer does not fit the offer: {exc}") from None
+        if params.ice_ufrag and params.ice_pwd:
+            pm.subscriber.set_remote_credentials(params.ice_ufrag, params.ice_pwd)
+        pm.subscriber.set_remote_fingerprints([(f.algorithm, f.value) for f in params.fingerprints])
+        pm.offer_outstanding = False
+        self.request_keyframes_for(p)
+        self._negotiate(p)
+
+    def request_keyframes_for(self, p: Participant) -> None:
+        now = self.transport.now()
+        pm = p.media
+        if not isinstance(pm, ParticipantMedia):
+            return
+        for track_sid, out in pm.outgoing.items():
+            if out.kind == "video":
+                self.router.request_keyframe(track_sid, now)
+
+    # --- time --------------------------------------------------------------------------------
+
+    def tick(self, now_wall: float) -> None:
+        now = self.transport.now()
+        self.router.tick(now)
+        if now >= self._next_speakers:
+            self._next_speakers = now + SPEAKER_INTERVAL
+            changed = self.router.speakers.update(now)
+            if changed is not None:
+                speakers = []
+                for track_sid, level in changed:
+                    found = self.room.publication(track_sid)
+                    if found is not None:
+                        speakers.append(sig.Speaker(participant_sid=found[0].sid, level=round(level, 3)))
+                self._on_speakers(self.room, speakers)
+
+    def close(self) -> None:
+        for p in self.room.participants.values():
+            if isinstance(p.media, ParticipantMedia):
+                for peer in p.media.peers():
+                    peer.close()

@@ -1,0 +1,431 @@
+"""The room use cases behind signaling: join, publish, subscribe, mute, leave, resume, kick.
+
+Theory of operation
+===================
+
+Rooms are keyed by (App ID, channel) and created by the first join. Every change here happens on
+the event loop, in one call, and ends with the events the other participants must see. Media
+(peer connections, the SFU router) is reached only through :class:`hubbub.rooms.media.RoomMedia`.
+
+A participant whose signaling or media drops becomes *disconnected*: it stays in the room, its
+tracks keep their ids, and a client that re-joins with ``resume_sid`` + ``resume_key`` within
+``reconnect_window`` seconds takes it over. After the window it is removed and the others get
+``participant_left`` with reason ``connection_lost``. :meth:`RoomService.tick` enforces windows,
+token and privilege expiry (a warning ``token_expiring`` first), and emits active speakers.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from hubbub.rooms import ids
+from hubbub.rooms.media import MediaError, RoomMedia
+from hubbub.rooms.model import Grant, Outbox, Participant, ParticipantState, Publication, Room
+from hubbub.schema import signaling as sig
+from hubbub.schema.tokens import Privilege
+from hubbub.transport import RtcTransportServer
+from hubbub.util.clock import Clock
+
+log = logging.getLogger("hubbub.rooms")
+
+E = sig.ErrorCode
+
+
+class RoomError(Exception):
+    """A refused request; signaling answers it with an ``error`` frame carrying ``code``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSettings:
+    reconnect_window: float = 10.0
+    empty_room_ttl: float = 5.0
+    expiry_warning: float = 30.0  # seconds before a token or privilege expires
+    max_participants: int = 500
+    speaker_interval: float = 0.3
+
+
+_PUBLISH_PRIVILEGE = {sig.TrackKind.audio: Privilege.publish_audio, sig.TrackKind.video: Privilege.publish_video}
+
+
+class RoomService:
+    def __init__(
+        self,
+        transport: RtcTransportServer,
+        clock: Clock,
+        settings: RoomSettings | None = None,
+        on_usage: Callable[[str, float, float], None] | None = None,
+    ) -> None:
+        self.transport = transport
+        self.clock = clock
+        self.settings = settings or RoomSettings()
+        self.rooms: dict[tuple[str, str], Room] = {}
+        self._media: dict[str, RoomMedia] = {}
+        self._on_usage = on_usage  # (app_id, audio_minutes, video_minutes)
+        self._last_speakers = 0.0
+
+    # --- lookup -----------------------------------------------------------------------------
+
+    def room(self, app_id: str, channel: str) -> Room | None:
+        return self.rooms.get((app_id, channel))
+
+    def rooms_of(self, app_id: str) -> list[Room]:
+        return [r for (a, _), r in self.rooms.items() if a == app_id]
+
+    def media_of(self, room: Room) -> RoomMedia:
+        return self._media[room.sid]
+
+    def participants(self) -> Iterator[tuple[Room, Participant]]:
+        for room in self.rooms.values():
+            for p in room.participants.values():
+                yield room, p
+
+    # --- join and leave ---------------------------------------------------------------------
+
+    def join(
+        self,
+        grant: Grant,
+        channel: str,
+        outbox: Outbox,
+        *,
+        name: str = "",
+        metadata: str = "",
+        auto_subscribe: bool = True,
+        resume_sid: str = "",
+        resume_key: str = "",
+    ) -> tuple[Room, Participant, sig.Joined]:
+        now = self.clock()
+        key = (grant.app_id, channel)
+        room = self.rooms.get(key)
+        if resume_sid and room is not None:
+            resumed = self._resume(room, resume_sid, resume_key, grant, outbox)
+            if resumed is not None:
+                return room, resumed, self._joined(room, resumed, resumed=True)
+        if room is None:
+            room = Room(sid=ids.room_sid(), app_id=grant.app_id, channel=channel, created_at=now)
+            self.rooms[key] = room
+            self._media[room.sid] = RoomMedia(room, self.transport, self.clock, self._on_speaker_change)
+            log.info("room created", extra={"app_id": grant.app_id, "room": room.sid})
+        room.empty_since = None
+        previous = room.by_identity(grant.user_id)
+        if previous is not None:
+            previous.outbox.send(
+                sig.Kicked(reason=sig.LeaveReason.duplicate_identity, message="the same user joined again")
+            )
+            self._remove(room, previous, sig.LeaveReason.duplicate_identity)
+        if len(room.participants) >= self.settings.max_participants:
+            raise RoomError(E.room_full, f"the channel holds at most {self.settings.max_participants} participants")
+        participant = Participant(
+            sid=ids.participant_sid(),
+            identity=grant.user_id,
+            grant=grant,
+            outbox=outbox,
+            name=name[:128],
+            metadata=metadata[:4096],
+            joined_at=now,
+            auto_subscribe=auto_subscribe,
+            resume_key=secrets.token_urlsafe(18),
+        )
+        room.participants[participant.sid] = participant
+        self._media[room.sid].attach(participant)
+        room.broadcast(sig.ParticipantJoined(participant=participant.info(now)), exclude=participant)
+        log.info("participant joined", extra={"room": room.sid, "participant": participant.sid})
+        if auto_subscribe and participant.can(Privilege.subscribe, now):
+            for other in room.participants.values():
+                for pub in other.publications.values():
+                    if other is not participant and pub.active:
+                        self._subscribe(room, participant, other, pub)
+        return room, participant, self._joined(room, participant, resumed=False)
+
+    def _joined(self, room: Room, participant: Participant, *, resumed: bool) -> sig.Joined:
+        now = self.clock()
+        from hubbub import __version__
+
+        return sig.Joined(
+            room=room.info(),
+            participant=participant.info(now),
+            participants=[p.info(now) for p in room.participants.values() if p is not participant],
+            server_version=__version__,
+            reconnect_window=self.settings.reconnect_window,
+            resume_key=participant.resume_key,
+            resumed=resumed,
+        )
+
+    def _resume(self, room: Room, sid: str, key: str, grant: Grant, outbox: Outbox) -> Participant | None:
+        p = room.participants.get(sid)
+        if p is None or not key or not secrets.compare_digest(key, p.resume_key) or p.identity != grant.user_id:
+            return None
+        if p.state is ParticipantState.joined:
+            p.outbox.close(sig.LeaveReason.duplicate_identity, "resumed from another connection")
+        p.outbox = outbox
+        p.grant = grant
+        p.state = ParticipantState.joined
+        p.disconnected_at = None
+        p.warned_expiry.clear()
+        self._media[room.sid].resumed(p)
+        log.info("participant resumed", extra={"room": room.sid, "participant": p.sid})
+        return p
+
+    def disconnected(self, participant: Participant) -> None:
+        """Signaling dropped: keep the participant for the reconnect window."""
+        if participant.state is ParticipantState.joined:
+            participant.state = ParticipantState.disconnected
+            participant.disconnected_at = self.clock()
+
+    def leave(self, participant: Participant, reason: sig.LeaveReason = sig.LeaveReason.client_left) -> None:
+        for room in self.rooms.values():
+            if room.participants.get(participant.sid) is participant:
+                self._remove(room, participant, reason)
+                return
+
+    def _remove(self, room: Room, participant: Participant, reason: sig.LeaveReason) -> None:
+        if room.participants.pop(participant.sid, None) is None:
+            return
+        participant.state = ParticipantState.left
+        media = self._media[room.sid]
+        for pub in list(participant.publications.values()):
+            self._unpublish(room, participant, pub, announce=False)
+        media.detach(participant)
+        for other in room.participants.values():
+            other.subscriptions.difference_update(participant.publications)
+        room.broadcast(
+            sig.ParticipantLeft(participant_sid=participant.sid, identity=participant.identity, reason=reason)
+        )
+        log.info("participant left", extra={"room": room.sid, "participant": participant.sid, "reason": reason.value})
+        if not room.participants:
+            room.empty_since = self.clock()
+
+    def kick(self, app_id: str, channel: str, identity: str, reason: str = "") -> bool:
+        room = self.rooms.get((app_id, channel))
+        p = room.by_identity(identity) if room else None
+        if room is None or p is None:
+            return False
+        p.outbox.send(sig.Kicked(reason=sig.LeaveReason.kicked, message=reason[:256]))
+        p.outbox.close(sig.LeaveReason.kicked, reason)
+        self._remove(room, p, sig.LeaveReason.kicked)
+        return True
+
+    def close_room(self, app_id: str, channel: str, reason: sig.LeaveReason = sig.LeaveReason.room_closed) -> bool:
+        room = self.rooms.get((app_id, channel))
+        if room is None:
+            return False
+        for p in list(room.participants.values()):
+            p.outbox.send(sig.Kicked(reason=reason))
+            p.outbox.close(reason)
+            self._remove(room, p, reason)
+        self._drop_room(room)
+        return True
+
+    def _drop_room(self, room: Room) -> None:
+        self.rooms.pop((room.app_id, room.channel), None)
+        media = self._media.pop(room.sid, None)
+        if media is not None:
+            media.close()
+        log.info("room closed", extra={"app_id": room.app_id, "room": room.sid})
+
+    def close_all(self) -> None:
+        for room in list(self.rooms.values()):
+            self.close_room(room.app_id, room.channel, sig.LeaveReason.server_shutdown)
+
+    # --- publishing -------------------------------------------------------------------------
+
+    def publish(self, room: Room, participant: Participant, req: sig.Publish) -> Publication:
+        now = self.clock()
+        needed = _PUBLISH_PRIVILEGE[req.kind]
+        if not participant.can(needed, now):
+            expired = needed in participant.grant.privileges
+            raise RoomError(
+                E.permission_denied,
+                f"the token's {needed.value} privilege has expired; renew the token"
+                if expired
+                else f"the token does not grant {needed.value}",
+            )
+        if not req.cid or len(req.cid) > 128:
+            raise RoomError(E.invalid_message, "cid must be 1 to 128 characters (the track id in the offer)")
+        existing = participant.publication_by_cid(req.cid)
+        if existing is not None:
+            return existing
+        if len(participant.publications) >= 16:
+            raise RoomError(E.permission_denied, "a participant publishes at most 16 tracks")
+        pub = Publication(
+            sid=ids.track_sid(),
+            participant_sid=participant.sid,
+            cid=req.cid,
+            kind=req.kind,
+            source=req.source,
+            name=req.name[:128],
+            muted=req.muted,
+            width=max(0, req.width),
+            height=max(0, req.height),
+        )
+        participant.publications[pub.sid] = pub
+        return pub
+
+    def publisher_offer(self, room: Room, participant: Participant, sdp: str) -> str:
+        """Answer the client's publisher offer; tracks it carries become active and are routed."""
+        media = self._media[room.sid]
+        try:
+            answer, activated = media.publisher_offer(participant, sdp, self._approve(participant))
+        except MediaError as exc:
+            raise RoomError(exc.code, exc.message) from None
+        now = self.clock()
+        for pub in activated:
+            room.broadcast(sig.ParticipantUpdated(participant=participant.info(now)), exclude=participant)
+            for other in room.participants.values():
+                if other is participant or not other.auto_subscribe or pub.sid in other.unsubscribed:
+                    continue
+                if other.can(Privilege.subscribe, now):
+                    self._subscribe(room, other, participant, pub)
+        return answer
+
+    def _approve(self, participant: Participant) -> Callable[[str, str], Publication | None]:
+        """Which publication an offered m-line (kind, msid track id) belongs to, if allowed."""
+
+        def approve(kind: str, cid: str) -> Publication | None:
+            now = self.clock()
+            pub = participant.publication_by_cid(cid) if cid else None
+            if pub is None:  # offered without a publish request: accept when allowed
+                try:
+                    pub = self.publish_for_offer(participant, kind, cid)
+                except RoomError:
+                    return None
+            if pub.kind.value != kind or not participant.can(_PUBLISH_PRIVILEGE[pub.kind], now):
+                return None
+            return pub
+
+        return approve
+
+    def publish_for_offer(self, participant: Participant, kind: str, cid: str) -> Publication:
+        try:
+            track_kind = sig.TrackKind(kind)
+        except ValueError:
+            raise RoomError(E.invalid_sdp, f"unsupported media kind {kind!r}") from None
+        source = sig.TrackSource.microphone if track_kind is sig.TrackKind.audio else sig.TrackSource.camera
+        return self.publish_request(
+            participant, sig.Publish(cid=cid or ids.new_sid("CT_"), kind=track_kind, source=source)
+        )
+
+    def publish_request(self, participant: Participant, req: sig.Publish) -> Publication:
+        room = self.room_of(participant)
+        return self.publish(room, participant, req)
+
+    def room_of(self, participant: Participant) -> Room:
+        for room in self.rooms.values():
+            if room.participants.get(participant.sid) is participant:
+                return room
+        raise RoomError(E.join_required, "not in a room")
+
+    def unpublish(self, room: Room, participant: Participant, track_sid: str) -> None:
+        pub = participant.publications.get(track_sid)
+        if pub is None:
+            raise RoomError(E.track_not_found, f"no track {track_sid!r} published by you")
+        self._unpublish(room, participant, pub, announce=True)
+
+    def _unpublish(self, room: Room, participant: Participant, pub: Publication, *, announce: bool) -> None:
+        participant.publications.pop(pub.sid, None)
+        media = self._media[room.sid]
+        for other in room.participants.values():
+            if pub.sid in other.subscriptions:
+                other.subscriptions.discard(pub.sid)
+                media.set_subscription(other, participant, pub, subscribed=False)
+        media.unpublish(participant, pub)
+        if announce and pub.active:
+            room.broadcast(sig.TrackUnpublished(participant_sid=participant.sid, track_sid=pub.sid))
+
+    def mute(self, room: Room, participant: Participant, track_sid: str, muted: bool) -> Publication:
+        pub = participant.publications.get(track_sid)
+        if pub is None:
+            raise RoomError(E.track_not_found, f"no track {track_sid!r} published by you")
+        if pub.muted != muted:
+            pub.muted = muted
+            self._media[room.sid].set_muted(pub, muted)
+            room.broadcast(sig.TrackMuted(participant_sid=participant.sid, track_sid=pub.sid, muted=muted))
+        return pub
+
+    # --- subscribing ------------------------------------------------------------------------
+
+    def subscribe(self, room: Room, participant: Participant, track_sids: list[str], on: bool) -> None:
+        now = self.clock()
+        if on and not participant.can(Privilege.subscribe, now):
+            raise RoomError(E.permission_denied, "the token does not grant subscribe (or it expired)")
+        for sid in track_sids:
+            found = room.publication(sid)
+            if found is None:
+                raise RoomError(E.track_not_found, f"no track {sid!r} in this room")
+            owner, pub = found
+            if owner is participant:
+                raise RoomError(E.permission_denied, "a participant does not subscribe to its own track")
+            if on:
+                participant.unsubscribed.discard(sid)
+                if pub.active and sid not in participant.subscriptions:
+                    self._subscribe(room, participant, owner, pub)
+            else:
+                participant.unsubscribed.add(sid)
+                if sid in participant.subscriptions:
+                    participant.subscriptions.discard(sid)
+                    self._media[room.sid].set_subscription(participant, owner, pub, subscribed=False)
+
+    def _subscribe(self, room: Room, subscriber: Participant, owner: Participant, pub: Publication) -> None:
+        subscriber.subscriptions.add(pub.sid)
+        self._media[room.sid].set_subscription(subscriber, owner, pub, subscribed=True)
+
+    def subscriber_answer(self, room: Room, participant: Participant, sdp: str) -> None:
+        try:
+            self._media[room.sid].subscriber_answer(participant, sdp)
+        except MediaError as exc:
+            raise RoomError(exc.code, exc.message) from None
+
+    # --- tokens -------------------------------------------------------------------------------
+
+    def renew(self, participant: Participant, grant: Grant) -> None:
+        if grant.user_id != participant.identity or grant.app_id != participant.grant.app_id:
+            raise RoomError("token_wrong_user", "the new token is for another user or project")
+        participant.grant = grant
+        participant.warned_expiry.clear()
+
+    # --- time -----------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        now = self.clock()
+        for room in list(self.rooms.values()):
+            for p in list(room.participants.values()):
+                self._check_participant(room, p, now)
+            self._media[room.sid].tick(now)
+            idle = room.empty_since
+            if not room.participants and idle is not None and now - idle >= self.settings.empty_room_ttl:
+                self._drop_room(room)
+
+    def _check_participant(self, room: Room, p: Participant, now: float) -> None:
+        if p.state is ParticipantState.disconnected and p.disconnected_at is not None:
+            if now - p.disconnected_at >= self.settings.reconnect_window:
+                self._remove(room, p, sig.LeaveReason.connection_lost)
+            return
+        grant = p.grant
+        if grant.expires_at < now:
+            p.outbox.send(sig.Kicked(reason=sig.LeaveReason.token_expired, message="the token expired"))
+            p.outbox.close(sig.LeaveReason.token_expired)
+            self._remove(room, p, sig.LeaveReason.token_expired)
+            return
+        soon = [
+            (what, at) for what, at in grant.expiring(now, self.settings.expiry_warning) if what not in p.warned_expiry
+        ]
+        if soon:
+            p.warned_expiry.update(what for what, _ in soon)
+            p.outbox.send(sig.TokenExpiring(expiring=[sig.Expiring(what=w, at=a) for w, a in soon]))
+        media = self._media[room.sid]
+        for pub in list(p.publications.values()):
+            if pub.active and not p.can(_PUBLISH_PRIVILEGE[pub.kind], now):
+                # RFC-less but documented: an expired publish privilege stops that track, not the user.
+                self._unpublish(room, p, pub, announce=True)
+        if p.media is not None and media.media_failed(p):
+            self.disconnected(p)
+
+    def _on_speaker_change(self, room: Room, speakers: list[sig.Speaker]) -> None:
+        room.broadcast(sig.ActiveSpeakers(speakers=speakers))

@@ -1,0 +1,290 @@
+"""DownTrack: one subscriber's copy of an up-track.
+
+Per packet (:meth:`DownTrack.write_rtp`, the inner loop of the forwarder): drop while muted,
+paused or waiting for a keyframe; map the payload type; munge seq/ts; write a fresh header
+(RFC 3550 §5.1) with the subscriber's SSRC in front of the unchanged rest of the packet; hand
+the ``bytes`` to the subscriber's sink.
+
+The header is built with one ``struct.pack`` and one concatenation rather than
+``hubbub.proto.rtp.rewrite``: that returns a ``bytearray`` and SRTP (pylibsrtp) takes
+``bytes`` only, so it would cost a second copy. When the subscriber numbers header extensions
+differently from the publisher (RFC 8285 §5), the slower ``rewrite`` path with an ID table runs
+instead; when the numbering agrees (the common case) no remapping is done at all.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Hashable, Mapping
+
+from hubbub.proto import rtp_ext
+from hubbub.proto.rtcp import ReportBlock, Sdes, SenderReport, ntp_from_unix, ntp_middle32
+from hubbub.proto.rtp import header_fields, rewrite, rtx_wrap
+from hubbub.sfu.munger import Munger
+from hubbub.sfu.track import PacketSink, UpTrack
+
+__all__ = ["DownTrack", "ext_id_table"]
+
+# RFC 3550 §5.1 fixed header: V|P|X|CC and M|PT as one 16-bit word, seq, ts, SSRC.
+_HDR = struct.Struct("!HHII").pack
+_M32 = 0xFFFFFFFF
+_SR_MEMORY = 8  # SRs remembered for RTT (RFC 3550 §6.4.1 LSR/DLSR)
+
+
+def ext_id_table(publisher: Mapping[str, int], subscriber: Mapping[str, int]) -> bytes | None:
+    """An ID table for ``rtp_ext.remap_ext_ids``, or None when no remapping is needed.
+
+    None when every extension the publisher uses either has the same ID for the subscriber or
+    is unknown to it under an ID it does not use (RFC 8285 §4: unknown IDs are ignored).
+    Otherwise each publisher ID maps to the subscriber's ID for the same URI, or is dropped.
+    """
+    used = set(subscriber.values())
+    if all(subscriber.get(uri, -1) == i or (uri not in subscriber and i not in used) for uri, i in publisher.items()):
+        return None
+    return rtp_ext.make_id_map({i: subscriber.get(uri, 0) for uri, i in publisher.items()})
+
+
+class DownTrack:
+    """A subscription: the up-track's packets rewritten into the subscriber's SSRC/seq/ts space."""
+
+    __slots__ = (
+        "_dropping",
+        "_ext_table",
+        "_pt_map",
+        "_rtx_pts",
+        "_rtx_seq",
+        "_sr_sent",
+        "_sub_ext_ids",
+        "bytes_sent",
+        "cname",
+        "fraction_lost",
+        "jitter",
+        "munger",
+        "muted",
+        "nacks_received",
+        "nacks_unrecoverable",
+        "next_report",
+        "octets_sent",
+        "packets_dropped",
+        "packets_lost",
+        "packets_sent",
+        "paused",
+        "plis_received",
+        "remb_bitrate",
+        "retransmits",
+        "rtt",
+        "rtx_ssrc",
+        "sink",
+        "ssrc",
+        "subscriber_key",
+        "up",
+        "waiting_keyframe",
+    )
+
+    def __init__(
+        self,
+        up: UpTrack,
+        subscriber_key: Hashable,
+        sink: PacketSink,
+        *,
+        ssrc: int,
+        rtx_ssrc: int | None,
+        pt_map: Mapping[int, int],
+        rtx_pt: int | Mapping[int, int] | None,
+        ext_ids: Mapping[str, int],
+        seq_base: int,
+        ts_base: int,
+        rtx_seq_base: int,
+        cname: str,
+    ) -> None:
+        self.up = up
+        self.subscriber_key = subscriber_key
+        self.sink = sink
+        self.ssrc = ssrc
+        self.rtx_ssrc = rtx_ssrc
+        self.cname = cname
+        self._pt_map = dict(pt_map)
+        if isinstance(rtx_pt, int):
+            self._rtx_pts = dict.fromkeys(self._pt_map.values(), rtx_pt)
+        else:
+            self._rtx_pts = dict(rtx_pt or {})
+        self._rtx_seq = rtx_seq_base & 0xFFFF
+        self._sub_ext_ids = dict(ext_ids)
+        self._ext_table = ext_id_table(up.ext_ids, ext_ids)
+        self.munger = Munger(up.clock_rate, seq_base, ts_base)
+        self.waiting_keyframe = up.kind == "video"
+        self.muted = False
+        self.paused = False
+        self._dropping = False
+        self.packets_sent = 0
+        self.bytes_sent = 0
+        self.octets_sent = 0  # payload octets, for the SR (RFC 3550 §6.4.1)
+        self.packets_dropped = 0
+        self.nacks_received = 0
+        self.nacks_unrecoverable = 0
+        self.retransmits = 0
+        self.plis_received = 0
+        self.next_report = 0.0
+        self._sr_sent: dict[int, float] = {}
+        # From the subscriber's Receiver Reports and REMB.
+        self.fraction_lost = 0
+        self.packets_lost = 0
+        self.jitter = 0
+        self.rtt: float | None = None
+        self.remb_bitrate: int | None = None
+
+    # --- hot path -------------------------------------------------------------------------------
+
+    def write_rtp(
+        self,
+        packet: bytes,
+        head: int,
+        tail: bytes,
+        pt: int,
+        seq: int,
+        ts: int,
+        keyframe: bool,
+        payload_size: int,
+        now: float,
+    ) -> None:
+        """Forward one packet of the up-track (validated by the router) to the subscriber.
+
+        ``head`` is ``packet[0] << 8 | marker bit`` and ``tail`` is ``packet[12:]``, computed
+        once per packet by the forwarder rather than once per down-track.
+        """
+        if self._dropping:
+            return
+        if self.waiting_keyframe:
+            if not keyframe:
+                self.packets_dropped += 1
+                return
+            self.waiting_keyframe = False
+        opt = self._pt_map.get(pt, -1)
+        mapped = self.munger.munge(seq, ts, now) if opt >= 0 else None
+        if mapped is None:
+            self.packets_dropped += 1
+            return
+        table = self._ext_table
+        if table is None:
+            out = _HDR(head | opt, mapped[0], mapped[1], self.ssrc) + tail
+        else:
+            try:
+                out = bytes(rewrite(packet, self.ssrc, mapped[0], mapped[1], opt, table))
+            except ValueError:  # malformed extension element (RFC 8285 §4)
+                self.packets_dropped += 1
+                return
+        self.sink.send_rtp(out)
+        self.packets_sent += 1
+        self.bytes_sent += len(out)
+        self.octets_sent += payload_size
+
+    # --- NACK (RFC 4585 §6.2.1) and RTX (RFC 4588 §4) -------------------------------------------
+
+    def retransmit(self, out_seq: int) -> bool:
+        """Resend the packet the subscriber knows as ``out_seq``; False if it cannot be found.
+
+        The up-track's cache is keyed by the publisher's seq, so the munger maps back first.
+        With RTX negotiated the packet goes out on the RTX SSRC with its own sequence number
+        and the original (subscriber-side) seq as OSN; otherwise as the plain packet again.
+        """
+        self.nacks_received += 1
+        mapped = self.munger.reverse(out_seq)
+        packet = self.up.cache.get(mapped[0]) if mapped is not None else None
+        if packet is None or mapped is None:
+            self.nacks_unrecoverable += 1
+            return False
+        pt, _seq, ts, _ssrc, _hlen, _marker, _pad = header_fields(packet)
+        opt = self._pt_map.get(pt, -1)
+        if opt < 0:
+            self.nacks_unrecoverable += 1
+            return False
+        try:
+            out = rewrite(packet, self.ssrc, out_seq, ts + mapped[1], opt, self._ext_table)
+        except ValueError:
+            self.nacks_unrecoverable += 1
+            return False
+        rtx_pt = self._rtx_pts.get(opt)
+        if self.rtx_ssrc is not None and rtx_pt is not None:
+            data = rtx_wrap(out, self.rtx_ssrc, self._rtx_seq, rtx_pt)
+            self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+        else:
+            data = bytes(out)
+        self.sink.send_rtp(data)
+        self.retransmits += 1
+        return True
+
+    # --- source switch -------------------------------------------------------------------------
+
+    def switch_up_track(self, up: UpTrack, now: float) -> None:
+        """Feed this subscription from another up-track (a replaced publisher, later a layer).
+
+        The subscriber keeps its SSRC and sees seq continue at +1 and ts advance by the
+        elapsed time (see :meth:`Munger.switch_source`); video resumes on a keyframe.
+        """
+        self.up = up
+        self._ext_table = ext_id_table(up.ext_ids, self._sub_ext_ids)
+        self.munger.switch_source(now)
+        if up.kind == "video":
+            self.waiting_keyframe = True
+
+    # --- mute / pause ----------------------------------------------------------------------------
+
+    def set_muted(self, muted: bool) -> None:
+        """Subscriber-side mute (the subscriber or the room turned this copy off)."""
+        self.muted = muted
+        self._update_dropping()
+
+    def set_paused(self, paused: bool) -> None:
+        """Paused by bandwidth allocation (congestion control, later)."""
+        self.paused = paused
+        self._update_dropping()
+
+    def _update_dropping(self) -> None:
+        dropping = self.muted or self.paused
+        if dropping and not self._dropping:
+            self.munger.mute()
+        elif not dropping and self._dropping and self.up.kind == "video" and self.munger.started:
+            # The decoder missed frames: resume on a keyframe and ask for one.
+            self.waiting_keyframe = True
+            self.up.keyframe_pending = True
+        self._dropping = dropping
+
+    # --- RTCP ------------------------------------------------------------------------------------
+
+    def sender_report(self, now: float, wall_clock_offset: float) -> bytes | None:
+        """SR + SDES CNAME for the subscriber (RFC 3550 §6.4.1, §6.5.1), None before any packet.
+
+        The NTP/RTP pair is the publisher's last SR extrapolated to ``now`` on the publisher's
+        own NTP timeline, with the RTP time moved into this down-track's timestamp space (the
+        munger's offset). Audio and video of one publisher thus keep the publisher's relation
+        between NTP and RTP time, which is what receivers use for lip sync. Before the first
+        publisher SR, the local clock and the last packet's timestamp stand in.
+        """
+        munger = self.munger
+        if not munger.started:
+            return None
+        up = self.up
+        if up.sr_time is not None:
+            elapsed = now - up.sr_time
+            ntp = up.sr_ntp + round(elapsed * 4294967296.0)
+            ntp_sec, ntp_frac = (ntp >> 32) & _M32, ntp & _M32
+            rtp_ts = (up.sr_rtp + round(elapsed * up.clock_rate) + munger.ts_offset) & _M32
+        else:
+            ntp_sec, ntp_frac = ntp_from_unix(now + wall_clock_offset)
+            rtp_ts = (munger.last_ts + round((now - munger.last_time) * up.clock_rate)) & _M32
+        sr = SenderReport(self.ssrc, ntp_sec, ntp_frac, rtp_ts, self.packets_sent & _M32, self.octets_sent & _M32)
+        sent = self._sr_sent
+        sent[ntp_middle32(ntp_sec, ntp_frac)] = now
+        if len(sent) > _SR_MEMORY:
+            del sent[next(iter(sent))]
+        return bytes(sr) + bytes(Sdes.with_cname(self.ssrc, self.cname))
+
+    def on_receiver_report(self, block: ReportBlock, now: float) -> None:
+        """Record the subscriber's view: loss, jitter and RTT (RFC 3550 §6.4.1 LSR/DLSR)."""
+        self.fraction_lost = block.fraction_lost
+        self.packets_lost = block.packets_lost
+        self.jitter = block.jitter
+        if block.lsr:
+            sent = self._sr_sent.get(block.lsr)
+            if sent is not None:
+                self.rtt = max(0.0, now - sent - block.dlsr / 65536.0)

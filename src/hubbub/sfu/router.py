@@ -1,0 +1,432 @@
+"""Router: one room's routing of RTP and RTCP between publishers and subscribers.
+
+Sans-I/O: bytes come in through ``on_rtp`` / ``on_rtcp_from_publisher`` /
+``on_rtcp_from_subscriber`` with the arrival time ``now``; bytes go out through the
+:class:`PacketSink` of each peer, synchronously, from those calls and from :meth:`Router.tick`
+(periodic reports, deferred keyframe requests). The router never reads a clock; randomness
+(SSRCs, initial seq/ts) comes from an injected ``random.Random``.
+
+Untrusted input never raises: malformed or unknown packets are counted in :attr:`Router.drops`
+by reason and ignored.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+
+from hubbub.proto import rtp_ext
+from hubbub.proto.rtcp import (
+    PT_BYE,
+    PT_PSFB,
+    PT_RR,
+    PT_RTPFB,
+    PT_SR,
+    Bye,
+    Fir,
+    GenericNack,
+    Pli,
+    ReceiverReport,
+    Remb,
+    Sdes,
+    SenderReport,
+    TransportCc,
+    iter_rtcp_raw,
+)
+from hubbub.proto.rtcp_feedback import FMT_AFB, FMT_FIR, FMT_NACK, FMT_PLI, FMT_TWCC
+from hubbub.proto.rtp import header_fields, rtx_unwrap
+from hubbub.sfu.downtrack import DownTrack
+from hubbub.sfu.forwarder import Forwarder, PythonForwarder
+from hubbub.sfu.speakers import ActiveSpeakerDetector
+from hubbub.sfu.track import DUPLICATE, KEYFRAME, Codec, CodecTuple, PacketSink, TrackKind, UpTrack
+
+__all__ = ["Router", "RouterConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class RouterConfig:
+    """Tunables of a room's router. Times in seconds."""
+
+    keyframe_request_interval: float = 0.5  # at most one PLI per up-track per interval
+    report_interval: float = 1.0  # SR per down-track, RR per up-track (RFC 3550 §6.2)
+    video_cache_size: int = 1024  # packets kept per video up-track for NACK
+    audio_cache_size: int = 128
+    max_nacks_per_packet: int = 512  # sequence numbers honoured per NACK packet
+    cname: str = "hubbub-sfu"  # our CNAME in Receiver Reports (RFC 3550 §6.5.1)
+    wall_clock_offset: float = 0.0  # Unix time minus ``now``, for SRs sent before a publisher SR
+
+
+class Router:
+    """Per-room SFU core: up-tracks, down-tracks, feedback and reports."""
+
+    def __init__(
+        self,
+        config: RouterConfig | None = None,
+        *,
+        forwarder: Forwarder | None = None,
+        rng: random.Random | None = None,
+        speakers: ActiveSpeakerDetector | None = None,
+    ) -> None:
+        self.config = config or RouterConfig()
+        self.forwarder: Forwarder = forwarder or PythonForwarder()
+        self.speakers = speakers or ActiveSpeakerDetector()
+        self._rng = rng or random.Random()
+        self._ssrcs: set[int] = set()  # every SSRC seen or handed out in this room
+        self._tracks: dict[str, UpTrack] = {}
+        self._by_publisher: dict[Hashable, dict[int, UpTrack]] = {}  # media and RTX SSRCs
+        self._downs: dict[int, DownTrack] = {}  # by media and RTX SSRC
+        self._subscriptions: dict[tuple[str, Hashable], DownTrack] = {}
+        self.drops: Counter[str] = Counter()
+        self.twcc: dict[Hashable, TransportCc] = {}  # last transport-wide CC feedback per subscriber
+        self.rtcp_ssrc = self.allocate_ssrc()  # our SSRC as a receiver / feedback sender
+        self._sdes = bytes(Sdes.with_cname(self.rtcp_ssrc, self.config.cname))
+
+    # --- membership -------------------------------------------------------------------------------
+
+    def allocate_ssrc(self) -> int:
+        """A fresh non-zero SSRC unused anywhere in this room (RFC 3550 §8.1)."""
+        while True:
+            ssrc = self._rng.getrandbits(32)
+            if ssrc and ssrc not in self._ssrcs:
+                self._ssrcs.add(ssrc)
+                return ssrc
+
+    def up_track(self, track_id: str) -> UpTrack | None:
+        return self._tracks.get(track_id)
+
+    def down_track(self, track_id: str, subscriber_key: Hashable) -> DownTrack | None:
+        return self._subscriptions.get((track_id, subscriber_key))
+
+    def add_up_track(
+        self,
+        track_id: str,
+        *,
+        kind: TrackKind,
+        ssrc: int,
+        rtx_ssrc: int | None = None,
+        codecs: Iterable[CodecTuple | Codec],
+        ext_ids: Mapping[str, int] | None = None,
+        publisher: PacketSink,
+        publisher_key: Hashable,
+        cname: str | None = None,
+    ) -> UpTrack:
+        """Register a published track; ``codecs`` are ``(pt, mime, clock_rate, rtx_pt | None)``."""
+        if track_id in self._tracks:
+            raise ValueError(f"track {track_id!r} already exists")
+        table = self._by_publisher.setdefault(publisher_key, {})
+        for s in (ssrc, rtx_ssrc):
+            if s is not None and s in table:
+                raise ValueError(f"SSRC {s} is already used by this publisher")
+        ext_ids = ext_ids or {}
+        meter = None
+        if kind == "audio" and rtp_ext.URI_AUDIO_LEVEL in ext_ids:
+            meter = self.speakers.add_track(track_id)
+        up = UpTrack(
+            track_id,
+            kind=kind,
+            ssrc=ssrc,
+            rtx_ssrc=rtx_ssrc,
+            codecs=codecs,
+            ext_ids=ext_ids,
+            publisher=publisher,
+            publisher_key=publisher_key,
+            cache_size=self.config.video_cache_size if kind == "video" else self.config.audio_cache_size,
+            cname=cname if cname is not None else str(publisher_key),
+            level_meter=meter,
+        )
+        self._tracks[track_id] = up
+        table[ssrc] = up
+        self._ssrcs.add(ssrc)
+        if rtx_ssrc is not None:
+            table[rtx_ssrc] = up
+            self._ssrcs.add(rtx_ssrc)
+        return up
+
+    def remove_up_track(self, track_id: str) -> UpTrack | None:
+        """Unregister a track and end every subscription to it."""
+        up = self._tracks.get(track_id)
+        if up is None:
+            return None
+        for dt in up.down_tracks:
+            self.unsubscribe(track_id, dt.subscriber_key)
+        self._detach(up)
+        return up
+
+    def replace_up_track(
+        self,
+        track_id: str,
+        *,
+        kind: TrackKind,
+        ssrc: int,
+        rtx_ssrc: int | None = None,
+        codecs: Iterable[CodecTuple | Codec],
+        ext_ids: Mapping[str, int] | None = None,
+        publisher: PacketSink,
+        publisher_key: Hashable,
+        cname: str | None = None,
+        now: float,
+    ) -> UpTrack:
+        """Give a track a new source (e.g. the publisher reconnected with new SSRCs).
+
+        Subscriptions carry over with their SSRCs; each subscriber sees one continuous stream
+        (seq +1, ts advanced by the elapsed time) and video resumes on a keyframe, requested here.
+        """
+        old = self._tracks.get(track_id)
+        downs = old.down_tracks if old is not None else ()
+        if old is not None:
+            old.down_tracks = ()
+            self._detach(old)
+        up = self.add_up_track(
+            track_id,
+            kind=kind,
+            ssrc=ssrc,
+            rtx_ssrc=rtx_ssrc,
+            codecs=codecs,
+            ext_ids=ext_ids,
+            publisher=publisher,
+            publisher_key=publisher_key,
+            cname=cname,
+        )
+        for dt in downs:
+            dt.switch_up_track(up, now)
+        up.down_tracks = downs
+        if downs:
+            self._request_keyframe(up, now)
+        return up
+
+    def _detach(self, up: UpTrack) -> None:
+        """Forget an up-track (its subscriptions are handled by the caller)."""
+        self._tracks.pop(up.track_id, None)
+        table = self._by_publisher.get(up.publisher_key, {})
+        for s in (up.ssrc, up.rtx_ssrc):
+            if s is not None and table.get(s) is up:
+                del table[s]
+        if not table:
+            self._by_publisher.pop(up.publisher_key, None)
+        self.speakers.remove_track(up.track_id)
+
+    def subscribe(
+        self,
+        track_id: str,
+        subscriber_key: Hashable,
+        sink: PacketSink,
+        *,
+        ssrc: int,
+        rtx_ssrc: int | None = None,
+        pt_map: Mapping[int, int] | None = None,
+        rtx_pt: int | Mapping[int, int] | None = None,
+        ext_ids: Mapping[str, int] | None = None,
+    ) -> DownTrack:
+        """Start forwarding ``track_id`` to a subscriber under SSRCs from :meth:`allocate_ssrc`.
+
+        ``pt_map`` maps publisher payload types to the subscriber's (identity by default;
+        unmapped types are not forwarded); ``rtx_pt`` is the subscriber's RTX payload type, or
+        one per subscriber media payload type. A video subscription waits for a keyframe and
+        asks the publisher for one (sent on the next packet or tick).
+        """
+        up = self._tracks.get(track_id)
+        if up is None:
+            raise ValueError(f"no track {track_id!r}")
+        key = (track_id, subscriber_key)
+        if key in self._subscriptions:
+            raise ValueError(f"{subscriber_key!r} already subscribes to {track_id!r}")
+        for s in (ssrc, rtx_ssrc):
+            if s is not None and s in self._downs:
+                raise ValueError(f"SSRC {s} is already used by a subscription")
+        rng = self._rng
+        dt = DownTrack(
+            up,
+            subscriber_key,
+            sink,
+            ssrc=ssrc,
+            rtx_ssrc=rtx_ssrc,
+            pt_map=pt_map if pt_map is not None else {pt: pt for pt in up.codecs},
+            rtx_pt=rtx_pt,
+            ext_ids=ext_ids if ext_ids is not None else up.ext_ids,
+            seq_base=rng.getrandbits(16),
+            ts_base=rng.getrandbits(32),
+            rtx_seq_base=rng.getrandbits(16),
+            cname=up.cname,
+        )
+        self._subscriptions[key] = dt
+        self._downs[ssrc] = dt
+        if rtx_ssrc is not None:
+            self._downs[rtx_ssrc] = dt
+        self._ssrcs.update(s for s in (ssrc, rtx_ssrc) if s is not None)
+        up.down_tracks = (*up.down_tracks, dt)
+        if up.kind == "video":
+            up.keyframe_pending = True
+        return dt
+
+    def unsubscribe(self, track_id: str, subscriber_key: Hashable) -> DownTrack | None:
+        """Stop a subscription; the subscriber is told with an RTCP BYE (RFC 3550 §6.6)."""
+        dt = self._subscriptions.pop((track_id, subscriber_key), None)
+        if dt is None:
+            return None
+        dt.up.down_tracks = tuple(d for d in dt.up.down_tracks if d is not dt)
+        for s in (dt.ssrc, dt.rtx_ssrc):
+            if s is not None and self._downs.get(s) is dt:
+                del self._downs[s]
+        if dt.munger.started:
+            dt.sink.send_rtcp(bytes(Bye(tuple(s for s in (dt.ssrc, dt.rtx_ssrc) if s is not None))))
+        return dt
+
+    # --- RTP from publishers ------------------------------------------------------------------------
+
+    def on_rtp(self, publisher_key: Hashable, packet: bytes, now: float) -> None:
+        """One RTP packet from a publisher: account for it and fan it out.
+
+        ``packet`` must be ``bytes`` (immutable): the NACK cache keeps a reference to it.
+        """
+        try:
+            pt, seq, ts, ssrc, hlen, _marker, pad = header_fields(packet)
+            table = self._by_publisher.get(publisher_key)
+            up = table.get(ssrc) if table is not None else None
+            if up is None:
+                self.drops["unknown_ssrc"] += 1
+                return
+            rtx = ssrc != up.ssrc
+            if rtx:
+                # RFC 4588 §4: OSN + original payload on the RTX SSRC.
+                media_pt = up.media_pt_for_rtx(pt)
+                if media_pt is None:
+                    self.drops["unknown_pt"] += 1
+                    return
+                if len(packet) - pad - hlen < 2:  # padding-only bandwidth probe
+                    self.drops["rtx_padding"] += 1
+                    return
+                packet = rtx_unwrap(packet, up.ssrc, media_pt)
+                pt, seq, ts, _ssrc, hlen, _marker, pad = header_fields(packet)
+            outcome = up.receive(packet, pt, seq, ts, hlen, pad, now, rtx)
+        except ValueError:  # RtpParseError, RtpExtensionError: the publisher's fault
+            self.drops["malformed_rtp"] += 1
+            return
+        if outcome < 0:
+            self.drops["duplicate" if outcome == DUPLICATE else "unknown_pt"] += 1
+            return
+        self.forwarder.forward(up, packet, pt, seq, ts, outcome == KEYFRAME, len(packet) - hlen - pad, now)
+        if up.keyframe_pending and now - up.last_keyframe_request >= self.config.keyframe_request_interval:
+            self._request_keyframe(up, now)
+
+    # --- keyframe requests (RFC 4585 §6.3.1) --------------------------------------------------------
+
+    def request_keyframe(self, track_id: str, now: float) -> None:
+        up = self._tracks.get(track_id)
+        if up is not None:
+            self._request_keyframe(up, now)
+
+    def _request_keyframe(self, up: UpTrack, now: float) -> None:
+        """PLI to the publisher, at most one per interval; a throttled request is kept pending."""
+        if up.kind != "video":
+            return
+        if now - up.last_keyframe_request < self.config.keyframe_request_interval:
+            up.keyframe_pending = True
+            return
+        up.last_keyframe_request = now
+        up.keyframe_pending = False
+        up.keyframe_requests += 1
+        up.publisher.send_rtcp(bytes(Pli(self.rtcp_ssrc, up.ssrc)))
+
+    # --- RTCP ----------------------------------------------------------------------------------------
+
+    def on_rtcp_from_publisher(self, publisher_key: Hashable, packet: bytes, now: float) -> None:
+        """SR: remember the NTP/RTP pair for lip sync; BYE: mark the track; the rest is ignored."""
+        table = self._by_publisher.get(publisher_key)
+        if table is None:
+            self.drops["unknown_publisher"] += 1
+            return
+        try:
+            for pt, _fmt, start, end in iter_rtcp_raw(packet):
+                if pt == PT_SR:  # RFC 3550 §6.4.1
+                    sr = SenderReport.parse(packet[start:end])
+                    up = table.get(sr.ssrc)
+                    if up is not None and up.ssrc == sr.ssrc:
+                        up.on_sender_report(sr.ntp_sec, sr.ntp_frac, sr.rtp_ts, now)
+                elif pt == PT_BYE:  # RFC 3550 §6.6
+                    for s in Bye.parse(packet[start:end]).ssrcs:
+                        up = table.get(s)
+                        if up is not None and up.ssrc == s:
+                            up.bye_received = True
+        except ValueError:
+            self.drops["malformed_rtcp"] += 1
+
+    def _down(self, subscriber_key: Hashable, ssrc: int) -> DownTrack | None:
+        dt = self._downs.get(ssrc)
+        if dt is None or dt.subscriber_key != subscriber_key:
+            self.drops["unknown_ssrc_rtcp"] += 1
+            return None
+        return dt
+
+    def on_rtcp_from_subscriber(self, subscriber_key: Hashable, packet: bytes, now: float) -> None:
+        """Feedback from a subscriber (RFC 4585): NACK, PLI/FIR, RR, REMB, transport-wide CC."""
+        try:
+            for pt, fmt, start, end in iter_rtcp_raw(packet):
+                if pt == PT_RTPFB and fmt == FMT_NACK:
+                    self._on_nack(subscriber_key, GenericNack.parse(packet[start:end]))
+                elif pt == PT_PSFB and fmt == FMT_PLI:
+                    pli = Pli.parse(packet[start:end])
+                    self._on_keyframe_request(subscriber_key, pli.media_ssrc, now)
+                elif pt == PT_PSFB and fmt == FMT_FIR:  # RFC 5104 §4.3.1: SSRCs are in the FCI
+                    for ssrc, _seq in Fir.parse(packet[start:end]).entries:
+                        self._on_keyframe_request(subscriber_key, ssrc, now)
+                elif pt in (PT_RR, PT_SR):  # RFC 3550 §6.4: reception report blocks
+                    data = packet[start:end]
+                    report = ReceiverReport.parse(data) if pt == PT_RR else SenderReport.parse(data)
+                    for block in report.reports:
+                        dt = self._downs.get(block.ssrc)
+                        if dt is not None and dt.subscriber_key == subscriber_key and dt.ssrc == block.ssrc:
+                            dt.on_receiver_report(block, now)
+                elif pt == PT_PSFB and fmt == FMT_AFB and packet[start + 12 : start + 16] == b"REMB":
+                    remb = Remb.parse(packet[start:end])
+                    for ssrc in remb.ssrcs:
+                        dt = self._downs.get(ssrc)
+                        if dt is not None and dt.subscriber_key == subscriber_key:
+                            dt.remb_bitrate = remb.bitrate
+                elif pt == PT_RTPFB and fmt == FMT_TWCC:
+                    self.twcc[subscriber_key] = TransportCc.parse(packet[start:end])
+        except ValueError:
+            self.drops["malformed_rtcp"] += 1
+
+    def _on_nack(self, subscriber_key: Hashable, nack: GenericNack) -> None:
+        """RFC 4585 §6.2.1: resend what the cache still holds, through the down-track."""
+        dt = self._down(subscriber_key, nack.media_ssrc)
+        if dt is None:
+            return
+        for seq in nack.lost_sequences()[: self.config.max_nacks_per_packet]:
+            dt.retransmit(seq)
+
+    def _on_keyframe_request(self, subscriber_key: Hashable, ssrc: int, now: float) -> None:
+        dt = self._down(subscriber_key, ssrc)
+        if dt is not None:
+            dt.plis_received += 1
+            self._request_keyframe(dt.up, now)
+
+    # --- timers ----------------------------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Periodic work: SR + SDES to subscribers, RR + SDES to publishers, pending PLIs."""
+        cfg = self.config
+        interval = cfg.report_interval
+        for up in tuple(self._tracks.values()):
+            if up.keyframe_pending and now - up.last_keyframe_request >= cfg.keyframe_request_interval:
+                self._request_keyframe(up, now)
+            if up.stats.started and now >= up.next_report:
+                # RFC 3550 §6.4.2 RR with one report block, then our CNAME (§6.1 compound).
+                up.next_report = now + interval
+                rr = ReceiverReport(self.rtcp_ssrc, (up.report_block(now),))
+                up.publisher.send_rtcp(bytes(rr) + self._sdes)
+            for dt in up.down_tracks:
+                if now >= dt.next_report:
+                    report = dt.sender_report(now, cfg.wall_clock_offset)
+                    if report is not None:
+                        dt.next_report = now + interval
+                        dt.sink.send_rtcp(report)
+
+    # --- totals ------------------------------------------------------------------------------------------
+
+    @property
+    def nacks_unrecoverable(self) -> int:
+        """NACKed packets that could not be resent (evicted, never received, muted gap)."""
+        return sum(dt.nacks_unrecoverable for dt in self._subscriptions.values())

@@ -1,0 +1,235 @@
+"""One signaling session per WebSocket: join first, then requests until leave or disconnect.
+
+Frames are decoded with :func:`hubbub.schema.signaling.decode_client`; a bad frame gets an
+``error`` frame and the session goes on (before ``join`` it is closed instead). Events for the
+client are queued by :class:`QueueOutbox` and written by one writer task, so a slow client can
+never block a room: when its queue overflows it is disconnected with a reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from hubbub.control.admission import Admission
+from hubbub.control.tokens import TokenError
+from hubbub.rooms.model import Participant, ParticipantState, Room
+from hubbub.rooms.service import RoomError, RoomService
+from hubbub.schema import signaling as sig
+
+log = logging.getLogger("hubbub.signaling")
+
+JOIN_TIMEOUT = 10.0
+OUTBOX_LIMIT = 2048
+CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008  # RFC 6455 §7.4.1: policy violation (no join, refused join)
+CLOSE_SLOW = 4008  # the client did not read its events fast enough
+
+
+class QueueOutbox:
+    """A participant's outgoing frames; never blocks the caller."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(OUTBOX_LIMIT)
+        self.closed = False
+        self.close_code = CLOSE_NORMAL
+        self.close_reason = ""
+
+    def send(self, message: sig.ServerMessage) -> None:
+        if self.closed:
+            return
+        try:
+            self.queue.put_nowait(sig.encode(message))
+        except asyncio.QueueFull:
+            log.warning("slow signaling consumer disconnected")
+            self._finish(CLOSE_SLOW, "slow_consumer")
+
+    def close(self, reason: sig.LeaveReason, message: str = "") -> None:
+        self._finish(CLOSE_NORMAL, reason.value)
+
+    def _finish(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        self.close_reason = reason
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+        if self.queue.full():  # make room for the end marker
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
+class SignalingSession:
+    def __init__(self, ws: WebSocket, rooms: RoomService, admission: Admission) -> None:
+        self.ws = ws
+        self.rooms = rooms
+        self.admission = admission
+        self.outbox = QueueOutbox()
+        self.room: Room | None = None
+        self.participant: Participant | None = None
+
+    async def run(self) -> None:
+        await self.ws.accept()
+        writer = asyncio.create_task(self._writer())
+        try:
+            if await self._join():
+                await self._serve()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            p = self.participant
+            if p is not None and p.outbox is self.outbox and p.state is ParticipantState.joined:
+                self.rooms.disconnected(p)
+            self.outbox._finish(self.outbox.close_code, self.outbox.close_reason)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer, 2.0)
+            writer.cancel()
+
+    async def _writer(self) -> None:
+        while True:
+            frame = await self.outbox.queue.get()
+            if frame is None:
+                break
+            try:
+                await self.ws.send_text(frame.decode())
+            except Exception:  # the socket is gone; the reader side notices too
+                return
+        if self.ws.client_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await self.ws.close(self.outbox.close_code, self.outbox.close_reason[:120])
+
+    def _error(self, code: str, message: str, re: str | None) -> None:
+        self.outbox.send(sig.Error(code=code, message=message, re=re))
+
+    async def _receive(self) -> str | None:
+        message = await self.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        if text is None and message.get("bytes") is not None:
+            text = message["bytes"].decode("utf-8", errors="replace")
+        return text
+
+    async def _join(self) -> bool:
+        try:
+            text = await asyncio.wait_for(self._receive(), JOIN_TIMEOUT)
+        except TimeoutError:
+            self._error(sig.ErrorCode.join_required, f"send join within {JOIN_TIMEOUT:.0f} s", None)
+            self.outbox._finish(CLOSE_POLICY, "join_timeout")
+            return False
+        try:
+            msg = sig.decode_client(text or "")
+        except sig.ProtocolError as exc:
+            self._error(exc.code, exc.message, exc.request_id)
+            self.outbox._finish(CLOSE_POLICY, "invalid_join")
+            return False
+        if not isinstance(msg, sig.Join):
+            self._error(sig.ErrorCode.join_required, f"the first message must be join, not {_type(msg)}", msg.id)
+            self.outbox._finish(CLOSE_POLICY, "join_required")
+            return False
+        if msg.protocol != sig.PROTOCOL_VERSION:
+            self._error(
+                sig.ErrorCode.unsupported_protocol, f"this server speaks protocol {sig.PROTOCOL_VERSION}", msg.id
+            )
+            self.outbox._finish(CLOSE_POLICY, "unsupported_protocol")
+            return False
+        try:
+            grant, channel = await self.admission.admit(
+                token=msg.token, channel=msg.channel, app_id=msg.app_id, user_id=msg.user_id
+            )
+            room, participant, joined = self.rooms.join(
+                grant,
+                channel,
+                self.outbox,
+                name=msg.name,
+                metadata=msg.metadata,
+                auto_subscribe=msg.auto_subscribe,
+                resume_sid=msg.resume_sid,
+                resume_key=msg.resume_key,
+            )
+        except TokenError as exc:
+            log.info("join refused", extra={"code": exc.code.value})
+            self._error(exc.code.value, exc.message, msg.id)
+            self.outbox._finish(CLOSE_POLICY, exc.code.value)
+            return False
+        except RoomError as exc:
+            self._error(exc.code, exc.message, msg.id)
+            self.outbox._finish(CLOSE_POLICY, exc.code)
+            return False
+        self.room, self.participant = room, participant
+        joined.re = msg.id
+        self.outbox.send(joined)
+        if joined.resumed:
+            self.rooms.media_of(room).after_resume(participant)
+        return True
+
+    async def _serve(self) -> None:
+        while not self.outbox.closed:
+            text = await self._receive()
+            try:
+                msg = sig.decode_client(text or "")
+            except sig.ProtocolError as exc:
+                self._error(exc.code, exc.message, exc.request_id)
+                continue
+            if isinstance(msg, sig.Leave):
+                assert self.participant is not None
+                self.rooms.leave(self.participant, sig.LeaveReason.client_left)
+                self.outbox.close(sig.LeaveReason.client_left)
+                return
+            try:
+                await self._handle(msg)
+            except RoomError as exc:
+                self._error(exc.code, exc.message, msg.id)
+            except TokenError as exc:
+                self._error(exc.code.value, exc.message, msg.id)
+            except Exception:
+                log.exception("signaling request failed", extra={"type": _type(msg)})
+                self._error(sig.ErrorCode.server_error, "the server failed to handle this request", msg.id)
+
+    async def _handle(self, msg: sig.ClientMessage) -> None:
+        room, p, rooms = self.room, self.participant, self.rooms
+        assert room is not None and p is not None
+        if p.state is not ParticipantState.joined:
+            raise RoomError(sig.ErrorCode.join_required, "this session no longer holds the participant")
+        match msg:
+            case sig.Ping():
+                self.outbox.send(sig.Pong(t=msg.t, server_t=time.time() * 1000.0, re=msg.id))
+            case sig.Publish():
+                pub = rooms.publish(room, p, msg)
+                self.outbox.send(sig.TrackPublished(cid=pub.cid, track=pub.info(), re=msg.id))
+            case sig.Offer():
+                answer = rooms.publisher_offer(room, p, msg.sdp)
+                self.outbox.send(sig.Answer(sdp=answer, re=msg.id))
+            case sig.Answer():
+                rooms.subscriber_answer(room, p, msg.sdp)
+            case sig.Trickle():
+                pass  # ICE-lite: the server learns addresses from connectivity checks
+            case sig.Unpublish():
+                rooms.unpublish(room, p, msg.track_sid)
+            case sig.Mute():
+                pub = rooms.mute(room, p, msg.track_sid, msg.muted)
+                self.outbox.send(sig.TrackMuted(participant_sid=p.sid, track_sid=pub.sid, muted=pub.muted, re=msg.id))
+            case sig.Subscribe():
+                rooms.subscribe(room, p, msg.track_sids, msg.subscribe)
+            case sig.RenewToken():
+                grant = await self.admission.verify(msg.token, channel=room.channel, app_id=p.grant.app_id)
+                rooms.renew(p, grant)
+                self.outbox.send(
+                    sig.TokenRenewed(
+                        expires_at=grant.expires_at,
+                        privileges={k.value: v for k, v in grant.privileges.items()},
+                        re=msg.id,
+                    )
+                )
+            case sig.Join():
+                raise RoomError(sig.ErrorCode.already_joined, "this session has joined already")
+
+
+def _type(msg: object) -> str:
+    return type(msg).__name__.lower()

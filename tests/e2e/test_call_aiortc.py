@@ -1,0 +1,30 @@
+"""aiortc participants talk through the SFU: what one sends, the other receives intact."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hubbub.sdk import FrameCounterTrack, ToneTrack, connect, detect_tone, read_frame_counter
+
+
+async def test_audio_and_video_cross_the_sfu(live: Any) -> None:
+    alice = await connect(live.url, live.token("alice"))
+    bob = await connect(live.url, live.token("bob"))
+    try:
+        await alice.publish(ToneTrack(440))
+        await alice.publish(FrameCounterTrack(320, 240, 15))
+        video = await bob.wait_for_track("alice", kind="video", timeout=15)
+        audio = await bob.wait_for_track("alice", kind="audio", timeout=15)
+        counters: list[int] = []
+        while len(counters) < 10:
+            frame = await asyncio.wait_for(video.recv(), 10)
+            value = read_frame_counter(frame)
+            if value is not None:
+                counters.append(value)
+        assert counters == sorted(counters) and len(set(counters)) >= 8
+        frames = [await asyncio.wait_for(audio.recv(), 5) for _ in range(50)]
+        assert detect_tone(frames, 440) > 0.5
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
