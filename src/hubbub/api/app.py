@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from hubbub import __version__
 from hubbub.api import problems
@@ -11,6 +14,7 @@ from hubbub.api.routes import auth, health, projects, tokens, usage
 from hubbub.api.services import Services
 
 API_PREFIX = "/api/v1"
+WEB = Path(__file__).resolve().parent.parent / "web"  # the Web SDK and the demo pages
 
 DESCRIPTION = """
 Hubbub's control plane: console accounts, projects (App ID + App Certificate), API keys,
@@ -37,5 +41,7 @@ def create_app(services: Services) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
+    app.mount("/sdk", StaticFiles(directory=WEB / "sdk"), name="sdk")
+    app.mount("/demo", StaticFiles(directory=WEB / "demo", html=True), name="demo")
     app.add_middleware(RequestContextMiddleware, max_body_bytes=services.settings.max_body_bytes)
     return app

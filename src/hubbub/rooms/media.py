@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from hubbub.proto import sdp
 from hubbub.proto.sdp_negotiation import (
@@ -29,7 +30,7 @@ from hubbub.proto.sdp_negotiation import (
 )
 from hubbub.rooms.model import Participant, Publication, Room
 from hubbub.schema import signaling as sig
-from hubbub.sfu import Router, RouterConfig
+from hubbub.sfu import Router, RouterConfig, UpTrack
 from hubbub.transport import PeerState, PeerTransport, RtcTransportServer
 from hubbub.util.clock import Clock
 
@@ -220,14 +221,11 @@ class RoomMedia:
         if current is not None and current.ssrc == ssrc and not force:
             return True
         codecs = [(c.pt, f"{nm.kind}/{c.name}", c.clock_rate, nm.rtx.get(c.pt)) for c in nm.codecs]
-        subscribers = []
-        if self.router.up_track(pub.sid) is not None:  # new SSRCs (a new connection): rebind
-            old = self.router.up_track(pub.sid)
-            assert old is not None
-            subscribers = [(dt.subscriber_key, dt.sink, dt.ssrc, dt.rtx_ssrc) for dt in old.down_tracks]
-            self.router.remove_up_track(pub.sid)
+        # A known track with new SSRCs (a new publisher connection) keeps its subscriptions:
+        # each subscriber sees one continuous stream.
+        add = self.router.add_up_track if self.router.up_track(pub.sid) is None else self._replace_up_track
         try:
-            up = self.router.add_up_track(
+            add(
                 pub.sid,
                 kind="audio" if nm.kind == "audio" else "video",
                 ssrc=ssrc,
@@ -244,19 +242,10 @@ class RoomMedia:
         self._published[pub.sid] = _Published(negotiated=nm, ssrc=ssrc)
         pub.mid = nm.mid
         pub.mime_type = f"{nm.kind}/{nm.codecs[0].name}"
-        first = nm.codecs[0]
-        for key, sink, down_ssrc, down_rtx in subscribers:
-            self.router.subscribe(
-                pub.sid,
-                key,
-                sink,
-                ssrc=down_ssrc,
-                rtx_ssrc=down_rtx,
-                pt_map={first.pt: first.pt},
-                rtx_pt=nm.rtx.get(first.pt),
-                ext_ids=up.ext_ids,
-            )
         return True
+
+    def _replace_up_track(self, track_id: str, **kwargs: Any) -> UpTrack:
+        return self.router.replace_up_track(track_id, now=self.transport.now(), **kwargs)
 
     def unpublish(self, p: Participant, pub: Publication) -> None:
         self.router.remove_up_track(pub.sid)

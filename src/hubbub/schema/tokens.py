@@ -116,9 +116,7 @@ class TokenErrorCode(StrEnum):
 
 
 _ALL: Final = frozenset(Privilege)
-_AUDIENCE: Final = frozenset(
-    {Privilege.join_channel, Privilege.subscribe, Privilege.rtm_login, Privilege.publish_data}
-)
+_AUDIENCE: Final = frozenset({Privilege.join_channel, Privilege.subscribe, Privilege.rtm_login, Privilege.publish_data})
 _PUBLISHER: Final = _ALL - {Privilege.room_admin}
 
 DEFAULT_PRIVILEGES: Final[Mapping[Role, frozenset[Privilege]]] = MappingProxyType(
