@@ -11,6 +11,7 @@ from hubbub.control.accounts import Accounts
 from hubbub.control.apikeys import ApiKeys
 from hubbub.control.projects import Projects
 from hubbub.control.usage import Usage
+from hubbub.rooms.service import RoomService
 from hubbub.util.clock import Clock
 
 
@@ -23,3 +24,4 @@ class Services:
     projects: Projects
     api_keys: ApiKeys
     usage: Usage
+    rooms: RoomService | None = None  # the live rooms (None in processes without media)

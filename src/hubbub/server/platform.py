@@ -87,6 +87,7 @@ class Platform:
             projects=projects,
             api_keys=ApiKeys(ctx, projects),
             usage=Usage(ctx, projects),
+            rooms=rooms,
         )
         app = create_app(services)
         mount_signaling(app, rooms, admission)
