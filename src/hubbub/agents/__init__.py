@@ -1,0 +1,1 @@
+"""Conversational voice agents: participants that listen (VAD, STT), think (LLM) and speak (TTS)."""

@@ -1,0 +1,1 @@
+"""Provider interfaces (one per kind) and their implementations, selected by config."""

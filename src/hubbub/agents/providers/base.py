@@ -1,0 +1,245 @@
+"""One interface per provider kind: VAD, STT, LLM, TTS.
+
+Each kind has a capabilities record and a public method that handles timeouts, errors and
+metrics; implementations override the ``_``-prefixed method only. Audio crosses these interfaces
+as 16-bit signed little-endian mono PCM (``bytes``) with an explicit sample rate.
+
+CPU-heavy inference (onnxruntime, CTranslate2, llama.cpp, piper) runs through
+:func:`run_blocking` on one bounded pool shared by every agent in the process, so the event loop
+never stalls and many agents share the cores fairly. Those libraries release the GIL while they
+compute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+T = TypeVar("T")
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def inference_pool() -> ThreadPoolExecutor:
+    """The process-wide pool for blocking inference (size: $HUBBUB_INFERENCE_THREADS or the core count)."""
+    global _pool
+    if _pool is None:
+        size = int(os.environ.get("HUBBUB_INFERENCE_THREADS", "0")) or (os.cpu_count() or 2)
+        _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="hubbub-inference")
+    return _pool
+
+
+async def run_blocking(fn: Callable[..., T], *args: object) -> T:
+    return await asyncio.get_running_loop().run_in_executor(inference_pool(), fn, *args)
+
+
+class ProviderError(Exception):
+    """A provider failed. ``retryable`` says whether the same call may succeed if repeated."""
+
+    def __init__(self, provider: str, message: str, *, retryable: bool = False) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.message = message
+        self.retryable = retryable
+
+
+@dataclass(slots=True)
+class ProviderMetrics:
+    calls: int = 0
+    errors: int = 0
+    total_s: float = 0.0
+    last_s: float = 0.0
+
+    def record(self, seconds: float, ok: bool) -> None:
+        self.calls += 1
+        self.total_s += seconds
+        self.last_s = seconds
+        if not ok:
+            self.errors += 1
+
+
+# --- VAD ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VadCapabilities:
+    sample_rate: int  # the rate frames must have
+    frame_samples: int  # samples per frame given to speech_probability
+
+
+class VAD(ABC):
+    """Voice activity: a speech probability per fixed-size frame. Stateful per audio stream."""
+
+    name = "vad"
+    capabilities: VadCapabilities
+
+    def __init__(self) -> None:
+        self.metrics = ProviderMetrics()
+
+    async def speech_probability(self, frame: bytes) -> float:
+        started = time.perf_counter()
+        try:
+            p = await self._speech_probability(frame)
+        except ProviderError:
+            self.metrics.record(time.perf_counter() - started, False)
+            raise
+        self.metrics.record(time.perf_counter() - started, True)
+        return p
+
+    @abstractmethod
+    async def _speech_probability(self, frame: bytes) -> float: ...
+
+    def reset(self) -> None:  # noqa: B027 - stateless detectors need not override it
+        """Forget the stream's state (between utterances or streams)."""
+
+
+# --- STT ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SttCapabilities:
+    sample_rate: int = 16_000
+    languages: tuple[str, ...] = ("en",)
+    interim: bool = False  # cheap enough to call repeatedly on a growing utterance
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    text: str
+    language: str = ""
+    final: bool = True
+    audio_s: float = 0.0
+
+
+class STT(ABC):
+    name = "stt"
+    capabilities: SttCapabilities
+
+    def __init__(self, timeout: float = 30.0) -> None:
+        self.timeout = timeout
+        self.metrics = ProviderMetrics()
+
+    async def transcribe(self, pcm: bytes, sample_rate: int, *, language: str | None = None) -> Transcript:
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(self._transcribe(pcm, sample_rate, language), self.timeout)
+        except TimeoutError:
+            self.metrics.record(time.perf_counter() - started, False)
+            raise ProviderError(self.name, f"no transcript within {self.timeout:.0f} s", retryable=True) from None
+        except ProviderError:
+            self.metrics.record(time.perf_counter() - started, False)
+            raise
+        self.metrics.record(time.perf_counter() - started, True)
+        return result
+
+    @abstractmethod
+    async def _transcribe(self, pcm: bytes, sample_rate: int, language: str | None) -> Transcript: ...
+
+
+# --- LLM ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class LlmCapabilities:
+    streaming: bool = True
+    local: bool = False
+    context_tokens: int = 8192
+
+
+@dataclass(slots=True)
+class LlmOptions:
+    temperature: float = 0.7
+    max_tokens: int = 256
+    stop: Sequence[str] = field(default_factory=tuple)
+
+
+class LLM(ABC):
+    """Chat completion as a stream of text deltas. Cancelling the consuming task (or closing the
+    iterator) must stop generation promptly: interruption depends on it."""
+
+    name = "llm"
+    capabilities: LlmCapabilities
+
+    def __init__(self, first_token_timeout: float = 15.0) -> None:
+        self.first_token_timeout = first_token_timeout
+        self.metrics = ProviderMetrics()
+
+    async def chat(self, messages: Sequence[ChatMessage], options: LlmOptions | None = None) -> AsyncIterator[str]:
+        started = time.perf_counter()
+        stream = self._chat(list(messages), options or LlmOptions())
+        ok = False
+        try:
+            try:
+                first = await asyncio.wait_for(anext(stream), self.first_token_timeout)
+            except StopAsyncIteration:
+                ok = True
+                return
+            except TimeoutError:
+                raise ProviderError(
+                    self.name, f"no first token within {self.first_token_timeout:.0f} s", retryable=True
+                ) from None
+            yield first
+            async for delta in stream:
+                yield delta
+            ok = True
+        finally:
+            await stream.aclose()
+            self.metrics.record(time.perf_counter() - started, ok)
+
+    @abstractmethod
+    def _chat(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]: ...
+
+
+# --- TTS ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TtsCapabilities:
+    sample_rate: int
+    streaming: bool = False  # yields audio before the whole sentence is synthesised
+
+
+class TTS(ABC):
+    """Text to speech as a stream of PCM chunks at ``capabilities.sample_rate``."""
+
+    name = "tts"
+    capabilities: TtsCapabilities
+
+    def __init__(self, timeout: float = 20.0) -> None:
+        self.timeout = timeout
+        self.metrics = ProviderMetrics()
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        started = time.perf_counter()
+        stream = self._synthesize(text)
+        ok = False
+        try:
+            try:
+                first = await asyncio.wait_for(anext(stream), self.timeout)
+            except StopAsyncIteration:
+                ok = True
+                return
+            except TimeoutError:
+                raise ProviderError(self.name, f"no audio within {self.timeout:.0f} s", retryable=True) from None
+            yield first
+            async for chunk in stream:
+                yield chunk
+            ok = True
+        finally:
+            await stream.aclose()
+            self.metrics.record(time.perf_counter() - started, ok)
+
+    @abstractmethod
+    def _synthesize(self, text: str) -> AsyncIterator[bytes]: ...
