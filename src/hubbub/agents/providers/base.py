@@ -16,7 +16,7 @@ import asyncio
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -199,7 +199,7 @@ class LLM(ABC):
             self.metrics.record(time.perf_counter() - started, ok)
 
     @abstractmethod
-    def _chat(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]: ...
+    def _chat(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncGenerator[str, None]: ...
 
 
 # --- TTS ---------------------------------------------------------------------------------------
@@ -242,4 +242,4 @@ class TTS(ABC):
             self.metrics.record(time.perf_counter() - started, ok)
 
     @abstractmethod
-    def _synthesize(self, text: str) -> AsyncIterator[bytes]: ...
+    def _synthesize(self, text: str) -> AsyncGenerator[bytes, None]: ...
