@@ -23,6 +23,7 @@ class LiveServer:
     url: str
     app_id: str
     certificate: str
+    owner_id: int
 
     def token(self, user: str, channel: str = "room1", **kwargs: object) -> str:
         return build_token(self.app_id, self.certificate, user_id=user, channel=channel, **kwargs)  # type: ignore[arg-type]
@@ -52,7 +53,7 @@ async def live(tmp_path: Path) -> AsyncIterator[LiveServer]:
     user = await svc.accounts.sign_up("owner@example.com", "correct horse battery")
     project, certificate = await svc.projects.create(UserPrincipal(user.id), "e2e")
     try:
-        yield LiveServer(platform, f"http://127.0.0.1:{port}", project.app_id, certificate)
+        yield LiveServer(platform, f"http://127.0.0.1:{port}", project.app_id, certificate, user.id)
     finally:
         server.should_exit = True
         with contextlib.suppress(Exception):

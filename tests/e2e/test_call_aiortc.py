@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from hubbub.control.context import UserPrincipal
 from hubbub.sdk import FrameCounterTrack, ToneTrack, connect, detect_tone, read_frame_counter
 
 
@@ -28,3 +29,26 @@ async def test_audio_and_video_cross_the_sfu(live: Any) -> None:
     finally:
         await alice.disconnect()
         await bob.disconnect()
+
+
+async def test_call_minutes_are_metered_per_project(live: Any) -> None:
+    """Participant-minutes land in the project's usage: video for those who receive video."""
+    alice = await connect(live.url, live.token("alice"))
+    bob = await connect(live.url, live.token("bob"))
+    try:
+        await alice.publish(FrameCounterTrack(160, 120, 10))
+        video = await bob.wait_for_track("alice", kind="video", timeout=15)
+        for _ in range(10):
+            await asyncio.wait_for(video.recv(), 10)
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+    live.platform.rooms.flush_usage(force=True)
+    usage, owner = live.platform.services.usage, UserPrincipal(live.owner_id)
+    for _ in range(50):  # the flush writes in the background
+        today = (await usage.query(owner, live.app_id, None, None))[-1]
+        if today.video_minutes > 0:
+            break
+        await asyncio.sleep(0.05)
+    assert today.video_minutes > 0  # bob received video
+    assert today.audio_minutes > 0  # alice received nothing: counted as audio

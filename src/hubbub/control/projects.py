@@ -178,6 +178,12 @@ class Projects:
             await db.commit()
             return _view(project), certificate
 
+    async def project_id_of(self, app_id: str) -> int | None:
+        """The internal id behind an App ID, for metering (no access check: callers are the server)."""
+        async with self.ctx.db() as db:
+            found = await db.execute(select(Project.id).where(Project.app_id == app_id))
+            return found.scalar_one_or_none()
+
     async def app_keys(self, app_id: str) -> AppKeys | None:
         """What the token verifier needs for one App ID (None when no such project exists)."""
         if not app_id or len(app_id) > 64:

@@ -76,6 +76,12 @@ class Usage:
                     await db.rollback()
         raise RuntimeError("usage row could not be written")
 
+    async def record_for_app(self, app_id: str, **amounts: float) -> None:
+        """:meth:`record` by App ID (what the media and messaging layers know); unknown apps are ignored."""
+        project_id = await self.projects.project_id_of(app_id)
+        if project_id is not None:
+            await self.record(project_id, **amounts)  # type: ignore[arg-type]
+
     async def query(
         self, principal: Principal, app_id: str, start: dt.date | None, end: dt.date | None
     ) -> list[UsageDay]:

@@ -69,7 +69,9 @@ class RoomService:
         self.rooms: dict[tuple[str, str], Room] = {}
         self._media: dict[str, RoomMedia] = {}
         self._on_usage = on_usage  # (app_id, audio_minutes, video_minutes)
-        self._last_speakers = 0.0
+        self._metered: dict[str, list[float]] = {}  # app_id -> [audio seconds, video seconds] not yet reported
+        self._last_tick: float | None = None
+        self._next_usage_flush = 0.0
 
     # --- lookup -----------------------------------------------------------------------------
 
@@ -233,6 +235,7 @@ class RoomService:
     def close_all(self) -> None:
         for room in list(self.rooms.values()):
             self.close_room(room.app_id, room.channel, sig.LeaveReason.server_shutdown)
+        self.flush_usage(force=True)
 
     # --- publishing -------------------------------------------------------------------------
 
@@ -394,13 +397,42 @@ class RoomService:
 
     def tick(self) -> None:
         now = self.clock()
+        elapsed = 0.0 if self._last_tick is None else min(max(now - self._last_tick, 0.0), 5.0)
+        self._last_tick = now
         for room in list(self.rooms.values()):
+            if elapsed:
+                self._meter(room, elapsed)
             for p in list(room.participants.values()):
                 self._check_participant(room, p, now)
             self._media[room.sid].tick(now)
             idle = room.empty_since
             if not room.participants and idle is not None and now - idle >= self.settings.empty_room_ttl:
                 self._drop_room(room)
+        self.flush_usage()
+
+    def _meter(self, room: Room, seconds: float) -> None:
+        """Participant-minutes, as the industry bills them: a participant receiving any video
+        counts as video, otherwise as audio (publishing alone counts as audio)."""
+        bucket = self._metered.setdefault(room.app_id, [0.0, 0.0])
+        for p in room.participants.values():
+            if p.state is not ParticipantState.joined:
+                continue
+            receives_video = any(
+                (found := room.publication(sid)) is not None and found[1].kind is sig.TrackKind.video
+                for sid in p.subscriptions
+            )
+            bucket[1 if receives_video else 0] += seconds
+
+    def flush_usage(self, *, force: bool = False) -> None:
+        """Report metered minutes (every minute, and at shutdown with ``force``)."""
+        now = self.clock()
+        if self._on_usage is None or (not force and now < self._next_usage_flush):
+            return
+        self._next_usage_flush = now + 60.0
+        metered, self._metered = self._metered, {}
+        for app_id, (audio_s, video_s) in metered.items():
+            if audio_s or video_s:
+                self._on_usage(app_id, audio_s / 60.0, video_s / 60.0)
 
     def _check_participant(self, room: Room, p: Participant, now: float) -> None:
         if p.state is ParticipantState.disconnected and p.disconnected_at is not None:

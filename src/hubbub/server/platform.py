@@ -77,7 +77,19 @@ class Platform:
         except OSError:
             await engine.dispose()
             raise
-        rooms = RoomService(transport, clock, RoomSettings(reconnect_window=settings.reconnect_window_s))
+        usage = Usage(ctx, projects)
+        pending: set[asyncio.Task[None]] = set()
+
+        def on_usage(app_id: str, audio_minutes: float, video_minutes: float) -> None:
+            task = asyncio.create_task(
+                usage.record_for_app(app_id, audio_minutes=audio_minutes, video_minutes=video_minutes)
+            )
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        rooms = RoomService(
+            transport, clock, RoomSettings(reconnect_window=settings.reconnect_window_s), on_usage=on_usage
+        )
         admission = Admission(ctx, projects)
         services = Services(
             settings=settings,
@@ -86,7 +98,7 @@ class Platform:
             accounts=Accounts(ctx),
             projects=projects,
             api_keys=ApiKeys(ctx, projects),
-            usage=Usage(ctx, projects),
+            usage=usage,
             rooms=rooms,
         )
         app = create_app(services)
