@@ -3,7 +3,7 @@
 # the whole suite: lint, types, then pytest. Extra arguments go to pytest.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
-hubbub_bootstrap "test" postgresql openssl chromium nftables
+hubbub_bootstrap "test" postgresql openssl chromium nftables janus gcc
 cd "$HUBBUB_ROOT"
 export HUBBUB_REQUIRE_POSTGRES=1
 echo "== ruff" && "$HUBBUB_VENV/bin/ruff" check src tests

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 
@@ -18,6 +19,31 @@ def register(sub: Any) -> None:
     startup.add_argument("--runs", type=int, default=3)
     startup.add_argument("--json", action="store_true")
     startup.set_defaults(func=run_startup)
+    sfu = inner.add_parser(
+        "sfu",
+        help="CPU per forwarded packet of hubbub, Janus and a kernel-floor forwarder under simulated participants",
+        description=(
+            "Start each server in its own process, connect simulated participants (real ICE, DTLS and SRTP, "
+            "synthetic media) and report the server's CPU time per packet it delivered, with loss and delay."
+        ),
+    )
+    sfu.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="audio-1x200, video-1x50, meeting-6x6 (repeatable; default: those three); "
+        "small ones: audio-1x3, video-1x3, meeting-2x2",
+    )
+    sfu.add_argument("--duration", type=float, default=10.0, help="seconds measured after the warm-up (default 10)")
+    sfu.add_argument("--warmup", type=float, default=2.0, help="seconds of media before measuring (default 2)")
+    sfu.add_argument(
+        "--servers",
+        default="",
+        metavar="LIST",
+        help="comma-separated: hubbub,janus,floor (default: each of them this machine can run)",
+    )
+    sfu.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+    sfu.set_defaults(func=run_sfu)
 
 
 def run_tokens(args: argparse.Namespace) -> int:
@@ -32,3 +58,30 @@ def run_startup(args: argparse.Namespace) -> int:
 
     print(json.dumps(run(args.runs)))
     return 0
+
+
+def run_sfu(args: argparse.Namespace) -> int:
+    from hubbub.bench.sfu import DEFAULT_SCENARIOS, SCENARIOS, SERVERS, available_servers, run
+    from hubbub.cli import CliError
+
+    scenarios = args.scenario or list(DEFAULT_SCENARIOS)
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown:
+        raise CliError(f"unknown scenario {unknown[0]!r}: choose from {', '.join(SCENARIOS)}")
+    if args.duration <= 0 or args.warmup < 0:
+        raise CliError("--duration must be positive and --warmup not negative")
+    usable, missing = available_servers()
+    if args.servers:
+        servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+        for server in servers:
+            if server not in SERVERS:
+                raise CliError(f"unknown server {server!r}: choose from {', '.join(SERVERS)}")
+            if server in missing:
+                raise CliError(f"cannot benchmark {server}: {missing[server]}")
+    else:
+        servers = usable
+        for server, why in missing.items():
+            print(f"skipping {server}: {why}", file=sys.stderr)
+    report = run(scenarios, servers, duration=args.duration, warmup=args.warmup)
+    print(json.dumps(report))
+    return 1 if report.get("errors") else 0
