@@ -138,3 +138,28 @@ async def test_projects_never_share_rooms(live: Any) -> None:
     finally:
         await a.disconnect()
         await b.disconnect()
+
+
+async def test_deleting_a_project_with_live_channels_needs_force(live: Any) -> None:
+    import httpx
+
+    from hubbub.sdk import Kicked
+
+    svc = live.platform.services
+    signed = await svc.accounts.sign_in("owner@example.com", "correct horse battery", "127.0.0.1")
+    alice = await connect(live.url, live.token("alice"))
+    events = alice.events()
+    async with httpx.AsyncClient(base_url=live.url, cookies={"hubbub_session": signed.session_id}) as http:
+        headers = {"x-csrf-token": signed.csrf_token}
+        refused = await http.delete(f"/api/v1/projects/{live.app_id}", headers=headers)
+        assert refused.status_code == 409 and refused.json()["code"] == "project_in_use"
+        assert await svc.projects.project_id_of(live.app_id) is not None  # nothing deleted
+        forced = await http.delete(f"/api/v1/projects/{live.app_id}?force=true", headers=headers)
+        assert forced.status_code == 204
+    assert await svc.projects.project_id_of(live.app_id) is None
+    assert live.platform.rooms.rooms == {}
+    async for event in events:  # the participant is told why the call ended
+        if type(event).__name__ == "Disconnected":
+            assert event.reason == "room_closed" or isinstance(event.error, Kicked)
+            break
+    await alice.disconnect()

@@ -16,7 +16,9 @@ from hubbub.api.schemas import (
     RotateCertificate,
 )
 from hubbub.control.apikeys import ApiKeyView
+from hubbub.control.errors import Conflict
 from hubbub.control.projects import ProjectView
+from hubbub.schema.signaling import LeaveReason
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -68,8 +70,23 @@ async def update_project(app_id: str, body: ProjectUpdate, who: PrincipalDep, sv
     return project_out(await svc.projects.update(who, app_id, name=body.name, token_required=body.token_required))
 
 
-@router.delete("/{app_id}", status_code=204)
-async def delete_project(app_id: str, who: PrincipalDep, svc: ServicesDep) -> Response:
+@router.delete(
+    "/{app_id}",
+    status_code=204,
+    summary="Delete a project; refused while its channels are live unless force=true ends them",
+)
+async def delete_project(app_id: str, who: PrincipalDep, svc: ServicesDep, force: bool = False) -> Response:
+    await svc.projects.get_for(who, app_id)  # isolation first: 404 for projects the caller cannot see
+    live = svc.rooms.rooms_of(app_id) if svc.rooms is not None else []
+    if live and not force:
+        raise Conflict(
+            "project_in_use",
+            f"{len(live)} channel(s) of this project are live; end them first or delete with ?force=true.",
+            live_channels=len(live),
+        )
+    for room in live:
+        assert svc.rooms is not None
+        svc.rooms.close_room(room.app_id, room.channel, LeaveReason.room_closed)
     await svc.projects.delete(who, app_id)
     return Response(status_code=204)
 
