@@ -126,9 +126,7 @@ class AppKeys:
             if cert is None:
                 continue
             if len(cert.encode("utf-8")) < MIN_CERTIFICATE_LENGTH:
-                raise ValueError(
-                    f"{name} must be at least {MIN_CERTIFICATE_LENGTH} bytes for HS256 (RFC 7518 §3.2)"
-                )
+                raise ValueError(f"{name} must be at least {MIN_CERTIFICATE_LENGTH} bytes for HS256 (RFC 7518 §3.2)")
             try:
                 _hmac_key(cert)
             except jwt.InvalidKeyError:
@@ -177,9 +175,7 @@ class VerifiedToken:
         """Raise ``token_privilege_missing`` or ``token_privilege_expired`` unless :meth:`has`."""
         expiry = self.privileges.get(priv)
         if expiry is None:
-            raise TokenError(
-                _Code.token_privilege_missing, f"the token does not grant the {priv.value} privilege"
-            )
+            raise TokenError(_Code.token_privilege_missing, f"the token does not grant the {priv.value} privilege")
         if expiry < now - leeway:
             raise TokenError(
                 _Code.token_privilege_expired,
@@ -353,13 +349,10 @@ def verify_token(
     if verified.not_before > now + leeway:
         raise TokenError(
             _Code.token_not_yet_valid,
-            f"the token is not valid for another {verified.not_before - now:.0f} s "
-            "(check the minting server's clock)",
+            f"the token is not valid for another {verified.not_before - now:.0f} s (check the minting server's clock)",
         )
     if verified.expires_at < now - leeway:
-        raise TokenError(
-            _Code.token_expired, f"the token expired {_ago(now - verified.expires_at)}; mint a new one"
-        )
+        raise TokenError(_Code.token_expired, f"the token expired {_ago(now - verified.expires_at)}; mint a new one")
     if channel is not None and verified.channel not in (WILDCARD_CHANNEL, channel):
         raise TokenError(_Code.token_channel_mismatch, f"the token is for another channel, not {channel!r}")
     for priv in require:
@@ -386,9 +379,7 @@ def verify_app_only(
     if keys is None:
         raise TokenError(_Code.token_unknown_app, "no project has this App ID")
     if keys.token_required:
-        raise TokenError(
-            _Code.token_required, "this project requires a token; App-ID-only joining is disabled"
-        )
+        raise TokenError(_Code.token_required, "this project requires a token; App-ID-only joining is disabled")
     if not is_valid_user_id(user_id):
         raise _malformed("the user id must be a string of 1 to 255 characters")
     if not is_valid_channel(channel):

@@ -38,9 +38,23 @@ class QueueOutbox:
         self.closed = False
         self.close_code = CLOSE_NORMAL
         self.close_reason = ""
+        self._held: list[sig.ServerMessage] | None = None
+
+    def hold(self) -> None:
+        """Keep frames back until :meth:`release` (so that ``joined`` goes out before them)."""
+        self._held = []
+
+    def release(self, first: sig.ServerMessage | None = None) -> None:
+        """Send ``first``, then the frames held back, in order."""
+        held, self._held = self._held or [], None
+        for message in ([first] if first is not None else []) + held:
+            self.send(message)
 
     def send(self, message: sig.ServerMessage) -> None:
         if self.closed:
+            return
+        if self._held is not None:
+            self._held.append(message)
             return
         try:
             self.queue.put_nowait(sig.encode(message))
@@ -143,6 +157,9 @@ class SignalingSession:
             grant, channel = await self.admission.admit(
                 token=msg.token, channel=msg.channel, app_id=msg.app_id, user_id=msg.user_id
             )
+            # Joining may subscribe at once (a subscriber offer, subscription events): those
+            # frames follow ``joined``, which the client needs first to know the participants.
+            self.outbox.hold()
             room, participant, joined = self.rooms.join(
                 grant,
                 channel,
@@ -154,17 +171,19 @@ class SignalingSession:
                 resume_key=msg.resume_key,
             )
         except TokenError as exc:
+            self.outbox.release()
             log.info("join refused", extra={"code": exc.code.value})
             self._error(exc.code.value, exc.message, msg.id)
             self.outbox._finish(CLOSE_POLICY, exc.code.value)
             return False
         except RoomError as exc:
+            self.outbox.release()
             self._error(exc.code, exc.message, msg.id)
             self.outbox._finish(CLOSE_POLICY, exc.code)
             return False
         self.room, self.participant = room, participant
         joined.re = msg.id
-        self.outbox.send(joined)
+        self.outbox.release(first=joined)
         if joined.resumed:
             self.rooms.media_of(room).after_resume(participant)
         return True

@@ -1,0 +1,263 @@
+// The 1v1 / group call page: /demo/call.html?token=...[&channel=...&preset=group&publish=0&server=...]
+//
+// Joins with the Web SDK, publishes camera + microphone, shows a tile per participant with a live
+// stats line. For tests it exposes window.hubbubRoom, window.hubbubEvents (the event sequence),
+// window.hubbubTimings (call setup), window.hubbubError and window.hubbubState.
+import * as Hubbub from '/sdk/hubbub.js';
+
+const params = new URLSearchParams(location.search);
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+/** @type {{name: string, identity?: string, participantSid?: string, trackSid?: string, kind?: string, detail?: any, t: number}[]} */
+const events = [];
+/** @type {{deviceMs?: number, connectStart?: number, joined?: number, firstFrame?: number, setupMs?: number}} */
+const timings = {};
+Object.assign(window, {hubbubEvents: events, hubbubTimings: timings, hubbubError: null, hubbubState: 'idle', Hubbub});
+
+/** @type {Map<string, {root: HTMLElement, video: HTMLVideoElement, audio: HTMLAudioElement, stats: HTMLElement}>} */
+const tiles = new Map();
+/** @type {{mic?: Hubbub.LocalPublication, cam?: Hubbub.LocalPublication}} */
+const mine = {};
+/** @type {MediaStreamTrack[]} */
+const localTracks = [];
+
+/** @param {string} state */
+function setState(state) {
+  Object.assign(window, {hubbubState: state});
+  const badge = $('status');
+  badge.textContent = state;
+  badge.className = state;
+}
+
+/** @param {any} err */
+function showError(err) {
+  const info = {name: err && err.name || 'Error', code: err && err.code || 'error', message: err && (err.detail || err.message) || String(err)};
+  Object.assign(window, {hubbubError: info});
+  const box = $('error');
+  box.textContent = `${info.name} (${info.code}): ${info.message}`;
+  box.classList.add('shown');
+}
+
+/** @param {string} key @param {string} label @param {boolean} local */
+function tile(key, label, local = false) {
+  let t = tiles.get(key);
+  if (t) return t;
+  const root = document.createElement('div');
+  root.className = local ? 'tile local' : 'tile';
+  root.dataset.participant = key;
+  const video = document.createElement('video');
+  video.autoplay = true; video.playsInline = true; video.muted = true;
+  const audio = document.createElement('audio');
+  audio.autoplay = true;
+  const name = document.createElement('div');
+  name.className = 'name'; name.textContent = label;
+  const stats = document.createElement('div');
+  stats.className = 'stats';
+  const badge = document.createElement('div');
+  badge.className = 'muted-badge'; badge.textContent = 'camera off';
+  root.append(video, audio, name, stats, badge);
+  $('grid').append(root);
+  t = {root, video, audio, stats};
+  tiles.set(key, t);
+  return t;
+}
+
+/** @param {string} key */
+function removeTile(key) {
+  const t = tiles.get(key);
+  if (!t) return;
+  t.root.remove();
+  tiles.delete(key);
+}
+
+/** @param {HTMLMediaElement} el */
+function play(el) {
+  el.play().catch(() => {
+    $('status').title = 'click the page to enable sound';
+    document.addEventListener('click', () => el.play().catch(() => {}), {once: true});
+  });
+}
+
+/** @param {string} name @param {Record<string, any>} [extra] */
+function record(name, extra = {}) {
+  events.push({name, t: performance.now(), ...extra});
+}
+
+/** @param {Hubbub.Room} room */
+function wire(room) {
+  room.on('connectionStateChanged', (/** @type {string} */ s) => { record('connectionStateChanged', {detail: s}); setState(s); });
+  room.on('participantJoined', (/** @type {Hubbub.RemoteParticipant} */ p) => {
+    record('participantJoined', {identity: p.identity, participantSid: p.sid});
+    tile(p.sid, p.identity);
+  });
+  room.on('participantLeft', (/** @type {Hubbub.RemoteParticipant} */ p, /** @type {string} */ reason) => {
+    record('participantLeft', {identity: p.identity, participantSid: p.sid, detail: reason});
+    removeTile(p.sid);
+  });
+  room.on('trackSubscribed', (/** @type {MediaStreamTrack} */ track, /** @type {Hubbub.RemotePublication} */ pub, /** @type {Hubbub.RemoteParticipant} */ p) => {
+    record('trackSubscribed', {identity: p.identity, participantSid: p.sid, trackSid: pub.trackSid, kind: track.kind});
+    const t = tile(p.sid, p.identity);
+    const el = track.kind === 'video' ? t.video : t.audio;
+    el.srcObject = new MediaStream([track]);
+    if (track.kind === 'video') t.root.classList.toggle('video-muted', pub.muted);
+    play(el);
+  });
+  room.on('trackUnsubscribed', (/** @type {MediaStreamTrack} */ track, /** @type {Hubbub.RemotePublication} */ pub, /** @type {Hubbub.RemoteParticipant} */ p) => {
+    record('trackUnsubscribed', {identity: p.identity, participantSid: p.sid, trackSid: pub.trackSid, kind: track.kind});
+    const t = tiles.get(p.sid);
+    if (t) (track.kind === 'video' ? t.video : t.audio).srcObject = null;
+  });
+  room.on('trackMuted', (/** @type {Hubbub.RemotePublication} */ pub, /** @type {Hubbub.RemoteParticipant} */ p, /** @type {boolean} */ muted) => {
+    record('trackMuted', {identity: p.identity, participantSid: p.sid, trackSid: pub.trackSid, kind: pub.kind, detail: muted});
+    if (pub.kind === 'video') tiles.get(p.sid)?.root.classList.toggle('video-muted', muted);
+  });
+  room.on('activeSpeakers', (/** @type {{participantSid: string}[]} */ speakers) => {
+    const loud = new Set(speakers.map((s) => s.participantSid));
+    for (const [key, t] of tiles) t.root.classList.toggle('speaking', loud.has(key === 'local' ? room.localParticipant.sid : key));
+  });
+  room.on('networkQuality', (/** @type {any} */ q) => record('networkQuality', {detail: q.quality}));
+  room.on('tokenExpiring', (/** @type {any} */ what) => record('tokenExpiring', {detail: what}));
+  room.on('reconnecting', (/** @type {string} */ why) => record('reconnecting', {detail: why}));
+  room.on('reconnected', (/** @type {boolean} */ resumed) => record('reconnected', {detail: resumed}));
+  room.on('error', (/** @type {any} */ err) => { record('error', {detail: err.code}); showError(err); });
+  room.on('kicked', (/** @type {string} */ reason) => { record('kicked', {detail: reason}); showError(new Hubbub.KickedError(reason, '')); });
+  room.on('disconnected', (/** @type {string} */ reason) => { record('disconnected', {detail: reason}); endCall(); });
+}
+
+/** Poll every 20 ms for the first decoded remote video frame (the end of call setup). @param {Hubbub.Room} room */
+async function watchFirstFrame(room) {
+  const deadline = performance.now() + 30_000;
+  while (performance.now() < deadline && room.state !== 'disconnected') {
+    const stats = await room.getStats();
+    if (stats.tracks.some((t) => t.direction === 'inbound' && t.kind === 'video' && t.framesDecoded > 0)) {
+      timings.firstFrame = performance.now();
+      timings.setupMs = timings.firstFrame - /** @type {number} */ (timings.connectStart);
+      record('firstFrame', {detail: Math.round(timings.setupMs)});
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** @param {number} bps */
+const kbps = (bps) => `${Math.round(bps / 1000)} kb/s`;
+
+/** @param {Hubbub.Room} room */
+async function updateOverlay(room) {
+  if (room.state === 'disconnected') return;
+  const stats = await room.getStats();
+  let up = 0, down = 0, lost = 0, packets = 0;
+  /** @type {Map<string, string>} */
+  const perTile = new Map();
+  for (const t of stats.tracks) {
+    if (t.direction === 'outbound') { up += t.bitrate; continue; }
+    down += t.bitrate; lost += t.packetsLost; packets += t.packets + t.packetsLost;
+    if (t.kind === 'video') perTile.set(t.participantSid, `${kbps(t.bitrate)} · ${Math.round(t.fps)} fps · ${t.width}x${t.height} · lost ${t.packetsLost}`);
+  }
+  const local = stats.tracks.find((t) => t.direction === 'outbound' && t.kind === 'video');
+  if (local) perTile.set('local', `${kbps(local.bitrate)} · ${Math.round(local.fps)} fps · ${local.width}x${local.height}`);
+  for (const [key, t] of tiles) t.stats.textContent = perTile.get(key) || '';
+  const rtt = stats.transportRttMs ?? stats.rttMs;
+  const loss = packets ? (100 * lost / packets).toFixed(1) : '0.0';
+  $('overlay').textContent = `RTT ${rtt == null ? '–' : Math.round(rtt)} ms · up ${kbps(up)} · down ${kbps(down)} · loss ${loss}%`;
+}
+
+let overlayTimer = 0;
+
+function endCall() {
+  clearInterval(overlayTimer);
+  for (const t of localTracks) t.stop();
+  for (const b of ['mute-mic', 'mute-cam', 'leave']) /** @type {HTMLButtonElement} */ ($(b)).disabled = true;
+  if (window.hubbubState !== 'error') setState('disconnected');
+}
+
+/** @param {string} server @param {string} token */
+async function start(server, token) {
+  $('join').classList.remove('shown');
+  const presetName = /** @type {Hubbub.PresetName} */ (params.get('preset') || 'group');
+  const publish = params.get('publish') !== '0';
+  // Devices first: the call-setup clock below excludes getUserMedia.
+  /** @type {MediaStreamTrack|null} */ let mic = null;
+  /** @type {MediaStreamTrack|null} */ let cam = null;
+  if (publish) {
+    const t0 = performance.now();
+    try {
+      [mic, cam] = await Promise.all([
+        Hubbub.createMicrophoneTrack({preset: presetName}),
+        Hubbub.createCameraTrack({preset: presetName}),
+      ]);
+      localTracks.push(mic, cam);
+    } catch (err) {
+      showError(err); // still join, to watch and listen
+    }
+    timings.deviceMs = performance.now() - t0;
+  }
+  const room = new Hubbub.Room({autoSubscribe: true, channel: params.get('channel') || undefined, name: params.get('name') || undefined});
+  Object.assign(window, {hubbubRoom: room});
+  wire(room);
+  timings.connectStart = performance.now();
+  try {
+    await room.connect(server, token);
+  } catch (err) {
+    showError(err);
+    setState('error');
+    return;
+  }
+  timings.joined = performance.now();
+  watchFirstFrame(room);
+  const me = room.localParticipant;
+  const self = tile('local', `${me.identity} (you)`, true);
+  if (cam) { self.video.srcObject = new MediaStream([cam]); play(self.video); }
+  overlayTimer = setInterval(() => { updateOverlay(room).catch(() => {}); }, 1000);
+  const leave = /** @type {HTMLButtonElement} */ ($('leave'));
+  leave.disabled = false;
+  leave.onclick = () => { room.leave(); };
+  try {
+    const [micPub, camPub] = await Promise.all([
+      mic ? room.publishTrack(mic, {source: 'microphone', preset: presetName}) : null,
+      cam ? room.publishTrack(cam, {source: 'camera', preset: presetName}) : null,
+    ]);
+    if (micPub) mine.mic = micPub;
+    if (camPub) mine.cam = camPub;
+  } catch (err) {
+    showError(err);
+  }
+  toggle('mute-mic', mine.mic, 'Mute mic', 'Unmute mic');
+  toggle('mute-cam', mine.cam, 'Stop camera', 'Start camera', self.root);
+  record('ready');
+  if (room.state === 'connected') setState('connected');
+}
+
+/**
+ * @param {string} id @param {Hubbub.LocalPublication|undefined} pub @param {string} on @param {string} off
+ * @param {HTMLElement} [tileRoot]
+ */
+function toggle(id, pub, on, off, tileRoot) {
+  const button = /** @type {HTMLButtonElement} */ ($(id));
+  if (!pub) return;
+  button.disabled = false;
+  button.onclick = async () => {
+    button.disabled = true;
+    try {
+      if (pub.muted) await pub.unmute(); else await pub.mute();
+      record(pub.muted ? 'localMuted' : 'localUnmuted', {kind: pub.kind, trackSid: pub.trackSid});
+    } catch (err) { showError(err); }
+    button.textContent = pub.muted ? off : on;
+    button.classList.toggle('off', pub.muted);
+    tileRoot?.classList.toggle('video-muted', pub.muted);
+    button.disabled = false;
+  };
+}
+
+const server = params.get('server') || location.origin;
+const token = params.get('token');
+if (token) {
+  start(server, token);
+} else {
+  /** @type {HTMLInputElement} */ ($('server')).value = server;
+  $('join').classList.add('shown');
+  $('join').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    start(/** @type {HTMLInputElement} */ ($('server')).value, /** @type {HTMLInputElement} */ ($('token')).value.trim());
+  });
+}
