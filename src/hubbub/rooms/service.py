@@ -349,7 +349,8 @@ class RoomService:
         if pub.muted != muted:
             pub.muted = muted
             self._media[room.sid].set_muted(pub, muted)
-            room.broadcast(sig.TrackMuted(participant_sid=participant.sid, track_sid=pub.sid, muted=muted))
+            muted_event = sig.TrackMuted(participant_sid=participant.sid, track_sid=pub.sid, muted=muted)
+            room.broadcast(muted_event, exclude=participant)  # the requester gets the reply instead
         return pub
 
     # --- subscribing ------------------------------------------------------------------------

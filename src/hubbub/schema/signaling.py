@@ -277,6 +277,11 @@ class TokenExpiring(_Event, tag="token_expiring"):
     expiring: list[Expiring]
 
 
+class Ack(_Event, tag="ack"):
+    """The request named by ``re`` was done; sent for requests that have no other reply
+    (``answer``, ``trickle``, ``subscribe``, ``unpublish``)."""
+
+
 class Error(_Event, tag="error"):
     code: str
     message: str
@@ -303,6 +308,7 @@ ServerMessage = (
     | Pong
     | TokenRenewed
     | TokenExpiring
+    | Ack
     | Error
     | Kicked
 )

@@ -118,6 +118,10 @@ class SignalingSession:
             with contextlib.suppress(Exception):
                 await self.ws.close(self.outbox.close_code, self.outbox.close_reason[:120])
 
+    def _ack(self, msg: sig.ClientMessage) -> None:
+        if msg.id is not None:
+            self.outbox.send(sig.Ack(re=msg.id))
+
     def _error(self, code: str, message: str, re: str | None) -> None:
         self.outbox.send(sig.Error(code=code, message=message, re=re))
 
@@ -227,15 +231,18 @@ class SignalingSession:
                 self.outbox.send(sig.Answer(sdp=answer, re=msg.id))
             case sig.Answer():
                 rooms.subscriber_answer(room, p, msg.sdp)
+                self._ack(msg)
             case sig.Trickle():
-                pass  # ICE-lite: the server learns addresses from connectivity checks
+                self._ack(msg)  # ICE-lite: the server learns addresses from connectivity checks
             case sig.Unpublish():
                 rooms.unpublish(room, p, msg.track_sid)
+                self._ack(msg)
             case sig.Mute():
                 pub = rooms.mute(room, p, msg.track_sid, msg.muted)
                 self.outbox.send(sig.TrackMuted(participant_sid=p.sid, track_sid=pub.sid, muted=pub.muted, re=msg.id))
             case sig.Subscribe():
                 rooms.subscribe(room, p, msg.track_sids, msg.subscribe)
+                self._ack(msg)
             case sig.RenewToken():
                 grant = await self.admission.verify(msg.token, channel=room.channel, app_id=p.grant.app_id)
                 rooms.renew(p, grant)
