@@ -57,8 +57,9 @@ def _chromium_or_skip() -> None:
 class Server:
     """A live server on real sockets and a project to join (as ``live`` in conftest, per module)."""
 
-    def __init__(self, url: str, app_id: str, certificate: str) -> None:
+    def __init__(self, url: str, app_id: str, certificate: str, platform: Platform) -> None:
         self.url, self.app_id, self.certificate = url, app_id, certificate
+        self.platform = platform
 
     def token(self, user: str, channel: str, **kwargs: Any) -> str:
         return build_token(self.app_id, self.certificate, user_id=user, channel=channel, **kwargs)
@@ -93,7 +94,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     user = await svc.accounts.sign_up("owner@example.com", "correct horse battery")
     project, certificate = await svc.projects.create(UserPrincipal(user.id), "chromium-e2e")
     try:
-        yield Server(f"http://127.0.0.1:{sock.getsockname()[1]}", project.app_id, certificate)
+        yield Server(f"http://127.0.0.1:{sock.getsockname()[1]}", project.app_id, certificate, platform)
     finally:
         http.should_exit = True
         with contextlib.suppress(Exception):
@@ -361,3 +362,36 @@ async def test_call_setup_time(open_page: Opener, record_property: Callable[[str
     )
     record_property("call_setup_ms", setup_ms)
     record_property("call_setup_joined_ms", joined_ms)
+
+
+def _can_block_udp() -> bool:
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("nft") is None:
+        return False
+    return subprocess.run(["nft", "list", "tables"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _can_block_udp(), reason="needs root and nftables to block UDP")
+async def test_call_falls_back_to_ice_tcp_when_udp_is_blocked(open_page: Opener, server: Server) -> None:
+    """A network that drops UDP to the media port: Chromium reaches the SFU over ICE-TCP (RFC 6544)."""
+    import subprocess
+
+    udp_port = server.platform.transport.udp_address[1]
+    table = f"hubbub_no_udp_{os.getpid()}"
+    rules = (
+        f"table inet {table} {{\n  chain out {{\n    type filter hook output priority 0;\n"
+        f"    udp dport {udp_port} drop\n  }}\n}}\n"
+    )
+    subprocess.run(["nft", "-f", "-"], input=rules.encode(), check=True)
+    try:
+        alice = await open_page("alice", "c-tcp")
+        bob = await open_page("bob", "c-tcp")
+        await asyncio.gather(wait_decoding(alice, ["bob"]), wait_decoding(bob, ["alice"]))
+        room = server.platform.rooms.room(server.app_id, "c-tcp")
+        assert room is not None
+        peers = [peer for p in room.participants.values() for peer in p.media.peers()]
+        assert peers and all(peer.over_tcp for peer in peers), "some peer connected without ICE-TCP"
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", table], check=False)
