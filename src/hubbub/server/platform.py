@@ -140,6 +140,8 @@ def ready_banner(settings: Settings, port: int, out: TextIO, transport: RtcTrans
     db = "SQLite " + str((settings.data_dir / "hubbub.db").resolve()) if not settings.database_url else "PostgreSQL"
     lines = [
         f"Hubbub {__version__} is ready",
+        f"  Console      {base}/console/",
+        f"  Demos        {base}/demo/",
         f"  REST API     {base}/api/v1",
         f"  API docs     {base}/docs",
         f"  Health       {base}/healthz  {base}/readyz",
