@@ -22,6 +22,11 @@ hubbub_apt() {  # install the Debian packages that are missing, with one apt-get
   _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+hubbub_agent_models() {  # packages whose metadata must not be followed (see pyproject.toml)
+  "$HUBBUB_VENV/bin/python" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("silero_vad") is None)' \
+    || "$HUBBUB_VENV/bin/python" -m pip install -q --no-deps "silero-vad>=6.0,<7"
+}
+
 hubbub_bootstrap() {
   local extras="${1:-}"; shift || true
   local python="${HUBBUB_PYTHON:-python3}"

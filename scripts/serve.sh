@@ -3,5 +3,9 @@
 # Any arguments go to `hubbub serve` (e.g. --port 9000 --data-dir /var/lib/hubbub).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
-hubbub_bootstrap ""
+# Voice agents' embedded providers (VAD, speech recognition, espeak-ng speech). The embedded LLM
+# needs a native build (several minutes): run scripts/build-llama.sh once, or configure an
+# OpenAI-compatible LLM endpoint for your agents.
+hubbub_bootstrap "agents" espeak-ng
+hubbub_agent_models
 exec "$HUBBUB_VENV/bin/hubbub" serve "$@"

@@ -18,7 +18,7 @@ class CliError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hubbub.cli import bench, config_cmd, serve, token
+    from hubbub.cli import agent, bench, config_cmd, serve, token
 
     parser = argparse.ArgumentParser(
         prog="hubbub",
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hubbub {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (serve, config_cmd, token, bench):
+    for module in (serve, config_cmd, token, agent, bench):
         module.register(sub)
     return parser
 

@@ -44,6 +44,12 @@ def register(sub: Any) -> None:
     )
     sfu.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     sfu.set_defaults(func=run_sfu)
+    from hubbub.bench import agent as agent_bench
+
+    agent_bench.register(inner)
+    from hubbub.bench import rtm as rtm_bench
+
+    rtm_bench.register(inner)
 
 
 def run_tokens(args: argparse.Namespace) -> int:

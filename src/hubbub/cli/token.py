@@ -61,9 +61,7 @@ def register(subparsers: Any) -> None:
         help="grant a privilege, optionally with its own lifetime; repeatable; replaces the role's "
         f"defaults. Names: {', '.join(p.value for p in Privilege)}",
     )
-    create.add_argument(
-        "--json", action="store_true", help="print a JSON object with token, expires_at, privileges"
-    )
+    create.add_argument("--json", action="store_true", help="print a JSON object with token, expires_at, privileges")
     create.set_defaults(func=_create)
 
     inspect = sub.add_parser(
@@ -78,8 +76,7 @@ def register(subparsers: Any) -> None:
     verify = sub.add_parser(
         "verify",
         help="verify a token against an App Certificate",
-        description="Verify a token now; print 'ok' and its claims, or the error code and message "
-        "(exit status 1).",
+        description="Verify a token now; print 'ok' and its claims, or the error code and message (exit status 1).",
     )
     verify.add_argument("token", metavar="TOKEN", help="the token, or '-' to read it from stdin")
     _add_key_flags(verify)

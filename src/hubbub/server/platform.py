@@ -13,12 +13,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubbub import __version__
+from hubbub.agents.http import mount_agents
+from hubbub.agents.manager import AgentEvent, AgentManager, project_token_source
 from hubbub.api.app import create_app
+from hubbub.api.deps import principal
+from hubbub.api.routes.messaging import TokenRtmAdmission, include_messaging
 from hubbub.api.services import Services
 from hubbub.config import Settings
 from hubbub.control.accounts import Accounts
@@ -28,6 +33,10 @@ from hubbub.control.context import ControlContext
 from hubbub.control.projects import Projects
 from hubbub.control.secretbox import SecretBox
 from hubbub.control.usage import Usage
+from hubbub.control.webhooks import Webhooks
+from hubbub.messaging import AttachmentService, MessagingService, MessagingSettings
+from hubbub.messaging.endpoint import mount_messaging
+from hubbub.messaging.s3 import S3Store
 from hubbub.proto.certificate import load_or_create
 from hubbub.rooms.service import RoomService, RoomSettings
 from hubbub.signaling.endpoint import mount_signaling
@@ -50,11 +59,28 @@ class Platform:
     transport: RtcTransportServer
     rooms: RoomService
     admission: Admission
+    agents: AgentManager
+    messaging: MessagingService
+    webhooks: Webhooks
+    attachments: AttachmentService
     _ticker: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, settings: Settings, clock: Clock = system_clock) -> Platform:
-        """Open the database, apply migrations and wire every service."""
+    async def start(
+        cls,
+        settings: Settings,
+        clock: Clock = system_clock,
+        *,
+        rtm_settings: MessagingSettings | None = None,
+        webhook_client: httpx.AsyncClient | None = None,
+        background: bool = True,
+    ) -> Platform:
+        """Open the database, apply migrations and wire every service.
+
+        ``rtm_settings`` overrides the messaging settings read from ``$HUBBUB_RTM_*``;
+        ``webhook_client`` is the HTTP client webhooks are delivered with. ``background=False``
+        leaves the messaging and webhook delivery loops to the caller (tests on a manual clock).
+        """
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(settings.effective_database_url)
         await migrate(engine)
@@ -91,6 +117,22 @@ class Platform:
             transport, clock, RoomSettings(reconnect_window=settings.reconnect_window_s), on_usage=on_usage
         )
         admission = Admission(ctx, projects)
+        rtm_settings = rtm_settings or MessagingSettings.from_env(settings.data_dir)
+        blobs = (
+            S3Store(
+                rtm_settings.s3_endpoint,
+                rtm_settings.s3_bucket,
+                region=rtm_settings.s3_region,
+                access_key=rtm_settings.s3_access_key,
+                secret_key=rtm_settings.s3_secret_key,
+            )
+            if rtm_settings.s3_endpoint
+            else None
+        )
+        webhooks = Webhooks(ctx, projects, client=webhook_client)
+        attachments = AttachmentService(ctx.db, clock, rtm_settings, blobs)
+        messaging = MessagingService(ctx.db, clock, rtm_settings, sink=webhooks, hook=webhooks, attachments=attachments)
+        rtm_admission = TokenRtmAdmission(admission)
         services = Services(
             settings=settings,
             engine=engine,
@@ -102,8 +144,29 @@ class Platform:
             rooms=rooms,
         )
         app = create_app(services)
-        mount_signaling(app, rooms, admission)
-        platform = cls(settings, engine, services, app, transport, rooms, admission)
+        mount_signaling(app, rooms, admission, messaging)
+        mount_messaging(app, messaging, rtm_admission)
+        include_messaging(app, messaging, webhooks, attachments, rtm_admission)
+        agent_events: set[asyncio.Task[None]] = set()
+
+        def on_agent_event(event: AgentEvent) -> None:  # lifecycle events go to the project's webhooks
+            payload = {"agent_id": event.agent_id, "channel": event.channel, **event.data}
+            task = asyncio.create_task(
+                webhooks.publish(event.app_id, f"agent.{event.type}", payload, ordering_key=event.channel)
+            )
+            agent_events.add(task)
+            task.add_done_callback(agent_events.discard)
+
+        agents = AgentManager(
+            url=settings.base_url, tokens=project_token_source(projects, clock), on_event=on_agent_event
+        )
+        mount_agents(app, agents, principal)
+        platform = cls(
+            settings, engine, services, app, transport, rooms, admission, agents, messaging, webhooks, attachments
+        )
+        if background:
+            messaging.start()
+            webhooks.start()
         platform._ticker = asyncio.create_task(platform._tick_forever())
         return platform
 
@@ -116,12 +179,15 @@ class Platform:
                 log.exception("room tick failed")
 
     async def close(self) -> None:
+        await self.agents.close()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         self.rooms.close_all()
         await self.transport.close()
+        await self.messaging.close()
+        await self.webhooks.close()
         await self.engine.dispose()
 
 
@@ -147,6 +213,7 @@ def ready_banner(settings: Settings, port: int, out: TextIO, transport: RtcTrans
         f"  Health       {base}/healthz  {base}/readyz",
         f"  Metrics      {base}/metrics",
         f"  Signaling    {base.replace('http', 'ws', 1)}/rtc/v1",
+        f"  Messaging    {base.replace('http', 'ws', 1)}/rtm/v1",
         f"  Database     {db}",
         f"  Data dir     {settings.data_dir.resolve()}",
     ]
@@ -188,6 +255,8 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         await platform.close()
         raise
     port = sock.getsockname()[1]
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    platform.agents.url = f"http://{host}:{port}"  # agents join through this server's own signaling
     config = uvicorn.Config(
         platform.app,
         log_config=None,

@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from hubbub.control.admission import Admission
 from hubbub.control.tokens import TokenError
+from hubbub.messaging import MessagingService, MessagingSession
 from hubbub.rooms.model import Participant, ParticipantState, Room
 from hubbub.rooms.service import RoomError, RoomService
 from hubbub.schema import signaling as sig
@@ -80,11 +81,14 @@ class QueueOutbox:
 
 
 class SignalingSession:
-    def __init__(self, ws: WebSocket, rooms: RoomService, admission: Admission) -> None:
+    def __init__(
+        self, ws: WebSocket, rooms: RoomService, admission: Admission, messaging: MessagingService | None = None
+    ) -> None:
         self.ws = ws
         self.rooms = rooms
         self.admission = admission
         self.outbox = QueueOutbox()
+        self.messaging = MessagingSession(messaging) if messaging is not None else None
         self.room: Room | None = None
         self.participant: Participant | None = None
 
@@ -97,6 +101,8 @@ class SignalingSession:
         except WebSocketDisconnect:
             pass
         finally:
+            if self.messaging is not None:
+                self.messaging.close()
             p = self.participant
             if p is not None and p.outbox is self.outbox and p.state is ParticipantState.joined:
                 self.rooms.disconnected(p)
@@ -117,6 +123,17 @@ class SignalingSession:
         if self.ws.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await self.ws.close(self.outbox.close_code, self.outbox.close_reason[:120])
+
+    def _push_text(self, text: str) -> bool:
+        """Messaging frames, already encoded, into the same outbox as signaling events."""
+        if self.outbox.closed:
+            return False
+        try:
+            self.outbox.queue.put_nowait(text.encode())
+        except asyncio.QueueFull:
+            self.outbox._finish(CLOSE_SLOW, "slow_consumer")
+            return False
+        return True
 
     def _ack(self, msg: sig.ClientMessage) -> None:
         if msg.id is not None:
@@ -190,11 +207,15 @@ class SignalingSession:
         self.outbox.release(first=joined)
         if joined.resumed:
             self.rooms.media_of(room).after_resume(participant)
+        if self.messaging is not None:
+            self.messaging.attach(self._push_text, participant.grant, self.outbox._finish)
         return True
 
     async def _serve(self) -> None:
         while not self.outbox.closed:
             text = await self._receive()
+            if self.messaging is not None and await self.messaging.handle_frame(text or ""):
+                continue
             try:
                 msg = sig.decode_client(text or "")
             except sig.ProtocolError as exc:
@@ -246,6 +267,8 @@ class SignalingSession:
             case sig.RenewToken():
                 grant = await self.admission.verify(msg.token, channel=room.channel, app_id=p.grant.app_id)
                 rooms.renew(p, grant)
+                if self.messaging is not None:
+                    self.messaging.renew(grant)
                 self.outbox.send(
                     sig.TokenRenewed(
                         expires_at=grant.expires_at,

@@ -1,0 +1,329 @@
+"""The frame pipeline: stages connected by queues, interruption as an in-band event.
+
+Theory of operation
+-------------------
+A :class:`Pipeline` is a chain of :class:`Stage` objects. Each stage has a queue and one worker
+task that takes frames in order and calls :meth:`Stage.process`, which pushes frames on to the
+next stage with :meth:`Stage.push`. A voice agent's chain is::
+
+    VadStage -> SttStage -> TurnStage -> LlmStage -> ChunkerStage -> TtsStage -> OutputStage
+    (listening side: never flushed)      (speaking side: ``interruptible``)
+
+When a stage pushes an :class:`~hubbub.agents.frames.Interruption`, the pipeline flushes every
+interruptible stage downstream *at once*, before the frame itself travels on in band: queued data
+frames are dropped (system frames stay), a worker busy with any frame is cancelled (which
+cancels the LLM stream or TTS call it is awaiting) and replaced, and :meth:`Stage.on_interrupt`
+runs synchronously (the output stage empties the outgoing audio track there, so the next 20 ms
+frame on the wire is silence). A cancelled worker's late pushes are discarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import cast
+
+from hubbub.agents.frames import (
+    AgentAudio,
+    AgentError,
+    EndOfTurn,
+    Frame,
+    Interruption,
+    LlmDelta,
+    LlmDone,
+    Sentence,
+    SpeakText,
+    TurnMetrics,
+)
+from hubbub.agents.providers.base import LLM, TTS, LlmOptions, ProviderError
+from hubbub.agents.transcripts import Conversation, TranscriptLine, TranscriptStore
+
+log = logging.getLogger("hubbub.agents")
+
+
+@dataclass
+class AgentContext:
+    """State the stages share: clock, history, transcripts, per-turn metrics, callbacks."""
+
+    transcripts: TranscriptStore
+    clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+    system_prompt: str = ""
+    fallback_line: str = ""
+    identity: str = "agent"
+    conversation: Conversation = field(default_factory=Conversation)
+    turns: list[TurnMetrics] = field(default_factory=list)
+    max_turns: int = 500
+    busy_turn: int | None = None  # an agent turn is being generated or played
+    state: str = "listening"
+    on_state: Callable[[str], None] | None = None
+    on_error: Callable[[str, str, str], None] | None = None
+    on_turn: Callable[[TurnMetrics], None] | None = None
+    _next_turn: int = 1
+
+    @property
+    def agent_busy(self) -> bool:
+        return self.busy_turn is not None
+
+    def set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            if self.on_state:
+                self.on_state(state)
+
+    def new_turn(self, kind: str, user_text: str = "") -> TurnMetrics:
+        turn = TurnMetrics(turn_id=self._next_turn, kind=kind, user_text=user_text)
+        self._next_turn += 1
+        self.turns.append(turn)
+        del self.turns[: max(0, len(self.turns) - self.max_turns)]
+        self.conversation.begin_assistant(turn.turn_id)
+        self.busy_turn = turn.turn_id
+        return turn
+
+    def turn(self, turn_id: int) -> TurnMetrics | None:
+        for turn in reversed(self.turns):
+            if turn.turn_id == turn_id:
+                return turn
+        return None
+
+    def error(self, stage: str, code: str, message: str) -> None:
+        log.warning("agent provider error", extra={"stage": stage, "code": code})
+        if self.on_error:
+            self.on_error(stage, code, message)
+
+    def spoken(self, turn_id: int, text: str) -> None:
+        self.conversation.spoken(turn_id, text)
+        entry = self.conversation._find(turn_id)
+        if entry is not None and entry.text:
+            self.transcripts.add(TranscriptLine("agent", entry.text, False, self.wall(), turn_id, self.identity))
+
+    def finish_turn(self, turn_id: int, *, interrupted: bool) -> None:
+        text = self.conversation.finish(turn_id, interrupted=interrupted)
+        turn = self.turn(turn_id)
+        if turn is not None and not turn.spoken_text:
+            turn.spoken_text, turn.interrupted = text, interrupted or turn.interrupted
+            if text:
+                line = TranscriptLine("agent", text, True, self.wall(), turn_id, self.identity, interrupted)
+                self.transcripts.add(line)
+            log.info("agent turn", extra={"agent": self.identity, **turn.as_dict()})
+            if self.on_turn:
+                self.on_turn(turn)
+        if self.busy_turn == turn_id:
+            self.busy_turn = None
+            self.set_state("listening")
+
+
+class Stage:
+    """One step of the pipeline. Override :meth:`process`; call :meth:`push` to pass frames on."""
+
+    name = "stage"
+    interruptible = False  # speaking-side stages: flushed by an Interruption
+
+    def __init__(self) -> None:
+        self._pipeline: Pipeline | None = None
+        self._index = 0
+
+    @property
+    def ctx(self) -> AgentContext:
+        assert self._pipeline is not None, "the stage is not in a pipeline"
+        return self._pipeline.ctx
+
+    def now(self) -> float:
+        return self.ctx.clock()
+
+    def push(self, frame: Frame) -> None:
+        assert self._pipeline is not None
+        self._pipeline._deliver(self._index + 1, frame, self)
+
+    async def process(self, frame: Frame) -> None:
+        self.push(frame)
+
+    def on_interrupt(self, frame: Interruption) -> None:
+        """Drop in-flight state (synchronously: the flush must not wait for the loop)."""
+
+    async def close(self) -> None:
+        """Release resources when the pipeline stops."""
+
+
+class Pipeline:
+    def __init__(self, stages: Sequence[Stage], ctx: AgentContext, on_output: Callable[[Frame], None] | None = None):
+        self.stages = list(stages)
+        self.ctx = ctx
+        self.on_output = on_output
+        self._queues: list[asyncio.Queue[Frame]] = [asyncio.Queue() for _ in self.stages]
+        self._tasks: list[asyncio.Task[None] | None] = [None] * len(self.stages)
+        self._busy: list[Frame | None] = [None] * len(self.stages)
+        for i, stage in enumerate(self.stages):
+            stage._pipeline, stage._index = self, i
+
+    def start(self) -> None:
+        for i in range(len(self.stages)):
+            self._spawn(i)
+
+    def _spawn(self, i: int) -> None:
+        self._tasks[i] = asyncio.create_task(self._work(i), name=f"agent-{self.stages[i].name}")
+
+    def push(self, frame: Frame) -> None:
+        """Feed a frame into the first stage (audio from the session)."""
+        self._deliver(0, frame, None)
+
+    def _deliver(self, index: int, frame: Frame, source: Stage | None) -> None:
+        stale = source is not None and source.interruptible and asyncio.current_task() is not self._tasks[source._index]
+        if stale and not frame.system:
+            return  # a cancelled worker cleaning up: its frames belong to a flushed turn
+        if isinstance(frame, Interruption) and (source is None or not source.interruptible):
+            self._flush(index, frame)  # once, where it enters the speaking side; then it travels in band
+        if index < len(self.stages):
+            self._queues[index].put_nowait(frame)
+        elif self.on_output is not None:
+            self.on_output(frame)
+
+    def _flush(self, start: int, frame: Interruption) -> None:
+        for i in range(start, len(self.stages)):
+            stage = self.stages[i]
+            if not stage.interruptible:
+                continue
+            queue = self._queues[i]
+            kept = [f for f in _drain(queue) if f.system]
+            for f in kept:
+                queue.put_nowait(f)
+            busy, task = self._busy[i], self._tasks[i]
+            if busy is not None and not isinstance(busy, Interruption) and task is not None:
+                task.cancel()
+                self._busy[i] = None
+                self._spawn(i)
+            try:
+                stage.on_interrupt(frame)
+            except Exception:
+                log.exception("stage %s failed to handle an interruption", stage.name)
+
+    async def _work(self, i: int) -> None:
+        stage, queue = self.stages[i], self._queues[i]
+        me = asyncio.current_task()
+        while True:
+            frame = await queue.get()
+            self._busy[i] = frame
+            try:
+                await stage.process(frame)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one bad frame must not stop the agent
+                log.exception("stage %s failed", stage.name)
+                self.ctx.error(stage.name, "internal_error", f"{type(exc).__name__}: {exc}")
+            finally:
+                if self._tasks[i] is me:
+                    self._busy[i] = None
+
+    async def stop(self) -> None:
+        tasks = [t for t in self._tasks if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for stage in self.stages:
+            with contextlib.suppress(Exception):
+                await stage.close()
+
+
+def _drain(queue: asyncio.Queue[Frame]) -> list[Frame]:
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
+
+
+class LlmStage(Stage):
+    """EndOfTurn -> streamed LLM deltas; SpeakText -> the text as one turn. Cancelled by barge-in."""
+
+    name = "llm"
+    interruptible = True
+
+    def __init__(self, llm: LLM, options: LlmOptions | None = None) -> None:
+        super().__init__()
+        self.llm = llm
+        self.options = options or LlmOptions()
+
+    async def process(self, frame: Frame) -> None:
+        if isinstance(frame, EndOfTurn):
+            await self._answer(frame)
+        elif isinstance(frame, SpeakText):
+            turn = self.ctx.new_turn(frame.kind)
+            self._say(turn, frame.text)
+        else:
+            self.push(frame)
+
+    def _say(self, turn: TurnMetrics, text: str) -> None:
+        self.ctx.conversation.generated(turn.turn_id, text)
+        self.push(LlmDelta(turn.turn_id, text))
+        self.push(LlmDone(turn.turn_id))
+
+    async def _answer(self, eot: EndOfTurn) -> None:
+        ctx = self.ctx
+        ctx.conversation.add_user(eot.text)
+        messages = ctx.conversation.messages(ctx.system_prompt)
+        turn = ctx.new_turn("answer", eot.text)
+        turn.speech_end_t, turn.end_of_turn_t = eot.speech_end_t, eot.t
+        turn.stt_final_t, turn.stt_s = eot.stt_final_t, eot.stt_s
+        turn.silence_wait_s = eot.silence_wait_s
+        ctx.set_state("thinking")
+        turn.extra["llm_start_t"] = started = self.now()
+        try:
+            async with contextlib.aclosing(
+                cast(AsyncGenerator[str, None], self.llm.chat(messages, self.options))
+            ) as stream:
+                async for delta in stream:
+                    if turn.llm_first_token_t is None:
+                        turn.llm_first_token_t = self.now()
+                        turn.llm_ttft_s = turn.llm_first_token_t - started
+                    ctx.conversation.generated(turn.turn_id, delta)
+                    self.push(LlmDelta(turn.turn_id, delta))
+        except ProviderError as exc:
+            turn.error = f"llm: {exc.message}"
+            ctx.error("llm", "llm_failed", exc.message)
+            self.push(AgentError("llm", "llm_failed", exc.message, self.now()))
+            if ctx.fallback_line and not ctx.conversation._find(turn.turn_id).generated:  # type: ignore[union-attr]
+                turn.kind = "fallback"
+                self._say(turn, ctx.fallback_line)
+                return
+        self.push(LlmDone(turn.turn_id))
+
+
+class TtsStage(Stage):
+    """Sentence -> streamed PCM chunks (AgentAudio). Cancelled by barge-in."""
+
+    name = "tts"
+    interruptible = True
+
+    def __init__(self, tts: TTS) -> None:
+        super().__init__()
+        self.tts = tts
+
+    async def process(self, frame: Frame) -> None:
+        if not isinstance(frame, Sentence):
+            self.push(frame)
+            return
+        turn, rate = self.ctx.turn(frame.turn_id), self.tts.capabilities.sample_rate
+        started = self.now()
+        try:
+            if frame.text.strip():
+                async with contextlib.aclosing(
+                    cast(AsyncGenerator[bytes, None], self.tts.synthesize(frame.text))
+                ) as stream:
+                    async for pcm in stream:
+                        if turn is not None and turn.tts_first_audio_t is None:
+                            turn.tts_first_audio_t = self.now()
+                            turn.tts_ttfb_s = turn.tts_first_audio_t - started
+                        self.push(AgentAudio(frame.turn_id, pcm, rate, frame.text))
+        except ProviderError as exc:
+            if turn is not None:
+                turn.error = f"tts: {exc.message}"
+            self.ctx.error("tts", "tts_failed", exc.message)
+            self.push(AgentError("tts", "tts_failed", exc.message, self.now()))
+            self.push(AgentAudio(frame.turn_id, b"", rate, "", last=True, turn_last=frame.last))
+            return
+        self.push(AgentAudio(frame.turn_id, b"", rate, frame.text, last=True, turn_last=frame.last))

@@ -1,0 +1,78 @@
+"""A connection's outgoing frames: never blocks the sender; overflow marks a slow consumer.
+
+The fan-out of a channel message calls :meth:`Outbox.push` once per member with the same encoded
+string, so one member that does not read costs the others nothing: when its queue passes the
+frame or byte budget it is closed with ``slow_consumer`` (WebSocket close code 4008) and its
+queued frames are dropped. Dropping is safe: every channel message it missed is stored, and the
+client fetches them from its last seq when it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008
+CLOSE_SLOW = 4008
+CLOSE_FLOOD = 4029
+
+
+class Outbox:
+    __slots__ = ("_frames", "_wake", "close_code", "close_reason", "closed", "max_bytes", "max_frames", "queued_bytes")
+
+    def __init__(self, max_frames: int, max_bytes: int) -> None:
+        self.max_frames = max_frames
+        self.max_bytes = max_bytes
+        self._frames: deque[str] = deque()
+        self._wake = asyncio.Event()
+        self.queued_bytes = 0
+        self.closed = False
+        self.close_code = CLOSE_NORMAL
+        self.close_reason = ""
+
+    def push(self, frame: str) -> bool:
+        """Queue ``frame``; False when the outbox is closed or just overflowed (then it closes)."""
+        if self.closed:
+            return False
+        if len(self._frames) >= self.max_frames or self.queued_bytes + len(frame) > self.max_bytes:
+            self.close(CLOSE_SLOW, "slow_consumer")
+            return False
+        self._frames.append(frame)
+        self.queued_bytes += len(frame)
+        self._wake.set()
+        return True
+
+    def close(self, code: int, reason: str, last_frame: str | None = None) -> None:
+        """Stop accepting frames. On overflow the backlog is dropped; ``last_frame`` goes out last."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        self.close_reason = reason
+        if code == CLOSE_SLOW:
+            self._frames.clear()
+            self.queued_bytes = 0
+        if last_frame is not None:
+            self._frames.append(last_frame)
+        self._wake.set()
+
+    async def next(self) -> str | None:
+        """The next frame to write; None once closed and drained."""
+        while not self._frames:
+            if self.closed:
+                return None
+            self._wake.clear()
+            await self._wake.wait()
+        frame = self._frames.popleft()
+        self.queued_bytes -= len(frame)
+        return frame
+
+    def drain_ready(self, limit: int) -> list[str]:
+        """Up to ``limit`` more frames already queued (the writer sends them without waking again)."""
+        out: list[str] = []
+        while self._frames and len(out) < limit:
+            frame = self._frames.popleft()
+            self.queued_bytes -= len(frame)
+            out.append(frame)
+        return out

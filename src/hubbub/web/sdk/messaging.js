@@ -1,0 +1,314 @@
+// Hubbub real-time messaging for the browser: /rtm/v1 with ordered, gap-free delivery.
+//
+//   import { connectRtm } from "/sdk/messaging.js";
+//   const rtm = await connectRtm(location.origin, token);
+//   rtm.on("message", (m) => console.log(m.channel, m.seq, m.text));
+//   await rtm.subscribe("lobby");
+//   const ack = await rtm.send("lobby", { text: "hello" });   // stored: ack.id, ack.seq
+//
+// Same API and guarantees as the Python SDK (hubbub.sdk.messaging): a channel's messages come out
+// in seq order, none missing, none twice; after a lost socket the client logs in again, resubscribes
+// from the last seq it delivered and fills gaps from history; sends waiting for their ack are sent
+// again with the same client_msg_id (the server stores them once); peer messages are acknowledged.
+// `mountChatPanel(element, rtm, channel)` renders a small chat panel for the demos.
+
+const PATH = "/rtm/v1";
+
+export class RtmError extends Error {
+  constructor(code, message, retryAfter) {
+    super(`${code}: ${message}`);
+    this.code = code;
+    this.retryAfter = retryAfter ?? null;
+  }
+}
+
+export function rtmUrl(url) {
+  const u = new URL(url, typeof location !== "undefined" ? location.href : undefined);
+  u.protocol = u.protocol === "https:" || u.protocol === "wss:" ? "wss:" : "ws:";
+  if (!u.pathname.endsWith(PATH)) u.pathname = u.pathname.replace(/\/$/, "") + PATH;
+  return u.toString();
+}
+
+function randomId() {
+  const a = new Uint8Array(8);
+  crypto.getRandomValues(a);
+  return Array.from(a, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export async function connectRtm(url, token, { appId = "", userId = "", reconnect = true, timeoutMs = 10000 } = {}) {
+  const client = new RtmClient(rtmUrl(url), token, { appId, userId, reconnect, timeoutMs });
+  await client._open();
+  return client;
+}
+
+export class RtmClient {
+  constructor(url, token, { appId, userId, reconnect, timeoutMs }) {
+    Object.assign(this, { url, token, appId, userId, reconnect, timeoutMs });
+    this.channels = new Map(); // name -> { lastSeq, buffer: Map, filling, presence }
+    this.listeners = new Map();
+    this.waiters = new Map();
+    this.nextId = 1;
+    this.closed = false;
+    this.loggedIn = null;
+    this.peerSeen = new Set();
+    this._upWaiters = [];
+  }
+
+  on(kind, fn) {
+    // kinds: message, peer_message, presence, typing, deleted, moderated, unsubscribed, closing, error, reconnected
+    if (!this.listeners.has(kind)) this.listeners.set(kind, new Set());
+    this.listeners.get(kind).add(fn);
+    return () => this.listeners.get(kind).delete(fn);
+  }
+
+  _emit(kind, payload) {
+    for (const fn of this.listeners.get(kind) ?? []) {
+      try { fn(payload); } catch (e) { console.error(e); }
+    }
+  }
+
+  _open() {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(this.url);
+      this.ws = ws;
+      ws.onopen = async () => {
+        try {
+          this.loggedIn = await this._request({ type: "rtm_login", token: this.token, app_id: this.appId, user_id: this.userId });
+          this._upWaiters.splice(0).forEach((f) => f());
+          resolve();
+        } catch (e) { ws.close(); reject(e); }
+      };
+      ws.onmessage = (ev) => this._dispatch(JSON.parse(ev.data));
+      ws.onerror = () => {};
+      ws.onclose = () => {
+        if (this.ws !== ws) return;
+        this.ws = null;
+        for (const [, w] of this.waiters) w.reject(new RtmError("connection_lost", "the messaging connection closed"));
+        this.waiters.clear();
+        if (!this.loggedIn) { reject(new RtmError("connection_lost", "cannot open " + this.url)); return; }
+        if (this.reconnect && !this.closed) this._reconnect();
+      };
+    });
+  }
+
+  async _reconnect() {
+    let delay = 100;
+    while (!this.closed) {
+      await new Promise((r) => setTimeout(r, delay * (0.8 + Math.random() * 0.4)));
+      delay = Math.min(4000, delay * 2);
+      try {
+        await this._open();
+        for (const [name, ch] of this.channels) await this._subscribe(name, ch);
+        this._emit("reconnected", {});
+        return;
+      } catch (e) {
+        if (e.code && e.code.startsWith("token_")) { this._emit("error", e); return; }
+      }
+    }
+  }
+
+  _request(frame, timeoutMs = this.timeoutMs) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new RtmError("connection_lost", "the messaging connection is not open"));
+    }
+    const id = "r" + this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { this.waiters.delete(id); reject(new RtmError("timeout", "no answer in time")); }, timeoutMs);
+      this.waiters.set(id, {
+        resolve: (v) => { clearTimeout(timer); resolve(v); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
+      this.ws.send(JSON.stringify({ ...frame, id }));
+    });
+  }
+
+  _dispatch(f) {
+    const w = f.re ? this.waiters.get(f.re) : null;
+    if (w) {
+      this.waiters.delete(f.re);
+      if (f.type === "error") w.reject(new RtmError(f.code, f.message, f.retry_after));
+      else w.resolve(f);
+      return;
+    }
+    switch (f.type) {
+      case "rtm_message": this._onMessage(f.message); break;
+      case "rtm_peer_message":
+        if (!this.peerSeen.has(f.message.seq)) {
+          this.peerSeen.add(f.message.seq);
+          this._emit("peer_message", f.message);
+          this._sendQuiet({ type: "rtm_peer_ack", seq: f.message.seq });
+        }
+        break;
+      case "rtm_presence": this._emit("presence", f); break;
+      case "rtm_typing": this._emit("typing", f); break;
+      case "rtm_message_deleted": this._emit("deleted", f); break;
+      case "rtm_moderated": this._emit("moderated", f); break;
+      case "rtm_unsubscribed": this._emit("unsubscribed", f); break;
+      case "rtm_closing": this._emit("closing", f); break;
+      case "error": this._emit("error", new RtmError(f.code, f.message, f.retry_after)); break;
+    }
+  }
+
+  _onMessage(m) {
+    const ch = this.channels.get(m.channel);
+    if (!ch) return;
+    if (ch.lastSeq === null || m.seq === ch.lastSeq + 1) {
+      ch.lastSeq = m.seq;
+      this._emit("message", m);
+      this._drain(ch);
+    } else if (m.seq > ch.lastSeq + 1) {
+      ch.buffer.set(m.seq, m);
+      if (!ch.filling) this._fill(m.channel, ch);
+    }
+  }
+
+  _drain(ch) {
+    while (ch.buffer.has(ch.lastSeq + 1)) {
+      ch.lastSeq += 1;
+      this._emit("message", ch.buffer.get(ch.lastSeq));
+      ch.buffer.delete(ch.lastSeq);
+    }
+    for (const s of [...ch.buffer.keys()]) if (s <= ch.lastSeq) ch.buffer.delete(s);
+  }
+
+  async _fill(name, ch) {
+    ch.filling = true;
+    try {
+      while (ch.buffer.size && Math.min(...ch.buffer.keys()) > ch.lastSeq + 1) {
+        const page = await this.history(name, { afterSeq: ch.lastSeq, limit: 100 });
+        for (const m of page.messages) if (!ch.buffer.has(m.seq)) ch.buffer.set(m.seq, m);
+        this._drain(ch);
+        if (!page.messages.length) break;
+      }
+    } catch (_) { /* resumes after reconnect */ } finally { ch.filling = false; }
+  }
+
+  _sendQuiet(frame) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  _untilUp(deadline) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN && this.loggedIn) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new RtmError("timeout", "not reconnected in time")), Math.max(0, deadline - Date.now()));
+      this._upWaiters.push(() => { clearTimeout(t); resolve(); });
+    });
+  }
+
+  async subscribe(channel, { presence = true } = {}) {
+    const ch = this.channels.get(channel) ?? { lastSeq: null, buffer: new Map(), filling: false, presence };
+    this.channels.set(channel, ch);
+    return this._subscribe(channel, ch);
+  }
+
+  async _subscribe(channel, ch) {
+    const frame = { type: "rtm_subscribe", channel, presence: ch.presence };
+    if (ch.lastSeq !== null) frame.since_seq = ch.lastSeq;
+    const reply = await this._request(frame);
+    if (ch.lastSeq === null) ch.lastSeq = reply.last_seq;
+    return reply;
+  }
+
+  async unsubscribe(channel) {
+    this.channels.delete(channel);
+    await this._request({ type: "rtm_unsubscribe", channel });
+  }
+
+  async _sendReliably(frame, timeoutMs) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this._untilUp(deadline);
+      try {
+        return await this._request(frame, Math.max(100, deadline - Date.now()));
+      } catch (e) {
+        if (e.code !== "connection_lost") throw e; // same client_msg_id again: stored once
+      }
+    }
+  }
+
+  send(channel, { text, data, attachments = [], clientMsgId = randomId(), timeoutMs = 30000 } = {}) {
+    return this._sendReliably({ type: "rtm_send", channel, text, data, attachments, client_msg_id: clientMsgId }, timeoutMs);
+  }
+
+  sendPeer(to, { text, data, attachments = [], clientMsgId = randomId(), timeoutMs = 30000 } = {}) {
+    return this._sendReliably({ type: "rtm_send_peer", to, text, data, attachments, client_msg_id: clientMsgId }, timeoutMs);
+  }
+
+  history(channel, { afterSeq, beforeSeq, sinceTs, untilTs, limit = 50 } = {}) {
+    return this._request({
+      type: "rtm_history", channel, after_seq: afterSeq, before_seq: beforeSeq, since_ts: sinceTs, until_ts: untilTs, limit,
+    });
+  }
+
+  setPresence(attrs) { return this._request({ type: "rtm_presence_set", attrs }); }
+  async presence(channel) { return (await this._request({ type: "rtm_presence_get", channel })).members; }
+  typing({ channel = "", to = "" } = {}) { this._sendQuiet({ type: "rtm_typing", channel, to }); }
+  markRead(channel, seq) { return this._request({ type: "rtm_read", channel, seq }); }
+  async unread(channels = []) { return (await this._request({ type: "rtm_unread", channels })).counts; }
+  delete(channel, messageId) { return this._request({ type: "rtm_delete", channel, message_id: messageId }); }
+
+  async uploadAttachment(file, httpBase) {
+    const base = httpBase ?? this.url.replace(/^ws/, "http").replace(PATH, "");
+    const r = await fetch(`${base}/api/v1/rtm/attachments?filename=${encodeURIComponent(file.name || "file")}`, {
+      method: "POST", body: file, headers: { "content-type": file.type || "application/octet-stream", "x-hubbub-token": this.token },
+    });
+    const body = await r.json();
+    if (!r.ok) throw new RtmError(body.code, body.detail);
+    return body;
+  }
+
+  lastSeq(channel) { return this.channels.get(channel)?.lastSeq ?? null; }
+
+  close() {
+    this.closed = true;
+    this._sendQuiet({ type: "rtm_logout" });
+    if (this.ws) this.ws.close();
+  }
+}
+
+// A small chat panel the demos mount next to a call: messages, a typing line and an input box.
+export function mountChatPanel(element, rtm, channel) {
+  element.classList.add("hubbub-chat");
+  element.innerHTML = `<div class="hubbub-chat-log" style="height:240px;overflow:auto;border:1px solid #ccc;padding:4px"></div>
+    <div class="hubbub-chat-typing" style="font-size:small;color:#666;height:1.2em"></div>
+    <form><input name="text" autocomplete="off" maxlength="4000" style="width:75%"><button>Send</button></form>`;
+  const log = element.querySelector(".hubbub-chat-log");
+  const typingLine = element.querySelector(".hubbub-chat-typing");
+  const form = element.querySelector("form");
+  const line = (who, text, cls = "") => {
+    const div = document.createElement("div");
+    div.className = cls;
+    const b = document.createElement("b");
+    b.textContent = who + ": ";
+    div.append(b, document.createTextNode(text)); // never innerHTML: message text is untrusted
+    log.append(div);
+    log.scrollTop = log.scrollHeight;
+    return div;
+  };
+  const offs = [
+    rtm.on("message", (m) => { if (m.channel === channel) line(m.sender, m.deleted ? "(deleted)" : m.text ?? JSON.stringify(m.data)); }),
+    rtm.on("typing", (t) => {
+      if (t.channel !== channel) return;
+      typingLine.textContent = `${t.user_id} is typing…`;
+      clearTimeout(typingLine._t);
+      typingLine._t = setTimeout(() => { typingLine.textContent = ""; }, 2000);
+    }),
+    rtm.on("presence", (p) => {
+      if (p.channel === channel) for (const c of p.changes) if (c.state !== "updated") line("•", `${c.user_id} is ${c.state}`, "presence");
+    }),
+    rtm.on("error", (e) => line("!", e.message, "error")),
+  ];
+  form.text.addEventListener("input", () => rtm.typing({ channel }));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const text = form.text.value.trim();
+    if (!text) return;
+    form.text.value = "";
+    try { await rtm.send(channel, { text }); } catch (e) { line("!", e.message, "error"); }
+  });
+  rtm.subscribe(channel).then(async (sub) => {
+    const page = await rtm.history(channel, { beforeSeq: sub.last_seq + 1, limit: 30 });
+    for (const m of page.messages) line(m.sender, m.deleted ? "(deleted)" : m.text ?? JSON.stringify(m.data), "history");
+  });
+  return () => offs.forEach((off) => off());
+}
