@@ -174,6 +174,18 @@ async def test_rest_api_lifecycle_and_errors(live_agents: Any) -> None:
             await asyncio.sleep(0.05)
         assert detail["transcript"][0]["text"] == "Hello there."
         assert detail["metrics"][0]["kind"] == "greeting"
+        # The spoken line is also a message in the channel, for subtitles and history.
+        from hubbub.schema.messaging import History
+
+        messaging = live_agents.platform.messaging
+        for _ in range(100):
+            page = await messaging.history(None, live_agents.app_id, History(channel="room2"))
+            if page.messages:
+                break
+            await asyncio.sleep(0.05)
+        line = page.messages[0]
+        assert line.data["type"] == "agent.transcript" and line.data["text"] == "Hello there."
+        assert line.data["speaker"] == "agent" and line.sender == config.get("identity", line.sender)
         listed = (await http.get(base)).json()["agents"]
         assert [a["agent_id"] for a in listed] == [agent_id]
         assert (await http.get(f"{base}/ag_missing")).json()["code"] == "agent_not_found"

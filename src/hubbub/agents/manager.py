@@ -90,6 +90,7 @@ class AgentManager:
         providers: ProviderFactory = build_providers,
         on_event: Callable[[AgentEvent], None] | None = None,
         sink: TranscriptSink | None = None,
+        sink_for: Callable[[str, str], TranscriptSink] | None = None,
         max_agents: int = 200,
         keep_ended: int = 200,
     ) -> None:
@@ -98,6 +99,7 @@ class AgentManager:
         self.providers = providers
         self.on_event = on_event
         self.sink = sink
+        self.sink_for = sink_for  # (app_id, agent identity) -> sink: per-project transcript publishing
         self.max_agents = max_agents
         self.keep_ended = keep_ended
         self._agents: dict[str, AgentHandle] = {}
@@ -140,7 +142,8 @@ class AgentManager:
             elif state not in ("stopped", "failed"):
                 self._emit(handle, "agent.state", state=state)
 
-        session = AgentSession(cfg, providers, url=self.url, token=token, sink=self.sink, on_state=on_state)
+        sink = self.sink_for(app_id, cfg.identity) if self.sink_for is not None else self.sink
+        session = AgentSession(cfg, providers, url=self.url, token=token, sink=sink, on_state=on_state)
         handle = AgentHandle(agent_id, app_id, cfg, session, time.time())
         self._agents[agent_id] = handle
         handle.task = asyncio.create_task(self._run(handle), name=f"agent-{agent_id}")

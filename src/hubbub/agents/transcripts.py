@@ -11,10 +11,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from hubbub.agents.providers.base import ChatMessage
 
@@ -56,6 +57,32 @@ class NullSink:
 
     def publish(self, channel: str, line: TranscriptLine) -> None:
         return None
+
+
+class MessagingTranscriptSink:
+    """Final transcript lines as channel messages (``data.type == "agent.transcript"``), sent by
+    the agent's identity, so apps show subtitles from the channel's message stream and history.
+    Interim lines stay in the agent's transcript (REST) to keep history free of fragments."""
+
+    def __init__(self, messaging: Any, app_id: str, identity: str) -> None:
+        self.messaging = messaging  # hubbub.messaging.MessagingService
+        self.app_id = app_id
+        self.identity = identity
+        self._pending: set[asyncio.Task[Any]] = set()
+
+    def publish(self, channel: str, line: TranscriptLine) -> None:
+        if not line.final or not line.text.strip():
+            return
+        data = {"type": "agent.transcript", **line.as_dict()}
+        send = self.messaging.send(None, self.app_id, channel, sender=self.identity, data=data)
+        task = asyncio.ensure_future(send)
+        self._pending.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("transcript not published", extra={"error": type(task.exception()).__name__})
 
 
 class TranscriptStore:

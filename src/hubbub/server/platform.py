@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hubbub import __version__
 from hubbub.agents.http import mount_agents
 from hubbub.agents.manager import AgentEvent, AgentManager, project_token_source
+from hubbub.agents.transcripts import MessagingTranscriptSink
 from hubbub.api.app import create_app
 from hubbub.api.deps import principal
 from hubbub.api.routes.messaging import TokenRtmAdmission, include_messaging
@@ -151,14 +152,15 @@ class Platform:
 
         def on_agent_event(event: AgentEvent) -> None:  # lifecycle events go to the project's webhooks
             payload = {"agent_id": event.agent_id, "channel": event.channel, **event.data}
-            task = asyncio.create_task(
-                webhooks.publish(event.app_id, f"agent.{event.type}", payload, ordering_key=event.channel)
-            )
+            task = asyncio.create_task(webhooks.publish(event.app_id, event.type, payload, ordering_key=event.channel))
             agent_events.add(task)
             task.add_done_callback(agent_events.discard)
 
         agents = AgentManager(
-            url=settings.base_url, tokens=project_token_source(projects, clock), on_event=on_agent_event
+            url=settings.base_url,
+            tokens=project_token_source(projects, clock),
+            on_event=on_agent_event,
+            sink_for=lambda app_id, identity: MessagingTranscriptSink(messaging, app_id, identity),
         )
         mount_agents(app, agents, principal)
         platform = cls(
