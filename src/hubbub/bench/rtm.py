@@ -69,31 +69,17 @@ def _server_main(data_dir: str, port: int, pipe: Pipe) -> None:
     async def main() -> None:
         import uvicorn
 
-        from hubbub.api.routes.messaging import TokenRtmAdmission, include_messaging
         from hubbub.config import Settings
-        from hubbub.control.context import ControlContext, UserPrincipal
-        from hubbub.control.webhooks import Webhooks
-        from hubbub.messaging import AttachmentService, MessagingService, MessagingSettings
-        from hubbub.messaging.endpoint import mount_messaging
-        from hubbub.server.platform import Platform, bind_http
+        from hubbub.control.context import UserPrincipal
+        from hubbub.messaging import MessagingSettings
+        from hubbub.server.platform import Platform, bind_http, http_config
 
         settings = Settings(host="127.0.0.1", port=port, data_dir=Path(data_dir), rtc_udp_port=0, rtc_tcp_port=0)
-        platform = await Platform.start(settings)
-        ctx: ControlContext = platform.admission.ctx
         rtm_settings = MessagingSettings(attachment_dir=Path(data_dir) / "att", messages_per_s=1000, burst=1000)
-        webhooks = Webhooks(ctx, platform.services.projects)
-        attachments = AttachmentService(ctx.db, ctx.clock, rtm_settings)
-        service = MessagingService(ctx.db, ctx.clock, rtm_settings, sink=webhooks, attachments=attachments)
-        admission = TokenRtmAdmission(platform.admission)
-        mount_messaging(platform.app, service, admission)
-        include_messaging(platform.app, service, webhooks, attachments, admission)
-        service.start()
+        platform = await Platform.start(settings, rtm_settings=rtm_settings)
         user = await platform.services.accounts.sign_up("bench@example.com", "correct horse battery")
         project, certificate = await platform.services.projects.create(UserPrincipal(user.id), "bench")
-        config = uvicorn.Config(
-            platform.app, log_config=None, access_log=False, lifespan="off", ws="websockets-sansio", backlog=4096
-        )
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(http_config(platform.app))
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         task = asyncio.create_task(server.serve(sockets=[bind_http("127.0.0.1", port)]))
         while not server.started:
@@ -102,8 +88,6 @@ def _server_main(data_dir: str, port: int, pipe: Pipe) -> None:
         await asyncio.get_running_loop().run_in_executor(None, pipe.recv)  # wait for "stop"
         server.should_exit = True
         await task
-        await service.close()
-        await webhooks.close()
         await platform.close()
 
     _run(main())

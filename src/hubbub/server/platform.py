@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 import httpx
 import uvicorn
@@ -226,6 +226,27 @@ def ready_banner(settings: Settings, port: int, out: TextIO, transport: RtcTrans
     print("\n".join(lines), file=out, flush=True)
 
 
+def http_config(app: FastAPI, **overrides: Any) -> uvicorn.Config:
+    """How the platform serves HTTP and WebSockets (``serve`` and the benchmarks share it).
+
+    permessage-deflate is off: compressing every copy of a fanned-out message, per recipient,
+    cost more CPU than everything else in delivery, and signaling frames are small.
+    """
+    options: dict[str, Any] = {
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "off",
+        "timeout_graceful_shutdown": 10,
+        "server_header": False,
+        "ws": "websockets-sansio",
+        "ws_max_size": 1 << 20,
+        "ws_per_message_deflate": False,
+        "backlog": 4096,
+    }
+    options.update(overrides)
+    return uvicorn.Config(app, **options)
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server without its own signal capture, which re-raises SIGTERM/SIGINT after the
     graceful stop and so kills the process with the signal instead of letting it exit 0."""
@@ -259,16 +280,7 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     port = sock.getsockname()[1]
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     platform.agents.url = f"http://{host}:{port}"  # agents join through this server's own signaling
-    config = uvicorn.Config(
-        platform.app,
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=10,
-        server_header=False,
-        ws="websockets-sansio",
-        ws_max_size=1 << 20,
-    )
+    config = http_config(platform.app)
     server = _Server(config)
     _stop_on_signals(server)
     task = asyncio.create_task(server.serve(sockets=[sock]))
