@@ -35,8 +35,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*HUBBUB, *args], capture_output=True, text=True, timeout=60,
-                          env=env or clean_env(), cwd=cwd)
+    return subprocess.run([*HUBBUB, *args], capture_output=True, text=True, timeout=60, env=env or clean_env(), cwd=cwd)
 
 
 # --- one-shot commands -------------------------------------------------------------------------
@@ -130,7 +129,7 @@ class Server:
         else:
             raise AssertionError(f"no ready banner in {timeout} s: {self.stderr.read_text()}")
         # the banner's other lines follow at once
-        while len(self.banner) < 7:
+        while not self.banner[-1].lstrip().startswith("Data dir"):  # the banner's last line
             line = self.lines.get(timeout=5)
             assert line is not None
             self.banner.append(line)
@@ -150,7 +149,11 @@ def serving(tmp_path: Path, data_dir: Path, *extra: str) -> Iterator[Server]:
     with stderr.open("w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "hubbub", "serve", "--port", "0", "--data-dir", str(data_dir), *extra],
-            stdout=subprocess.PIPE, stderr=err, text=True, env=clean_env(), cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=clean_env(),
+            cwd=tmp_path,
         )
     lines: Queue[str | None] = Queue()
 
@@ -206,8 +209,7 @@ def test_second_start_reuses_the_data_dir(tmp_path: Path) -> None:
             r = http.post("/auth/signup", json={"email": "persist@example.com", "password": PASSWORD})
             assert r.status_code == 201, r.text
             csrf = http.post("/auth/login", json={"email": "persist@example.com", "password": PASSWORD}).json()
-            r = http.post("/projects", json={"name": "Survives restarts"},
-                          headers={"X-CSRF-Token": csrf["csrf_token"]})
+            r = http.post("/projects", json={"name": "Survives restarts"}, headers={"X-CSRF-Token": csrf["csrf_token"]})
             assert r.status_code == 201, r.text
             project = r.json()
         assert first.stop() == 0
@@ -236,7 +238,11 @@ def test_port_in_use_exits_2_with_a_clear_message(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         r = subprocess.run(
             [sys.executable, "-m", "hubbub", "serve", "--port", str(port), "--data-dir", str(tmp_path / "d")],
-            capture_output=True, text=True, timeout=60, env=clean_env(), cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=clean_env(),
+            cwd=tmp_path,
         )
     assert r.returncode == 2, (r.returncode, r.stderr)
     last = r.stderr.strip().splitlines()[-1]

@@ -216,13 +216,12 @@ def ready_banner(settings: Settings, port: int, out: TextIO, transport: RtcTrans
         f"  Metrics      {base}/metrics",
         f"  Signaling    {base.replace('http', 'ws', 1)}/rtc/v1",
         f"  Messaging    {base.replace('http', 'ws', 1)}/rtm/v1",
-        f"  Database     {db}",
-        f"  Data dir     {settings.data_dir.resolve()}",
     ]
     if transport is not None and transport.udp_address is not None:
         udp = transport.udp_address
         tcp = transport.tcp_address
         lines.append(f"  Media        UDP {udp[0]}:{udp[1]}" + (f", ICE-TCP {tcp[0]}:{tcp[1]}" if tcp else ""))
+    lines += [f"  Database     {db}", f"  Data dir     {settings.data_dir.resolve()}"]  # always last
     print("\n".join(lines), file=out, flush=True)
 
 
