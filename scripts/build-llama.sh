@@ -51,8 +51,8 @@ fi
 # Our own portable wheel is kept (pip's cache is not used: it may hold a native build), so a
 # second virtualenv on the same machine installs in seconds.
 WHEELS="${HUBBUB_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hubbub/wheels}"
-PYTAG="$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
-wheel="$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_CPP_PYTHON_VERSION"-"$PYTAG"-*.whl 2>/dev/null | head -n 1 || true)"
+# (The wheel is tagged py3-none-<platform>: its native library is loaded with ctypes.)
+wheel="$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_CPP_PYTHON_VERSION"-*.whl 2>/dev/null | head -n 1 || true)"
 started=$(date +%s)
 if [ -z "$wheel" ]; then
   echo "build-llama: building llama-cpp-python $LLAMA_CPP_PYTHON_VERSION (portable; several minutes)" >&2
@@ -60,7 +60,7 @@ if [ -z "$wheel" ]; then
   CMAKE_ARGS="-DGGML_NATIVE=OFF ${LLAMA_EXTRA_CMAKE_ARGS:-}" \
   CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}" \
     "$PY" -m pip wheel --no-cache-dir --no-deps -q -w "$WHEELS" "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION"
-  wheel="$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_CPP_PYTHON_VERSION"-"$PYTAG"-*.whl | head -n 1)"
+  wheel="$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_CPP_PYTHON_VERSION"-*.whl | head -n 1)"
 fi
 "$PY" -m pip install --force-reinstall --no-deps -q "$wheel"
 # Its pure-Python dependencies (numpy, typing-extensions, diskcache, jinja2) from the ordinary index.
