@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from hubbub import __version__
 from hubbub.api import problems
 from hubbub.api.middleware import RequestContextMiddleware
-from hubbub.api.routes import auth, health, projects, tokens, usage
+from hubbub.api.routes import auth, channels, health, projects, tokens, usage
 from hubbub.api.services import Services
 
 API_PREFIX = "/api/v1"
@@ -37,11 +37,12 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     problems.install(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, projects, tokens, usage):
+    for module in (auth, projects, tokens, usage, channels):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
     app.mount("/sdk", StaticFiles(directory=WEB / "sdk"), name="sdk")
     app.mount("/demo", StaticFiles(directory=WEB / "demo", html=True), name="demo")
+    app.mount("/console", StaticFiles(directory=WEB / "console", html=True), name="console")
     app.add_middleware(RequestContextMiddleware, max_body_bytes=services.settings.max_body_bytes)
     return app

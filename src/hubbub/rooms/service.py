@@ -462,3 +462,24 @@ class RoomService:
 
     def _on_speaker_change(self, room: Room, speakers: list[sig.Speaker]) -> None:
         room.broadcast(sig.ActiveSpeakers(speakers=speakers))
+
+    # --- moderation -----------------------------------------------------------------------------
+
+    def admin_mute(self, app_id: str, channel: str, track_sid: str, muted: bool) -> Publication | None:
+        """A moderator's (server-side) mute: stop forwarding the track and tell everyone, the
+        publisher included, with ``track_muted``. The publisher may unmute it again with its own
+        ``mute`` request; a moderator who means "stay quiet" kicks. None when there is no such track."""
+        room = self.rooms.get((app_id, channel))
+        found = room.publication(track_sid) if room is not None else None
+        if room is None or found is None:
+            return None
+        owner, pub = found
+        if pub.muted != muted:
+            pub.muted = muted
+            self._media[room.sid].set_muted(pub, muted)
+            room.broadcast(sig.TrackMuted(participant_sid=owner.sid, track_sid=pub.sid, muted=muted))
+            log.info(
+                "track muted by a moderator" if muted else "track unmuted by a moderator",
+                extra={"room": room.sid, "participant": owner.sid, "track": pub.sid},
+            )
+        return pub

@@ -115,12 +115,20 @@ function wire(room) {
     const loud = new Set(speakers.map((s) => s.participantSid));
     for (const [key, t] of tiles) t.root.classList.toggle('speaking', loud.has(key === 'local' ? room.localParticipant.sid : key));
   });
-  room.on('networkQuality', (/** @type {any} */ q) => record('networkQuality', {detail: q.quality}));
+  room.on('networkQuality', (/** @type {any} */ q) => {
+    record('networkQuality', {detail: q.quality});
+    $('quality').dataset.score = String(q.score);
+    $('quality').title = `network quality: ${q.quality} (RTT ${q.rttMs ?? '–'} ms, loss ${q.lossPercent ?? 0}%)`;
+    $('quality-label').textContent = q.quality;
+  });
   room.on('tokenExpiring', (/** @type {any} */ what) => record('tokenExpiring', {detail: what}));
   room.on('reconnecting', (/** @type {string} */ why) => record('reconnecting', {detail: why}));
   room.on('reconnected', (/** @type {boolean} */ resumed) => record('reconnected', {detail: resumed}));
   room.on('error', (/** @type {any} */ err) => { record('error', {detail: err.code}); showError(err); });
-  room.on('kicked', (/** @type {string} */ reason) => { record('kicked', {detail: reason}); showError(new Hubbub.KickedError(reason, '')); });
+  room.on('kicked', (/** @type {string} */ reason, /** @type {string} */ message) => {
+    record('kicked', {detail: reason});
+    showError(new Hubbub.KickedError(reason, message));
+  });
   room.on('disconnected', (/** @type {string} */ reason) => { record('disconnected', {detail: reason}); endCall(); });
 }
 
