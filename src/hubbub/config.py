@@ -47,6 +47,7 @@ class Settings:
     rtc_tcp_port: int = 7882
     announced_ip: str = ""  # public address to put in candidates when behind NAT
     reconnect_window_s: float = 10.0  # how long a dropped participant may resume
+    native_fanout: bool = True  # forward media with the C helper (built on first start) when possible
 
     @property
     def effective_database_url(self) -> str:

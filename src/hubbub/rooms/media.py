@@ -31,6 +31,7 @@ from hubbub.proto.sdp_negotiation import (
 from hubbub.rooms.model import Participant, Publication, Room
 from hubbub.schema import signaling as sig
 from hubbub.sfu import Router, RouterConfig, UpTrack
+from hubbub.sfu.forwarder import make_forwarder
 from hubbub.transport import PeerState, PeerTransport, RtcTransportServer
 from hubbub.util.clock import Clock
 
@@ -114,11 +115,18 @@ class RoomMedia:
         transport: RtcTransportServer,
         clock: Clock,
         on_speakers: Callable[[Room, list[sig.Speaker]], None],
+        *,
+        native_fanout: bool = True,
     ) -> None:
         self.room = room
         self.transport = transport
         self.transport_now: Callable[[], float] = transport.now
-        self.router = Router(RouterConfig(wall_clock_offset=time.time() - transport.now()))
+        # The native fan-out (C: rewrite + SRTP + sendmmsg) unless switched off; falls back to the
+        # pure-Python forwarder (logged once) when the helper cannot be built here.
+        self.router = Router(
+            RouterConfig(wall_clock_offset=time.time() - transport.now()),
+            forwarder=make_forwarder(native=native_fanout),
+        )
         self._on_speakers = on_speakers
         self._published: dict[str, _Published] = {}
         self._next_speakers = 0.0

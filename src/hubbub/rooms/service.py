@@ -50,6 +50,7 @@ class RoomSettings:
     expiry_warning: float = 30.0  # seconds before a token or privilege expires
     max_participants: int = 500
     speaker_interval: float = 0.3
+    native_fanout: bool = True  # the C fan-out helper when it can be built (else pure Python)
 
 
 _PUBLISH_PRIVILEGE = {sig.TrackKind.audio: Privilege.publish_audio, sig.TrackKind.video: Privilege.publish_video}
@@ -113,7 +114,9 @@ class RoomService:
         if room is None:
             room = Room(sid=ids.room_sid(), app_id=grant.app_id, channel=channel, created_at=now)
             self.rooms[key] = room
-            self._media[room.sid] = RoomMedia(room, self.transport, self.clock, self._on_speaker_change)
+            self._media[room.sid] = RoomMedia(
+                room, self.transport, self.clock, self._on_speaker_change, native_fanout=self.settings.native_fanout
+            )
             log.info("room created", extra={"app_id": grant.app_id, "room": room.sid})
         room.empty_since = None
         previous = room.by_identity(grant.user_id)

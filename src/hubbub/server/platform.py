@@ -65,6 +65,7 @@ class Platform:
     webhooks: Webhooks
     attachments: AttachmentService
     _ticker: asyncio.Task[None] | None = None
+    _pending: set[asyncio.Task[None]] | None = None
 
     @classmethod
     async def start(
@@ -105,7 +106,7 @@ class Platform:
             await engine.dispose()
             raise
         usage = Usage(ctx, projects)
-        pending: set[asyncio.Task[None]] = set()
+        pending: set[asyncio.Task[None]] = set()  # background writes; close() waits for them
 
         def on_usage(app_id: str, audio_minutes: float, video_minutes: float) -> None:
             task = asyncio.create_task(
@@ -114,9 +115,12 @@ class Platform:
             pending.add(task)
             task.add_done_callback(pending.discard)
 
-        rooms = RoomService(
-            transport, clock, RoomSettings(reconnect_window=settings.reconnect_window_s), on_usage=on_usage
-        )
+        if settings.native_fanout:  # build or load the C fan-out helper now, off the event loop
+            from hubbub.sfu import native
+
+            await asyncio.to_thread(native.load)
+        room_settings = RoomSettings(reconnect_window=settings.reconnect_window_s, native_fanout=settings.native_fanout)
+        rooms = RoomService(transport, clock, room_settings, on_usage=on_usage)
         admission = Admission(ctx, projects)
         rtm_settings = rtm_settings or MessagingSettings.from_env(settings.data_dir)
         blobs = (
@@ -148,13 +152,12 @@ class Platform:
         mount_signaling(app, rooms, admission, messaging)
         mount_messaging(app, messaging, rtm_admission)
         include_messaging(app, messaging, webhooks, attachments, rtm_admission)
-        agent_events: set[asyncio.Task[None]] = set()
 
         def on_agent_event(event: AgentEvent) -> None:  # lifecycle events go to the project's webhooks
             payload = {"agent_id": event.agent_id, "channel": event.channel, **event.data}
             task = asyncio.create_task(webhooks.publish(event.app_id, event.type, payload, ordering_key=event.channel))
-            agent_events.add(task)
-            task.add_done_callback(agent_events.discard)
+            pending.add(task)
+            task.add_done_callback(pending.discard)
 
         agents = AgentManager(
             url=settings.base_url,
@@ -170,6 +173,7 @@ class Platform:
             messaging.start()
             webhooks.start()
         platform._ticker = asyncio.create_task(platform._tick_forever())
+        platform._pending = pending
         return platform
 
     async def _tick_forever(self) -> None:
@@ -186,7 +190,9 @@ class Platform:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        self.rooms.close_all()
+        self.rooms.close_all()  # reports the last usage minutes
+        if self._pending:  # usage and webhook writes finish before the database closes
+            await asyncio.wait(set(self._pending), timeout=5)
         await self.transport.close()
         await self.messaging.close()
         await self.webhooks.close()

@@ -10,18 +10,35 @@ The header is built with one ``struct.pack`` and one concatenation rather than
 ``bytes`` only, so it would cost a second copy. When the subscriber numbers header extensions
 differently from the publisher (RFC 8285 §5), the slower ``rewrite`` path with an ID table runs
 instead; when the numbering agrees (the common case) no remapping is done at all.
+
+Native fan-out
+--------------
+With :class:`~hubbub.sfu.forwarder.NativeForwarder` a down-track may be *attached* to an entry
+of the C helper (``hubbub.sfu.native``), which then runs the steady state of :meth:`write_rtp`
+(the next packet of the munger's open epoch) without Python. Python still makes every decision:
+whatever changes the entry's state here (a new epoch, mute, keyframe wait, a source switch) is
+*pushed* to the entry (:meth:`_push_native`), and before Python reads or changes the state the
+C side moves on (munger position, counters) it is *pulled* back (:meth:`_pull_native`). The
+counters, ``munger``, ``waiting_keyframe`` and ``sink`` are properties for that reason; the
+Python hot path uses the underlying slots directly. RTP on the media SSRC of an attached
+down-track (slow-path packets, NACK retransmissions without RTX) goes out through the entry's
+peer (``_rtp_out``), the C context that owns that SSRC; RTX and RTCP go through ``sink``.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Hashable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from hubbub.proto import rtp_ext
 from hubbub.proto.rtcp import ReportBlock, Sdes, SenderReport, ntp_from_unix, ntp_middle32
 from hubbub.proto.rtp import header_fields, rewrite, rtx_wrap
 from hubbub.sfu.munger import Munger
 from hubbub.sfu.track import PacketSink, UpTrack
+
+if TYPE_CHECKING:
+    from hubbub.sfu.forwarder import NativeForwarder
 
 __all__ = ["DownTrack", "ext_id_table"]
 
@@ -48,37 +65,40 @@ class DownTrack:
     """A subscription: the up-track's packets rewritten into the subscriber's SSRC/seq/ts space."""
 
     __slots__ = (
+        "_bytes_sent",
         "_dropping",
         "_ext_table",
+        "_munger",
+        "_native",
+        "_native_owner",
+        "_octets_sent",
+        "_packets_dropped",
+        "_packets_sent",
         "_pt_map",
+        "_rtp_out",
         "_rtx_pts",
         "_rtx_seq",
+        "_sink",
         "_sr_sent",
         "_sub_ext_ids",
-        "bytes_sent",
+        "_waiting_keyframe",
         "cname",
         "fraction_lost",
         "jitter",
-        "munger",
         "muted",
         "nacks_received",
         "nacks_unrecoverable",
         "next_report",
-        "octets_sent",
-        "packets_dropped",
         "packets_lost",
-        "packets_sent",
         "paused",
         "plis_received",
         "remb_bitrate",
         "retransmits",
         "rtt",
         "rtx_ssrc",
-        "sink",
         "ssrc",
         "subscriber_key",
         "up",
-        "waiting_keyframe",
     )
 
     def __init__(
@@ -99,7 +119,10 @@ class DownTrack:
     ) -> None:
         self.up = up
         self.subscriber_key = subscriber_key
-        self.sink = sink
+        self._native: Any = None  # the C helper's entry while attached (see the module docstring)
+        self._native_owner: NativeForwarder | None = None
+        self._sink = sink
+        self._rtp_out: PacketSink = sink  # where RTP on the media SSRC goes
         self.ssrc = ssrc
         self.rtx_ssrc = rtx_ssrc
         self.cname = cname
@@ -111,15 +134,15 @@ class DownTrack:
         self._rtx_seq = rtx_seq_base & 0xFFFF
         self._sub_ext_ids = dict(ext_ids)
         self._ext_table = ext_id_table(up.ext_ids, ext_ids)
-        self.munger = Munger(up.clock_rate, seq_base, ts_base)
-        self.waiting_keyframe = up.kind == "video"
+        self._munger = Munger(up.clock_rate, seq_base, ts_base)
+        self._waiting_keyframe = up.kind == "video"
         self.muted = False
         self.paused = False
         self._dropping = False
-        self.packets_sent = 0
-        self.bytes_sent = 0
-        self.octets_sent = 0  # payload octets, for the SR (RFC 3550 §6.4.1)
-        self.packets_dropped = 0
+        self._packets_sent = 0
+        self._bytes_sent = 0
+        self._octets_sent = 0  # payload octets, for the SR (RFC 3550 §6.4.1)
+        self._packets_dropped = 0
         self.nacks_received = 0
         self.nacks_unrecoverable = 0
         self.retransmits = 0
@@ -132,6 +155,161 @@ class DownTrack:
         self.jitter = 0
         self.rtt: float | None = None
         self.remb_bitrate: int | None = None
+
+    # --- state that the native fan-out may hold ----------------------------------------------
+
+    @property
+    def sink(self) -> PacketSink:
+        """The subscriber's transport (RTCP, RTX; RTP too unless attached to the native fan-out)."""
+        return self._sink
+
+    @sink.setter
+    def sink(self, sink: PacketSink) -> None:
+        owner = self._native_owner
+        if self._native is not None:
+            self.detach_native()
+        self._sink = sink
+        self._rtp_out = sink
+        if owner is not None:
+            owner.invalidate(self)
+
+    @property
+    def munger(self) -> Munger:
+        self._pull_native()
+        return self._munger
+
+    @property
+    def waiting_keyframe(self) -> bool:
+        return self._waiting_keyframe
+
+    @waiting_keyframe.setter
+    def waiting_keyframe(self, value: bool) -> None:
+        self._waiting_keyframe = value
+        if self._native is not None:
+            self._native.waiting_keyframe = value
+
+    @property
+    def packets_sent(self) -> int:
+        self._pull_native()
+        return self._packets_sent
+
+    @packets_sent.setter
+    def packets_sent(self, value: int) -> None:
+        self._pull_native()
+        self._packets_sent = value
+        self._push_native()
+
+    @property
+    def bytes_sent(self) -> int:
+        self._pull_native()
+        return self._bytes_sent
+
+    @bytes_sent.setter
+    def bytes_sent(self, value: int) -> None:
+        self._pull_native()
+        self._bytes_sent = value
+        self._push_native()
+
+    @property
+    def octets_sent(self) -> int:
+        self._pull_native()
+        return self._octets_sent
+
+    @octets_sent.setter
+    def octets_sent(self, value: int) -> None:
+        self._pull_native()
+        self._octets_sent = value
+        self._push_native()
+
+    @property
+    def packets_dropped(self) -> int:
+        self._pull_native()
+        return self._packets_dropped
+
+    @packets_dropped.setter
+    def packets_dropped(self, value: int) -> None:
+        self._pull_native()
+        self._packets_dropped = value
+        self._push_native()
+
+    @property
+    def native(self) -> bool:
+        """True while the native fan-out runs this down-track's steady state."""
+        return self._native is not None
+
+    @property
+    def native_entry(self) -> Any:
+        """The native entry while attached, else None."""
+        return self._native
+
+    def attach_native(self, entry: Any, rtp_out: PacketSink, owner: NativeForwarder) -> None:
+        """Hand the steady state to a native entry; ``rtp_out`` sends on its SSRC context."""
+        if self._native is not None:
+            self.detach_native()
+        self._native = entry
+        self._native_owner = owner
+        self._rtp_out = rtp_out
+        self._push_native()
+
+    def detach_native(self) -> None:
+        """Take the state back from the native entry; Python runs every packet again."""
+        if self._native is None:
+            return
+        self._pull_native()
+        self._native.dropping = True  # a group not yet rebuilt skips it
+        self._native = None
+        self._native_owner = None
+        self._rtp_out = self._sink
+
+    def _pull_native(self) -> None:
+        """Bring what the native entry moved on (munger position, counters) into Python."""
+        e = self._native
+        if e is None:
+            return
+        m = self._munger
+        m._in_ext = e.in_ext
+        m._in_ts = e.in_ts
+        m._last_now = e.last_now
+        self._packets_sent = e.packets_sent
+        self._bytes_sent = e.bytes_sent
+        self._octets_sent = e.octets_sent
+        self._packets_dropped = e.packets_dropped
+
+    def _push_native(self) -> None:
+        """Give the native entry the whole state after Python changed any of it."""
+        e = self._native
+        if e is None:
+            return
+        m = self._munger
+        e.in_ext = m._in_ext
+        e.in_ts = m._in_ts
+        e.last_now = m._last_now
+        e.seq_off = m._seq_off
+        e.ts_off = m._ts_off
+        e.fast = m._state == 0
+        e.dropping = self._dropping
+        e.waiting_keyframe = self._waiting_keyframe
+        e.slow = self._ext_table is not None
+        e.packets_sent = self._packets_sent
+        e.bytes_sent = self._bytes_sent
+        e.octets_sent = self._octets_sent
+        e.packets_dropped = self._packets_dropped
+
+    def native_pt_map(self) -> bytes:
+        """The payload type map as the native entry takes it: 128 bytes, 0xFF = not forwarded."""
+        table = bytearray(b"\xff" * 128)
+        for pt, opt in self._pt_map.items():
+            if 0 <= pt < 128 and 0 <= opt < 128:
+                table[pt] = opt
+        return bytes(table)
+
+    def write_rtp_native(
+        self, packet: bytes, head: int, tail: bytes, pt: int, seq: int, ts: int, keyframe: bool, size: int, now: float
+    ) -> None:
+        """:meth:`write_rtp` for a packet the native entry handed back (the slow path)."""
+        self._pull_native()
+        self.write_rtp(packet, head, tail, pt, seq, ts, keyframe, size, now)
+        self._push_native()
 
     # --- hot path -------------------------------------------------------------------------------
 
@@ -154,15 +332,15 @@ class DownTrack:
         """
         if self._dropping:
             return
-        if self.waiting_keyframe:
+        if self._waiting_keyframe:
             if not keyframe:
-                self.packets_dropped += 1
+                self._packets_dropped += 1
                 return
-            self.waiting_keyframe = False
+            self._waiting_keyframe = False
         opt = self._pt_map.get(pt, -1)
-        mapped = self.munger.munge(seq, ts, now) if opt >= 0 else None
+        mapped = self._munger.munge(seq, ts, now) if opt >= 0 else None
         if mapped is None:
-            self.packets_dropped += 1
+            self._packets_dropped += 1
             return
         table = self._ext_table
         if table is None:
@@ -171,12 +349,12 @@ class DownTrack:
             try:
                 out = bytes(rewrite(packet, self.ssrc, mapped[0], mapped[1], opt, table))
             except ValueError:  # malformed extension element (RFC 8285 §4)
-                self.packets_dropped += 1
+                self._packets_dropped += 1
                 return
-        self.sink.send_rtp(out)
-        self.packets_sent += 1
-        self.bytes_sent += len(out)
-        self.octets_sent += payload_size
+        self._rtp_out.send_rtp(out)
+        self._packets_sent += 1
+        self._bytes_sent += len(out)
+        self._octets_sent += payload_size
 
     # --- NACK (RFC 4585 §6.2.1) and RTX (RFC 4588 §4) -------------------------------------------
 
@@ -188,7 +366,8 @@ class DownTrack:
         and the original (subscriber-side) seq as OSN; otherwise as the plain packet again.
         """
         self.nacks_received += 1
-        mapped = self.munger.reverse(out_seq)
+        self._pull_native()
+        mapped = self._munger.reverse(out_seq)
         packet = self.up.cache.get(mapped[0]) if mapped is not None else None
         if packet is None or mapped is None:
             self.nacks_unrecoverable += 1
@@ -207,9 +386,10 @@ class DownTrack:
         if self.rtx_ssrc is not None and rtx_pt is not None:
             data = rtx_wrap(out, self.rtx_ssrc, self._rtx_seq, rtx_pt)
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+            self._sink.send_rtp(data)  # the RTX SSRC: the transport's own SRTP context
         else:
-            data = bytes(out)
-        self.sink.send_rtp(data)
+            # The media SSRC: whichever context sends it (RFC 3711 §9.1), native or not.
+            self._rtp_out.send_rtp(bytes(out))
         self.retransmits += 1
         return True
 
@@ -221,11 +401,13 @@ class DownTrack:
         The subscriber keeps its SSRC and sees seq continue at +1 and ts advance by the
         elapsed time (see :meth:`Munger.switch_source`); video resumes on a keyframe.
         """
+        self._pull_native()
         self.up = up
         self._ext_table = ext_id_table(up.ext_ids, self._sub_ext_ids)
-        self.munger.switch_source(now)
+        self._munger.switch_source(now)
         if up.kind == "video":
-            self.waiting_keyframe = True
+            self._waiting_keyframe = True
+        self._push_native()
 
     # --- mute / pause ----------------------------------------------------------------------------
 
@@ -240,14 +422,16 @@ class DownTrack:
         self._update_dropping()
 
     def _update_dropping(self) -> None:
+        self._pull_native()
         dropping = self.muted or self.paused
         if dropping and not self._dropping:
-            self.munger.mute()
-        elif not dropping and self._dropping and self.up.kind == "video" and self.munger.started:
+            self._munger.mute()
+        elif not dropping and self._dropping and self.up.kind == "video" and self._munger.started:
             # The decoder missed frames: resume on a keyframe and ask for one.
-            self.waiting_keyframe = True
+            self._waiting_keyframe = True
             self.up.keyframe_pending = True
         self._dropping = dropping
+        self._push_native()
 
     # --- RTCP ------------------------------------------------------------------------------------
 
@@ -260,7 +444,7 @@ class DownTrack:
         between NTP and RTP time, which is what receivers use for lip sync. Before the first
         publisher SR, the local clock and the last packet's timestamp stand in.
         """
-        munger = self.munger
+        munger = self.munger  # pulls the native state
         if not munger.started:
             return None
         up = self.up
@@ -272,7 +456,7 @@ class DownTrack:
         else:
             ntp_sec, ntp_frac = ntp_from_unix(now + wall_clock_offset)
             rtp_ts = (munger.last_ts + round((now - munger.last_time) * up.clock_rate)) & _M32
-        sr = SenderReport(self.ssrc, ntp_sec, ntp_frac, rtp_ts, self.packets_sent & _M32, self.octets_sent & _M32)
+        sr = SenderReport(self.ssrc, ntp_sec, ntp_frac, rtp_ts, self._packets_sent & _M32, self._octets_sent & _M32)
         sent = self._sr_sent
         sent[ntp_middle32(ntp_sec, ntp_frac)] = now
         if len(sent) > _SR_MEMORY:

@@ -206,6 +206,9 @@ class Router:
         if not table:
             self._by_publisher.pop(up.publisher_key, None)
         self.speakers.remove_track(up.track_id)
+        release = getattr(self.forwarder, "release", None)  # a forwarder with per-track state
+        if release is not None:
+            release(up)
 
     def subscribe(
         self,

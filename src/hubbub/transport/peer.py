@@ -25,6 +25,7 @@ Timers: the earliest of the ICE and DTLS deadlines (and the connect timeout) is 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import sys
@@ -44,7 +45,7 @@ from hubbub.proto.ice import (
     generate_password,
     ufrag_of,
 )
-from hubbub.proto.srtp import SrtpError, SrtpSession
+from hubbub.proto.srtp import SrtpError, SrtpProfile, SrtpSession
 from hubbub.transport.timers import Deadline
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class PeerStats:
     protect_failures: int = 0
     dropped_before_keys: int = 0  # SRTP before DTLS finished
     dropped_not_connected: int = 0  # send_rtp / send_rtcp while not connected
+    dropped_send_buffer: int = 0  # native fan-out: the socket's send buffer was full (EAGAIN)
     dropped_malformed: int = 0  # empty, or a first byte no protocol uses (RFC 7983 §7)
     stun_bad_auth: int = 0
     handler_errors: int = 0
@@ -169,9 +171,11 @@ class PeerTransport:
         "_ice",
         "_ice_down",
         "_links",
+        "_observers",
         "_out",
         "_remote_closed",
         "_srtp",
+        "_srtp_local",
         "_state",
         "_timed_out",
         "_timer",
@@ -203,6 +207,8 @@ class PeerTransport:
         self._links: dict[Address, IceTcpConnection] = {}  # ICE-TCP connections by remote address
         self._udp_send: SendTo = host.udp_sendto()
         self._srtp: SrtpSession | None = None
+        self._srtp_local: tuple[SrtpProfile, bytes] | None = None  # for a native sender's own context
+        self._observers: list[Callable[[PeerTransport], None]] = []
         # (session, address, sendto) while media may be sent; None otherwise. One lookup per send.
         self._out: tuple[SrtpSession, Address, SendTo] | None = None
         self._state = PeerState.NEW
@@ -236,6 +242,47 @@ class PeerTransport:
     def srtp_profile(self) -> str | None:
         """The negotiated DTLS-SRTP protection profile (RFC 5764 §4.1.2), once connected."""
         return None if self._srtp is None else self._srtp.profile.name
+
+    @property
+    def srtp_outbound_key(self) -> tuple[SrtpProfile, bytes] | None:
+        """The negotiated profile and our DTLS-exported master key + salt (RFC 5764 §4.2), once connected.
+
+        For a native sender that keeps its own outbound SRTP context with the same keys. It must
+        send only on SSRCs this transport's own session never protects (RFC 3711 §9.1: a
+        keystream is unique per SSRC and packet index, so two contexts sharing keys must not
+        share an SSRC) and never SRTCP.
+        """
+        return self._srtp_local
+
+    @property
+    def send_path(self) -> tuple[Address, SendTo, int | None] | None:
+        """Where media goes while it may be sent: ``(address, sendto, udp_fd)``, else None.
+
+        ``udp_fd`` is the shared UDP socket's descriptor when the path is UDP (for a native
+        sender writing to it directly); None over ICE-TCP, where ``sendto`` is the connection's.
+        Observers registered with :meth:`observe_send_path` hear of every change.
+        """
+        out = self._out
+        if out is None:
+            return None
+        _srtp, addr, sendto = out
+        fd: int | None = None
+        if addr not in self._links:
+            fileno = getattr(self._host, "udp_fileno", None)
+            fd = fileno() if fileno is not None else None
+        return addr, sendto, fd
+
+    def observe_send_path(self, callback: Callable[[PeerTransport], None]) -> None:
+        """Call ``callback(self)`` whenever :attr:`send_path` changes, and once on close.
+
+        On close the callback runs before the peer's counters are handed to the server (so a
+        native sender can add its own), with ``send_path`` and ``srtp_outbound_key`` both None.
+        """
+        self._observers.append(callback)
+
+    def unobserve_send_path(self, callback: Callable[[PeerTransport], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._observers.remove(callback)
 
     @property
     def over_tcp(self) -> bool:
@@ -318,6 +365,8 @@ class PeerTransport:
         self._timer.cancel()
         self._out = None
         self._srtp = None
+        self._srtp_local = None
+        self._notify_send_path()
         links, self._links = list(self._links.values()), {}
         for link in links:
             link.abort("peer closed")
@@ -447,6 +496,7 @@ class PeerTransport:
         while (event := dtls.next_event()) is not None:
             if isinstance(event, DtlsConnected):
                 self._srtp = SrtpSession(event.srtp_profile, event.local_keys, event.remote_keys)
+                self._srtp_local = (event.srtp_profile, event.local_keys)
                 logger.info("peer %d: DTLS connected, %s", self.id, event.srtp_profile.name)
             elif isinstance(event, DtlsFailed):
                 self._dtls_failed = True
@@ -499,12 +549,26 @@ class PeerTransport:
         if self._srtp is not None and target is not None and state in (PeerState.CONNECTED, PeerState.DISCONNECTED):
             link = self._links.get(target)
             out = (self._srtp, target, self._udp_send if link is None else link.sendto)
+        changed = out != self._out
         self._out = out
+        if changed:
+            self._notify_send_path()
         deadlines = [
             d for d in (self._ice.get_timer(), self._dtls.get_timer(), self._connect_deadline) if d is not None
         ]
         self._timer.set(min(deadlines) if deadlines else None)
         self._set_state(state)
+
+    def send_path_changed(self) -> None:
+        """Tell the observers that :attr:`send_path` may have changed (the UDP socket was lost)."""
+        self._notify_send_path()
+
+    def _notify_send_path(self) -> None:
+        for callback in tuple(self._observers):
+            try:
+                callback(self)
+            except Exception:
+                self._handler_failed("send path observer")
 
     def _set_state(self, state: PeerState) -> None:
         if state is self._state:

@@ -282,6 +282,20 @@ class RtcTransportServer:
             raise RuntimeError("the transport server is closed")
         return udp.sendto
 
+    def udp_fileno(self) -> int | None:
+        """The shared UDP socket's descriptor (for the native fan-out's sendmmsg), None if closed."""
+        udp = self._udp
+        if udp is None or udp.is_closing():
+            return None
+        sock = udp.get_extra_info("socket")
+        if sock is None:
+            return None
+        try:
+            fd = int(sock.fileno())
+        except (OSError, ValueError):
+            return None
+        return fd if fd >= 0 else None
+
     def new_ufrag(self) -> str:
         while True:
             ufrag = generate_ufrag()
@@ -346,6 +360,8 @@ class RtcTransportServer:
         if exc is not None:
             logger.warning("UDP socket lost: %s", type(exc).__name__)
         self._udp = None
+        for peer in list(self._peers.values()):
+            peer.send_path_changed()  # a native sender must stop using the descriptor now
 
     def unknown_datagram(self, data: bytes, addr: Address) -> None:
         """RFC 8445 §7.3: from a new address only an authentic check for a live peer counts."""
