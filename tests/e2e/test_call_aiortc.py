@@ -52,3 +52,24 @@ async def test_call_minutes_are_metered_per_project(live: Any) -> None:
         await asyncio.sleep(0.05)
     assert today.video_minutes > 0  # bob received video
     assert today.audio_minutes > 0  # alice received nothing: counted as audio
+
+
+async def test_late_subscriber_to_a_muted_track_gets_nothing_until_unmute(live: Any) -> None:
+    alice = await connect(live.url, live.token("alice"))
+    try:
+        pub = await alice.publish(FrameCounterTrack(160, 120, 10))
+        room = next(iter(live.platform.rooms.rooms.values()))
+        owner = next(p for p in room.participants.values() if p.identity == "alice")
+        live.platform.rooms.admin_mute(live.app_id, room.channel, pub.track_sid, True)
+        bob = await connect(live.url, live.token("bob"))
+        try:
+            await bob.wait_for_track("alice", kind="video", timeout=15)
+            router = live.platform.rooms.media_of(room).router
+            down = router.down_track(pub.track_sid, next(p.sid for p in room.participants.values() if p is not owner))
+            assert down is not None and down.muted
+            await asyncio.sleep(0.5)
+            assert down.packets_sent == 0
+        finally:
+            await bob.disconnect()
+    finally:
+        await alice.disconnect()

@@ -289,7 +289,7 @@ class RoomMedia:
         rtx_ssrc = self.router.allocate_ssrc() if rtx_pt is not None else None
         up = self.router.up_track(pub.sid)
         assert up is not None
-        self.router.subscribe(
+        down = self.router.subscribe(
             pub.sid,
             sub.sid,
             pm.subscriber,
@@ -299,6 +299,8 @@ class RoomMedia:
             rtx_pt=rtx_pt,
             ext_ids=up.ext_ids,
         )
+        if pub.muted:  # a late subscriber to a muted track hears nothing either
+            down.set_muted(True)
         mid = str(pm.next_mid)
         pm.next_mid += 1
         pm.outgoing[pub.sid] = OutgoingTrack(
