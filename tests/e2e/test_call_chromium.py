@@ -395,3 +395,15 @@ async def test_call_falls_back_to_ice_tcp_when_udp_is_blocked(open_page: Opener,
         assert peers and all(peer.over_tcp for peer in peers), "some peer connected without ICE-TCP"
     finally:
         subprocess.run(["nft", "delete", "table", "inet", table], check=False)
+
+
+async def test_chat_panel_beside_the_call(open_page: Opener) -> None:
+    """The call page's chat panel: what one participant types, the other reads (messaging)."""
+    alice = await open_page("alice", "c-chat")
+    bob = await open_page("bob", "c-chat")
+    for page in (alice, bob):
+        await until(page, "window.hubbubEvents.some(e => e.name === 'chatReady')")
+    await alice.fill("#chat input[name=text]", "hello from alice")
+    await alice.press("#chat input[name=text]", "Enter")
+    await until(bob, "document.querySelector('#chat .hubbub-chat-log').textContent.includes('hello from alice')")
+    assert "alice" in await bob.locator("#chat .hubbub-chat-log").inner_text()

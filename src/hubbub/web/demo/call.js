@@ -234,6 +234,16 @@ async function start(server, token) {
   toggle('mute-cam', mine.cam, 'Stop camera', 'Start camera', self.root);
   record('ready');
   if (room.state === 'connected') setState('connected');
+  startChat(room).catch((err) => record('chatUnavailable', {message: String(err && err.message || err)}));
+}
+
+/** A chat panel beside the call: messaging (/rtm/v1) with the same token, on the call's channel. */
+async function startChat(/** @type {Hubbub.Room} */ room) {
+  const {connectRtm, mountChatPanel} = await import('/sdk/messaging.js');
+  const rtm = await connectRtm(server, token);
+  Object.assign(window, {hubbubRtm: rtm});
+  mountChatPanel(/** @type {HTMLElement} */ ($('chat')), rtm, room.channel);
+  record('chatReady', {channel: room.channel});
 }
 
 /**
