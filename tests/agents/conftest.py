@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import shutil
 import subprocess
 import tempfile
@@ -13,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
 
 from hubbub.agents.manager import AgentEvent, AgentManager
 from hubbub.config import Settings
 from hubbub.control.context import UserPrincipal
 from hubbub.sdk.token import build_token
-from hubbub.server.platform import Platform, bind_http
+from hubbub.server.platform import Platform, serving
 
 
 @dataclass
@@ -46,30 +43,18 @@ async def live_agents(tmp_path: Path) -> AsyncIterator[LiveAgents]:
         host="127.0.0.1", port=0, data_dir=tmp_path / "data", rtc_udp_port=0, rtc_tcp_port=0, log_format="json"
     )
     platform = await Platform.start(settings)
-    sock = bind_http("127.0.0.1", 0)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     events: list[AgentEvent] = []
     manager = platform.agents  # the server's own manager, as `hubbub serve` wires it
-    manager.url = url
     manager.on_event = events.append
-    server = uvicorn.Server(
-        uvicorn.Config(platform.app, log_config=None, access_log=False, lifespan="off", ws="websockets-sansio")
-    )
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    svc = platform.services
-    user = await svc.accounts.sign_up("owner@example.com", "correct horse battery")
-    project, certificate = await svc.projects.create(UserPrincipal(user.id), "agents")
-    _, key = await svc.api_keys.create(UserPrincipal(user.id), project.app_id, "agents")
     try:
-        yield LiveAgents(platform, url, project.app_id, certificate, key, manager, events)
+        async with serving(platform) as url:
+            svc = platform.services
+            user = await svc.accounts.sign_up("owner@example.com", "correct horse battery")
+            project, certificate = await svc.projects.create(UserPrincipal(user.id), "agents")
+            _, key = await svc.api_keys.create(UserPrincipal(user.id), project.app_id, "agents")
+            yield LiveAgents(platform, url, project.app_id, certificate, key, manager, events)
+            await manager.close()
     finally:
-        await manager.close()
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
         await platform.close()
 
 

@@ -1,20 +1,42 @@
-"""A live server on real sockets (HTTP + signaling + media) and a project to join, for end-to-end tests."""
+"""Live servers on real sockets (HTTP + signaling + media) with a project to join, and one headless
+Chromium per module, for end-to-end tests.
+
+``live`` is per test; ``live_module`` and ``browser`` are per module, for Chromium tests whose
+module runs on one event loop (``pytest.mark.asyncio(loop_scope="module")``).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-import uvicorn
+import pytest_asyncio
 
 from hubbub.config import Settings
 from hubbub.control.context import UserPrincipal
 from hubbub.sdk.token import build_token
-from hubbub.server.platform import Platform, bind_http
+from hubbub.server.platform import Platform, serving
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",  # remote <audio> plays (and is decoded) unprompted
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 
 @dataclass
@@ -25,37 +47,54 @@ class LiveServer:
     certificate: str
     owner_id: int
 
-    def token(self, user: str, channel: str = "room1", **kwargs: object) -> str:
-        return build_token(self.app_id, self.certificate, user_id=user, channel=channel, **kwargs)  # type: ignore[arg-type]
+    def token(self, user: str, channel: str = "room1", **kwargs: Any) -> str:
+        return build_token(self.app_id, self.certificate, user_id=user, channel=channel, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def live_server(data_dir: Path) -> AsyncIterator[LiveServer]:
+    settings = Settings(host="127.0.0.1", port=0, data_dir=data_dir, rtc_udp_port=0, rtc_tcp_port=0, log_format="json")
+    platform = await Platform.start(settings)
+    try:
+        async with serving(platform) as url:
+            svc = platform.services
+            user = await svc.accounts.sign_up("owner@example.com", "correct horse battery")
+            project, certificate = await svc.projects.create(UserPrincipal(user.id), "e2e")
+            yield LiveServer(platform, url, project.app_id, certificate, user.id)
+    finally:
+        await platform.close()
 
 
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[LiveServer]:
-    settings = Settings(
-        host="127.0.0.1",
-        port=0,
-        data_dir=tmp_path / "data",
-        rtc_udp_port=0,
-        rtc_tcp_port=0,
-        log_format="json",
-    )
-    platform = await Platform.start(settings)
-    sock = bind_http("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(platform.app, log_config=None, access_log=False, lifespan="off", ws="websockets-sansio")
-    )
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    svc = platform.services
-    user = await svc.accounts.sign_up("owner@example.com", "correct horse battery")
-    project, certificate = await svc.projects.create(UserPrincipal(user.id), "e2e")
-    try:
-        yield LiveServer(platform, f"http://127.0.0.1:{port}", project.app_id, certificate, user.id)
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
-        await platform.close()
+    async with live_server(tmp_path / "data") as server:
+        yield server
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def live_module(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
+    async with live_server(tmp_path_factory.mktemp("live") / "data") as server:
+        yield server
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium through Playwright (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("HUBBUB_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"HUBBUB_REQUIRE_CHROMIUM=1 but {CHROMIUM} is missing (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

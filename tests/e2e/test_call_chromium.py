@@ -18,27 +18,7 @@ from urllib.parse import urlencode
 
 import pytest
 import pytest_asyncio
-import uvicorn
 
-from hubbub.config import Settings
-from hubbub.control.context import UserPrincipal
-from hubbub.sdk.token import build_token
-from hubbub.server.platform import Platform, bind_http
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",  # remote <audio> plays (and is decoded) unprompted
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 # Small pictures keep four participants' encoders and decoders within two cores.
 PRESET = "voice"
@@ -46,80 +26,24 @@ PRESET = "voice"
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
 
-def _chromium_or_skip() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    if os.environ.get("HUBBUB_REQUIRE_CHROMIUM") == "1":
-        pytest.fail(f"HUBBUB_REQUIRE_CHROMIUM=1 but {CHROMIUM} is missing (apt-get install chromium)")
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); set HUBBUB_REQUIRE_CHROMIUM=1 to fail instead")
-
-
-class Server:
-    """A live server on real sockets and a project to join (as ``live`` in conftest, per module)."""
-
-    def __init__(self, url: str, app_id: str, certificate: str, platform: Platform) -> None:
-        self.url, self.app_id, self.certificate = url, app_id, certificate
-        self.platform = platform
-
-    def token(self, user: str, channel: str, **kwargs: Any) -> str:
-        return build_token(self.app_id, self.certificate, user_id=user, channel=channel, **kwargs)
-
-    def page_url(self, user: str, room: str, token: str | None = None, **query: str) -> str:
-        """The call page for ``user`` with a token for channel ``room`` (query ``channel`` overrides it)."""
-        return f"{self.url}/demo/call.html?" + urlencode(
-            {"token": token or self.token(user, room), "preset": PRESET, **query}
-        )
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
-    settings = Settings(
-        host="127.0.0.1",
-        port=0,
-        data_dir=tmp_path_factory.mktemp("chromium") / "data",
-        rtc_udp_port=0,
-        rtc_tcp_port=0,
-        log_format="json",
+async def server(live_module: Any) -> Any:
+    """The module's live server (tests/e2e/conftest.py); every test uses its own channel."""
+    return live_module
+
+
+def page_url(server: Any, user: str, room: str, token: str | None = None, **query: str) -> str:
+    """The call page for ``user`` with a token for channel ``room`` (query ``channel`` overrides it)."""
+    return f"{server.url}/demo/call.html?" + urlencode(
+        {"token": token or server.token(user, room), "preset": PRESET, **query}
     )
-    platform = await Platform.start(settings)
-    sock = bind_http("127.0.0.1", 0)
-    http = uvicorn.Server(
-        uvicorn.Config(platform.app, log_config=None, access_log=False, lifespan="off", ws="websockets-sansio")
-    )
-    http.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    task = asyncio.create_task(http.serve(sockets=[sock]))
-    while not http.started:
-        await asyncio.sleep(0.01)
-    svc = platform.services
-    user = await svc.accounts.sign_up("owner@example.com", "correct horse battery")
-    project, certificate = await svc.projects.create(UserPrincipal(user.id), "chromium-e2e")
-    try:
-        yield Server(f"http://127.0.0.1:{sock.getsockname()[1]}", project.app_id, certificate, platform)
-    finally:
-        http.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
-        await platform.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Any]:
-    _chromium_or_skip()
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 Opener = Callable[..., Awaitable[Any]]
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def open_page(browser: Any, server: Server) -> AsyncIterator[Opener]:
+async def open_page(browser: Any, server: Any) -> AsyncIterator[Opener]:
     """``await open_page(user, room, **query)``: a new context with the call page joined to ``room``
     (after the page event ``wait``, ``ready`` by default: joined and publishing)."""
     contexts: list[Any] = []
@@ -129,7 +53,7 @@ async def open_page(browser: Any, server: Server) -> AsyncIterator[Opener]:
         contexts.append(ctx)
         page = await ctx.new_page()
         page.on("pageerror", lambda exc: print(f"[{user}] page error: {exc}"))
-        await page.goto(server.page_url(user, room, token, **query))
+        await page.goto(page_url(server, user, room, token, **query))
         if wait is not None:
             await until(page, f"window.hubbubEvents && window.hubbubEvents.some(e => e.name === '{wait}')")
         return page
@@ -220,7 +144,7 @@ async def test_chromium_to_chromium_call(open_page: Opener) -> None:
     assert await alice.locator("#grid .tile:not(.local) .name").inner_text() == "bob"
 
 
-async def test_group_of_four_chromium_and_aiortc(open_page: Opener, server: Server) -> None:
+async def test_group_of_four_chromium_and_aiortc(open_page: Opener, server: Any) -> None:
     from hubbub.sdk import FrameCounterTrack, ToneTrack, connect, read_frame_counter
 
     channel = "c-group"
@@ -330,7 +254,7 @@ async def test_token_for_another_channel_is_refused(open_page: Opener) -> None:
     assert "token_channel_mismatch" in await page.locator("#error").inner_text()
 
 
-async def test_audience_token_cannot_publish(open_page: Opener, server: Server) -> None:
+async def test_audience_token_cannot_publish(open_page: Opener, server: Any) -> None:
     token = server.token("viewer", "c-audience", role="audience")
     page = await open_page("viewer", "c-audience", token=token)
     error = await page.evaluate("window.hubbubError")
@@ -374,7 +298,7 @@ def _can_block_udp() -> bool:
 
 
 @pytest.mark.skipif(not _can_block_udp(), reason="needs root and nftables to block UDP")
-async def test_call_falls_back_to_ice_tcp_when_udp_is_blocked(open_page: Opener, server: Server) -> None:
+async def test_call_falls_back_to_ice_tcp_when_udp_is_blocked(open_page: Opener, server: Any) -> None:
     """A network that drops UDP to the media port: Chromium reaches the SFU over ICE-TCP (RFC 6544)."""
     import subprocess
 

@@ -11,93 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import os
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 import pytest_asyncio
-import uvicorn
 
-from hubbub.config import Settings
-from hubbub.server.platform import Platform, bind_http
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 PRESET = "voice"  # small pictures: two participants' codecs stay within two cores
 EMAIL, PASSWORD = "dev@example.com", "a long passphrase"
-
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
 
-def _chromium_or_skip() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    if os.environ.get("HUBBUB_REQUIRE_CHROMIUM") == "1":
-        pytest.fail(f"HUBBUB_REQUIRE_CHROMIUM=1 but {CHROMIUM} is missing (apt-get install chromium)")
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); set HUBBUB_REQUIRE_CHROMIUM=1 to fail instead")
-
-
-class Server:
-    def __init__(self, url: str, platform: Platform) -> None:
-        self.url, self.platform = url, platform
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
-    settings = Settings(
-        host="127.0.0.1",
-        port=0,
-        data_dir=tmp_path_factory.mktemp("console") / "data",
-        rtc_udp_port=0,
-        rtc_tcp_port=0,
-        log_format="json",
-    )
-    platform = await Platform.start(settings)
-    sock = bind_http("127.0.0.1", 0)
-    http = uvicorn.Server(
-        uvicorn.Config(platform.app, log_config=None, access_log=False, lifespan="off", ws="websockets-sansio")
-    )
-    http.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    task = asyncio.create_task(http.serve(sockets=[sock]))
-    while not http.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield Server(f"http://127.0.0.1:{sock.getsockname()[1]}", platform)
-    finally:
-        http.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
-        await platform.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Any]:
-    _chromium_or_skip()
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield b
-        finally:
-            await b.close()
+async def server(live_module: Any) -> Any:
+    """The module's live server and browser come from tests/e2e/conftest.py."""
+    return live_module
 
 
 async def shot(page: Any, name: str) -> None:
@@ -138,7 +69,7 @@ async def wait_frames(page: Any, identity: str, timeout: float = 20.0) -> int:
         await asyncio.sleep(0.1)
 
 
-async def test_console_sign_up_to_kick(browser: Any, server: Server) -> None:
+async def test_console_sign_up_to_kick(browser: Any, server: Any) -> None:
     console_ctx = await browser.new_context(viewport={"width": 1200, "height": 800})
     call_contexts: list[Any] = []
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -19,98 +18,24 @@ from urllib.parse import urlencode
 
 import pytest
 import pytest_asyncio
-import uvicorn
 
-from hubbub.config import Settings
-from hubbub.control.context import UserPrincipal
 from hubbub.control.tokens import verify_token
-from hubbub.sdk.token import build_token
-from hubbub.server.platform import Platform, bind_http
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
 
-def _chromium_or_skip() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    if os.environ.get("HUBBUB_REQUIRE_CHROMIUM") == "1":
-        pytest.fail(f"HUBBUB_REQUIRE_CHROMIUM=1 but {CHROMIUM} is missing (apt-get install chromium)")
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); set HUBBUB_REQUIRE_CHROMIUM=1 to fail instead")
-
-
-class Server:
-    def __init__(self, url: str, app_id: str, certificate: str, platform: Platform) -> None:
-        self.url, self.app_id, self.certificate, self.platform = url, app_id, certificate, platform
-
-    def token(self, user: str, channel: str, **kwargs: Any) -> str:
-        return build_token(self.app_id, self.certificate, user_id=user, channel=channel, **kwargs)
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
-    settings = Settings(
-        host="127.0.0.1",
-        port=0,
-        data_dir=tmp_path_factory.mktemp("demos") / "data",
-        rtc_udp_port=0,
-        rtc_tcp_port=0,
-        log_format="json",
-    )
-    platform = await Platform.start(settings)
-    sock = bind_http("127.0.0.1", 0)
-    http = uvicorn.Server(
-        uvicorn.Config(platform.app, log_config=None, access_log=False, lifespan="off", ws="websockets-sansio")
-    )
-    http.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    task = asyncio.create_task(http.serve(sockets=[sock]))
-    while not http.started:
-        await asyncio.sleep(0.01)
-    svc = platform.services
-    user = await svc.accounts.sign_up("owner@example.com", "correct horse battery")
-    project, certificate = await svc.projects.create(UserPrincipal(user.id), "demos-e2e")
-    try:
-        yield Server(f"http://127.0.0.1:{sock.getsockname()[1]}", project.app_id, certificate, platform)
-    finally:
-        http.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
-        await platform.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Any]:
-    _chromium_or_skip()
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield b
-        finally:
-            await b.close()
+async def server(live_module: Any) -> Any:
+    """The module's live server and browser come from tests/e2e/conftest.py."""
+    return live_module
 
 
 Opener = Callable[..., Awaitable[Any]]
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def open_page(browser: Any, server: Server) -> AsyncIterator[Opener]:
+async def open_page(browser: Any, server: Any) -> AsyncIterator[Opener]:
     """``await open_page(path, wait='ready', init_script=None, **query)``: a page in a new context."""
     contexts: list[Any] = []
 
@@ -167,7 +92,7 @@ def _getusermedia_fails(name: str) -> str:
 # --- tests ----------------------------------------------------------------------------------------
 
 
-async def test_index_explains_scenarios_and_mints_quick_tokens(open_page: Opener, server: Server) -> None:
+async def test_index_explains_scenarios_and_mints_quick_tokens(open_page: Opener, server: Any) -> None:
     page = await open_page("", wait=None)
     await page.wait_for_selector("#quick")
     text = await page.inner_text("main")
@@ -196,7 +121,7 @@ async def test_index_explains_scenarios_and_mints_quick_tokens(open_page: Opener
     assert await voice.evaluate("hubbubRoom.localParticipant.identity") == "alice"
 
 
-async def test_voice_room_lights_up_the_speaker(open_page: Opener, server: Server) -> None:
+async def test_voice_room_lights_up_the_speaker(open_page: Opener, server: Any) -> None:
     channel = "v-room"
     speaker = await open_page("voice.html", token=server.token("sam", channel))
     listeners = [
@@ -221,7 +146,7 @@ async def test_voice_room_lights_up_the_speaker(open_page: Opener, server: Serve
     await until(listeners[1], "document.querySelector(\".seat[data-identity='sam']\").classList.contains('mic-muted')")
 
 
-async def test_live_host_and_audience(open_page: Opener, server: Server) -> None:
+async def test_live_host_and_audience(open_page: Opener, server: Any) -> None:
     channel = "l-show"
     host = await open_page("live.html", token=server.token("star", channel), preset="voice")
     assert await host.evaluate("window.hubbubView") == "host"
@@ -250,7 +175,7 @@ async def test_live_host_and_audience(open_page: Opener, server: Server) -> None
     [("NotAllowedError", "device_denied", "refused"), ("NotFoundError", "device_not_found", "No microphone")],
 )
 async def test_voice_room_without_a_microphone_still_listens(
-    open_page: Opener, server: Server, dom_error: str, code: str, words: str
+    open_page: Opener, server: Any, dom_error: str, code: str, words: str
 ) -> None:
     page = await open_page(
         "voice.html", token=server.token("mic-less", "v-nomic"), init_script=_getusermedia_fails(dom_error)
@@ -264,7 +189,7 @@ async def test_voice_room_without_a_microphone_still_listens(
         await shot(page, "demo-voice-mic-denied")
 
 
-async def test_live_host_without_a_camera_is_told_why(open_page: Opener, server: Server) -> None:
+async def test_live_host_without_a_camera_is_told_why(open_page: Opener, server: Any) -> None:
     page = await open_page(
         "live.html", token=server.token("camless", "l-nocam"), init_script=_getusermedia_fails("NotFoundError")
     )
@@ -273,7 +198,7 @@ async def test_live_host_without_a_camera_is_told_why(open_page: Opener, server:
     assert "not live" in await page.inner_text("#placeholder")
 
 
-async def test_expired_token_and_unreachable_server_do_not_hang(open_page: Opener, server: Server) -> None:
+async def test_expired_token_and_unreachable_server_do_not_hang(open_page: Opener, server: Any) -> None:
     expired = server.token("late", "v-expired", now=int(time.time()) - 7200, expires_in=60)
     page = await open_page("voice.html", wait=None, token=expired)
     await until(page, "window.hubbubState === 'error'")

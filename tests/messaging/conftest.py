@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable
@@ -11,14 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from hubbub.config import Settings
 from hubbub.control.context import UserPrincipal
 from hubbub.control.webhooks import Webhooks
 from hubbub.messaging import AttachmentService, MessagingService, MessagingSettings
 from hubbub.sdk.token import build_token
-from hubbub.server.platform import Platform, bind_http
+from hubbub.server.platform import Platform, serving
 
 
 @dataclass
@@ -63,33 +61,24 @@ MakeLive = Callable[..., Any]
 @pytest.fixture
 async def live_rtm(settings: Settings) -> AsyncIterator[Callable[..., Any]]:
     """A factory: ``await live_rtm(**messaging_settings)`` starts a real server on the test's database."""
-    started: list[tuple[uvicorn.Server, asyncio.Task[None], Wired]] = []
+    stack = contextlib.AsyncExitStack()
+    count = 0
 
     async def start(**overrides: Any) -> LiveRtm:
+        nonlocal count
         s = dataclasses.replace(settings, host="127.0.0.1", port=0, log_format="json")
         rtm_settings = MessagingSettings.from_env(s.data_dir, env={}, **overrides)
         platform = await Platform.start(s, rtm_settings=rtm_settings)
-        wired = Wired(platform, platform.messaging, platform.webhooks, platform.attachments)
-        sock = bind_http("127.0.0.1", 0)
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(platform.app, log_config=None, access_log=False, lifespan="off", ws="websockets-sansio")
-        )
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            await asyncio.sleep(0.01)
-        started.append((server, task, wired))
-        user = await platform.services.accounts.sign_up(f"rtm{len(started)}@example.com", "correct horse battery")
+        stack.push_async_callback(platform.close)
+        url = await stack.enter_async_context(serving(platform))
+        count += 1
+        user = await platform.services.accounts.sign_up(f"rtm{count}@example.com", "correct horse battery")
         project, certificate = await platform.services.projects.create(UserPrincipal(user.id), "rtm")
-        return LiveRtm(wired, f"http://127.0.0.1:{port}", project.app_id, certificate)
+        wired = Wired(platform, platform.messaging, platform.webhooks, platform.attachments)
+        return LiveRtm(wired, url, project.app_id, certificate)
 
-    yield start
-    for server, task, wired in started:
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
-        await wired.platform.close()
+    async with stack:
+        yield start
 
 
 @pytest.fixture

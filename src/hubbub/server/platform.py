@@ -9,7 +9,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -250,6 +250,28 @@ def http_config(app: FastAPI, **overrides: Any) -> uvicorn.Config:
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)
+
+
+@contextlib.asynccontextmanager
+async def serving(platform: Platform, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serve ``platform`` over real HTTP/WebSocket in this event loop; yields its base URL.
+
+    For embedding and tests: no signal handling, stops (and waits for in-flight requests) on exit.
+    Agents are pointed at this server's own signaling.
+    """
+    sock = bind_http(host, port)
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    server = _Server(http_config(platform.app))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    platform.agents.url = url
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
 
 
 class _Server(uvicorn.Server):
