@@ -7,7 +7,6 @@ the implementations (:mod:`hubbub.control.webhooks`, the RTM admission adapter).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubbub.schema.messaging import ErrorCode
 from hubbub.schema.tokens import WILDCARD_CHANNEL, Privilege
+from hubbub.schema.tokens import Grant as Grant  # re-exported: messaging names it
 
 
 class MessagingError(Exception):
@@ -29,21 +29,6 @@ class MessagingError(Exception):
 
 def refuse(code: ErrorCode, message: str, retry_after: float | None = None) -> MessagingError:
     return MessagingError(code.value, message, retry_after)
-
-
-class Grant(Protocol):
-    """What a verified token grants (``hubbub.control.tokens.VerifiedToken`` has this shape)."""
-
-    @property
-    def app_id(self) -> str: ...
-    @property
-    def user_id(self) -> str: ...
-    @property
-    def channel(self) -> str: ...
-    @property
-    def expires_at(self) -> float: ...
-    @property
-    def privileges(self) -> Mapping[Privilege, float]: ...
 
 
 def privilege_problem(grant: Grant, priv: Privilege, now: float) -> MessagingError | None:

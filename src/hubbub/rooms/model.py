@@ -8,31 +8,13 @@ joined user (one token identity; joining again elsewhere replaces the older sess
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from hubbub.schema import signaling as sig
-from hubbub.schema.tokens import Privilege, Role
-
-
-class Grant(Protocol):
-    """What a verified token grants (``hubbub.control.tokens.VerifiedToken`` is one)."""
-
-    @property
-    def app_id(self) -> str: ...
-    @property
-    def user_id(self) -> str: ...
-    @property
-    def channel(self) -> str: ...
-    @property
-    def role(self) -> Role: ...
-    @property
-    def expires_at(self) -> float: ...
-    @property
-    def privileges(self) -> Mapping[Privilege, float]: ...
-    def has(self, priv: Privilege, now: float, *, leeway: float = 0.0) -> bool: ...
-    def expiring(self, now: float, within: float) -> list[tuple[str, float]]: ...
+from hubbub.schema.tokens import Grant as Grant  # re-exported: rooms names it
+from hubbub.schema.tokens import Privilege
 
 
 class Outbox(Protocol):

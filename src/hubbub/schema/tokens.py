@@ -45,7 +45,7 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Protocol
 
 __all__ = [
     "ALGORITHM",
@@ -168,3 +168,23 @@ def is_valid_channel(channel: object) -> bool:
 def is_valid_user_id(user_id: object) -> bool:
     """Whether ``user_id`` is a string of 1..255 characters."""
     return isinstance(user_id, str) and 1 <= len(user_id) <= USER_ID_MAX
+
+
+class Grant(Protocol):
+    """What a verified token grants, as the server's layers see it
+    (``hubbub.control.tokens.VerifiedToken`` is one)."""
+
+    @property
+    def app_id(self) -> str: ...
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def role(self) -> Role: ...
+    @property
+    def expires_at(self) -> float: ...
+    @property
+    def privileges(self) -> Mapping[Privilege, float]: ...
+    def has(self, priv: Privilege, now: float, *, leeway: float = 0.0) -> bool: ...
+    def expiring(self, now: float, within: float) -> list[tuple[str, float]]: ...
