@@ -292,37 +292,29 @@ class PeerTransport:
 
     def send_rtp(self, packet: bytes) -> None:
         """RFC 3711 §3.3: protect and send to the selected address; counted drop if not connected."""
-        out = self._out
-        if out is None:
-            self.stats.dropped_not_connected += 1
-            return
-        srtp, addr, sendto = out
-        try:
-            data = srtp.protect_rtp(packet)
-        except SrtpError:
-            self.stats.protect_failures += 1
-            return
-        sendto(data, addr)
-        stats = self.stats
-        stats.rtp_out += 1
-        stats.packets_out += 1
-        stats.bytes_out += len(data)
+        self._send(packet, rtcp=False)
 
     def send_rtcp(self, packet: bytes) -> None:
         """RFC 3711 §3.4: protect and send to the selected address; counted drop if not connected."""
+        self._send(packet, rtcp=True)
+
+    def _send(self, packet: bytes, *, rtcp: bool) -> None:
         out = self._out
+        stats = self.stats
         if out is None:
-            self.stats.dropped_not_connected += 1
+            stats.dropped_not_connected += 1
             return
         srtp, addr, sendto = out
         try:
-            data = srtp.protect_rtcp(packet)
+            data = srtp.protect_rtcp(packet) if rtcp else srtp.protect_rtp(packet)
         except SrtpError:
-            self.stats.protect_failures += 1
+            stats.protect_failures += 1
             return
         sendto(data, addr)
-        stats = self.stats
-        stats.rtcp_out += 1
+        if rtcp:
+            stats.rtcp_out += 1
+        else:
+            stats.rtp_out += 1
         stats.packets_out += 1
         stats.bytes_out += len(data)
 
