@@ -5,6 +5,7 @@
 // host on stage. Both show the viewer count, the network quality and a stats line. For tests the
 // page exposes window.hubbubRoom, hubbubEvents, hubbubState, hubbubError and hubbubView.
 import * as Hubbub from '/sdk/hubbub.js';
+import {setState, showError as showErrorWith} from './common.js';
 
 const params = new URLSearchParams(location.search);
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -22,12 +23,6 @@ let onStage = '';
 /** @param {string} name @param {Record<string, any>} [extra] */
 const record = (name, extra = {}) => events.push({name, t: performance.now(), ...extra});
 
-/** @param {string} state */
-function setState(state) {
-  Object.assign(window, {hubbubState: state});
-  $('status').textContent = state;
-  $('status').className = state;
-}
 
 /** What to do about an error, in words a user can act on. @param {any} err */
 function hint(err) {
@@ -45,15 +40,7 @@ function hint(err) {
 }
 
 /** @param {any} err */
-function showError(err) {
-  const info = {name: err && err.name || 'Error', code: err && err.code || 'error', message: err && (err.detail || err.message) || String(err)};
-  Object.assign(window, {hubbubError: info});
-  const box = $('error');
-  box.replaceChildren(`${info.name} (${info.code}): ${info.message}`);
-  const more = hint(err);
-  if (more) { const span = document.createElement('span'); span.className = 'hint'; span.textContent = more; box.append(span); }
-  box.classList.add('shown');
-}
+const showError = (err) => showErrorWith(err, hint);
 
 /** @param {Hubbub.Room} room */
 function paintPeople(room) {
