@@ -1,13 +1,17 @@
 """The messaging-only WebSocket ``/rtm/v1`` (mounted by the composition root).
 
 One reader (this coroutine) and one writer task per socket; the writer drains the connection's
-:class:`~hubbub.messaging.outbox.Outbox`, so fan-out never waits on a socket.
+:class:`~hubbub.messaging.outbox.Outbox`, so fan-out never waits on a socket. Where the server
+offers the ``hubbub.send_nowait`` scope extension (``hubbub serve`` does), a frame for a socket
+whose outbox is idle is written at once instead, with no task switch; a socket that stops reading
+fills its transport buffer, then its outbox, and is closed as a slow consumer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from fastapi import FastAPI, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
@@ -20,6 +24,7 @@ from hubbub.schema import messaging as rtm
 
 PATH = "/rtm/v1"
 WRITE_BATCH = 64
+SEND_NOWAIT = "hubbub.send_nowait"
 
 
 def mount_messaging(app: FastAPI, service: MessagingService, admission: RtmAdmission, path: str = PATH) -> None:
@@ -39,20 +44,21 @@ class RtmSocket:
         self.session = MessagingSession(service)
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
+        self._nowait: Callable[[str], bool] | None = ws.scope.get("extensions", {}).get(SEND_NOWAIT)
 
     async def run(self) -> None:
         await self.ws.accept()
         writer = self._writer = asyncio.create_task(self._write())
         try:
             first = await asyncio.wait_for(self._receive(), self.service.settings.login_timeout_s)
-            if await self.session.login(first, self.admission, self.outbox.push, self._close):
+            if await self.session.login(first, self.admission, self._push, self._close):
                 while not self.outbox.closed:
                     await self.session.handle_text(await self._receive())
             else:
                 self.outbox.close(CLOSE_POLICY, "login_refused")
         except TimeoutError:
             err = rtm.Error(code=rtm.ErrorCode.login_required.value, message="send rtm_login first")
-            self.outbox.push(rtm.encode(err).decode())
+            self._push(rtm.encode(err).decode())
             self.outbox.close(CLOSE_POLICY, rtm.CloseReason.login_timeout.value)
         except WebSocketDisconnect:
             pass
@@ -65,6 +71,12 @@ class RtmSocket:
             if self._closer is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._closer, 6.0)
+
+    def _push(self, frame: str) -> bool:
+        nowait = self._nowait
+        if nowait is not None and self.outbox.idle and nowait(frame):
+            return True
+        return self.outbox.push(frame)
 
     def _close(self, code: int, reason: str) -> None:
         self.outbox.close(code, reason)

@@ -1,10 +1,11 @@
 """A connection's outgoing frames: never blocks the sender; overflow marks a slow consumer.
 
 The fan-out of a channel message calls :meth:`Outbox.push` once per member with the same encoded
-string, so one member that does not read costs the others nothing: when its queue passes the
-frame or byte budget it is closed with ``slow_consumer`` (WebSocket close code 4008) and its
-queued frames are dropped. Dropping is safe: every channel message it missed is stored, and the
-client fetches them from its last seq when it reconnects.
+string (or, while the outbox is :attr:`~Outbox.idle`, the socket takes the frame at once), so one
+member that does not read costs the others nothing: when its queue passes the frame or byte
+budget it is closed with ``slow_consumer`` (WebSocket close code 4008) and its queued frames are
+dropped. Dropping is safe: every channel message it missed is stored, and the client fetches them
+from its last seq when it reconnects.
 """
 
 from __future__ import annotations
@@ -19,7 +20,17 @@ CLOSE_FLOOD = 4029
 
 
 class Outbox:
-    __slots__ = ("_frames", "_wake", "close_code", "close_reason", "closed", "max_bytes", "max_frames", "queued_bytes")
+    __slots__ = (
+        "_frames",
+        "_wake",
+        "close_code",
+        "close_reason",
+        "closed",
+        "in_flight",
+        "max_bytes",
+        "max_frames",
+        "queued_bytes",
+    )
 
     def __init__(self, max_frames: int, max_bytes: int) -> None:
         self.max_frames = max_frames
@@ -27,9 +38,15 @@ class Outbox:
         self._frames: deque[str] = deque()
         self._wake = asyncio.Event()
         self.queued_bytes = 0
+        self.in_flight = False  # the writer holds a frame it has not finished sending
         self.closed = False
         self.close_code = CLOSE_NORMAL
         self.close_reason = ""
+
+    @property
+    def idle(self) -> bool:
+        """Open, nothing queued and nothing being written: a frame may bypass the queue now."""
+        return not self._frames and not self.in_flight and not self.closed
 
     def push(self, frame: str) -> bool:
         """Queue ``frame``; False when the outbox is closed or just overflowed (then it closes)."""
@@ -58,7 +75,8 @@ class Outbox:
         self._wake.set()
 
     async def next(self) -> str | None:
-        """The next frame to write; None once closed and drained."""
+        """The next frame to write; None once closed and drained. Sets :attr:`in_flight`."""
+        self.in_flight = False
         while not self._frames:
             if self.closed:
                 return None
@@ -66,6 +84,7 @@ class Outbox:
             await self._wake.wait()
         frame = self._frames.popleft()
         self.queued_bytes -= len(frame)
+        self.in_flight = True
         return frame
 
     def drain_ready(self, limit: int) -> list[str]:

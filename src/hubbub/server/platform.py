@@ -40,6 +40,7 @@ from hubbub.messaging.endpoint import mount_messaging
 from hubbub.messaging.s3 import S3Store
 from hubbub.proto.certificate import load_or_create
 from hubbub.rooms.service import RoomService, RoomSettings
+from hubbub.server.websocket import HubbubWebSocketProtocol
 from hubbub.signaling.endpoint import mount_signaling
 from hubbub.storage.db import create_engine, migrate, session_factory
 from hubbub.transport import RtcTransportServer
@@ -235,7 +236,8 @@ def http_config(app: FastAPI, **overrides: Any) -> uvicorn.Config:
     """How the platform serves HTTP and WebSockets (``serve`` and the benchmarks share it).
 
     permessage-deflate is off: compressing every copy of a fanned-out message, per recipient,
-    cost more CPU than everything else in delivery, and signaling frames are small.
+    cost more CPU than everything else in delivery, and signaling frames are small. The protocol
+    is uvicorn's sans-I/O one with a non-blocking send for fan-out (:mod:`hubbub.server.websocket`).
     """
     options: dict[str, Any] = {
         "log_config": None,
@@ -243,7 +245,7 @@ def http_config(app: FastAPI, **overrides: Any) -> uvicorn.Config:
         "lifespan": "off",
         "timeout_graceful_shutdown": 10,
         "server_header": False,
-        "ws": "websockets-sansio",
+        "ws": HubbubWebSocketProtocol,
         "ws_max_size": 1 << 20,
         "ws_per_message_deflate": False,
         "backlog": 4096,
