@@ -345,6 +345,24 @@ def test_consent_expiry_with_manual_clock() -> None:
     assert not ice.consent_expired and ice.get_timer() == 21.0
 
 
+def test_consent_is_tracked_on_the_valid_pair_before_any_nomination() -> None:
+    """RFC 8445 §12.1: media may flow on a valid pair before selection, so consent (RFC 7675)
+    is kept on it too: a client that vanishes before nominating is still detected."""
+    ice = new_ice(consent_timeout=3.0, disconnected_after=1.0)
+    check(ice, ADDR_A, 10.0)
+    assert events(ice) == [] and ice.selected_address is None and ice.remote_address == ADDR_A
+    assert ice.get_timer() == 11.0
+    check(ice, ADDR_A, 10.5)
+    assert ice.get_timer() == 11.5
+    ice.handle_timer(11.5)
+    assert events(ice) == [IceDisconnected(ADDR_A)]
+    ice.handle_timer(13.5)
+    assert events(ice) == [IceConsentExpired(ADDR_A)]
+    assert ice.remote_address is None and ice.get_timer() is None
+    check(ice, ADDR_A, 14.0, use_candidate=True)  # the nomination after all: a fresh start
+    assert events(ice) == [IceConnected(ADDR_A)] and ice.remote_address == ADDR_A
+
+
 def test_late_timer_reports_both_in_order() -> None:
     ice = new_ice()
     check(ice, ADDR_A, 0.0, use_candidate=True)

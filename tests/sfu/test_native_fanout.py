@@ -371,6 +371,21 @@ def test_mute_keyframe_wait_and_switch_behave_the_same(world: dict[str, Any]) ->
     seqs = [int.from_bytes(p[2:4], "big") for _, p in subs[1].c_got]
     assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
 
+    # A subscriber that (re)connects starts over from a keyframe, in a new epoch.
+    before = len(subs[2].c_got)
+    for r in (py_router, c_router):
+        r.start_receiving("cam", "sub2", now)
+        d = r.down_track("cam", "sub2")
+        assert d is not None and d.waiting_keyframe
+    feed(3)
+    compare(py_router, c_router, fw, subs)
+    assert len(subs[2].c_got) == before
+    feed(4, keyframe_first=True)
+    compare(py_router, c_router, fw, subs)
+    assert len(subs[2].c_got) == before + 4
+    seqs = [int.from_bytes(p[2:4], "big") for _, p in subs[2].c_got]
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
+
     for r in (py_router, c_router):
         r.replace_up_track(
             "cam",

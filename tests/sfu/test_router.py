@@ -280,6 +280,62 @@ def test_plis_from_five_subscribers_give_one_pli() -> None:
     assert len(pub.rtcp_of(Pli)) == 3
 
 
+def test_a_subscriber_gets_a_fresh_keyframe_when_it_can_receive() -> None:
+    """Until the subscriber is connected and has the track in an accepted offer, nothing it is
+    sent reaches a decoder: then its video restarts on a keyframe requested at once, past the
+    throttle, and continues its sequence with no hole."""
+    router, pub, up, _subs = video_room(0)
+    sink = Sink()
+    dt = router.subscribe("cam", "late", sink, ssrc=router.allocate_ssrc(), receiving=False)
+    router.on_rtp("alice", rtp(100, 0), 0.0)
+    assert pub.rtcp_of(Pli) == []  # nobody can use a keyframe yet
+    router.on_rtp("alice", rtp(101, 3000, KEY), 0.01)  # sent into the void (not connected yet)
+    router.on_rtp("alice", rtp(102, 6000), 0.02)
+    assert len(sink.rtp) == 2 and not dt.waiting_keyframe
+    last_seq = dt.munger.last_seq
+    router.start_receiving("cam", "late", 0.05)
+    assert dt.receiving and dt.waiting_keyframe
+    assert len(pub.rtcp_of(Pli)) == 1 and up.keyframe_requests == 1
+    router.on_rtp("alice", rtp(103, 9000), 0.06)
+    assert len(sink.rtp) == 2  # deltas wait for the keyframe
+    router.on_rtp("alice", rtp(104, 12000, KEY), 0.1)
+    router.on_rtp("alice", rtp(105, 15000), 0.13)
+    got = sink.parsed()[2:]
+    assert [p.payload for p in got] == [KEY, DELTA]
+    assert [p.seq for p in got] == [(last_seq + 1) & 0xFFFF, (last_seq + 2) & 0xFFFF]  # no hole to NACK
+
+
+def test_start_receiving_shares_a_request_on_its_way_and_retries_an_unanswered_one() -> None:
+    router, pub, up, subs = video_room(1)
+    start_video(router)  # sub0 receives; its subscription request was answered
+    pub.rtcp.clear()
+    late = [(Sink(), "a"), (Sink(), "b")]
+    downs = [router.subscribe("cam", key, sink, ssrc=router.allocate_ssrc(), receiving=False) for sink, key in late]
+    router.start_receiving("cam", "a", 1.0)
+    assert len(pub.rtcp_of(Pli)) == 1  # past the throttle: the last request was long ago
+    router.start_receiving("cam", "b", 1.05)
+    assert len(pub.rtcp_of(Pli)) == 1  # one is on its way, no keyframe since: share it
+    router.tick(1.2)
+    assert len(pub.rtcp_of(Pli)) == 1
+    # The publisher ignored it (libwebrtc does within 300 ms of its last keyframe): ask again.
+    router.tick(1.36)
+    assert len(pub.rtcp_of(Pli)) == 2
+    router.on_rtp("alice", rtp(5100, 900_000, KEY), 1.4)
+    assert not any(dt.waiting_keyframe for dt in downs)
+    router.tick(2.5)
+    assert len(pub.rtcp_of(Pli)) == 2  # answered: nothing more
+    assert subs[0][1].receiving and up.keyframe_requests == 2
+
+
+def test_a_subscriber_that_never_connects_costs_the_publisher_no_keyframes() -> None:
+    router, pub, _up, _subs = video_room(0)
+    router.subscribe("cam", "ghost", Sink(), ssrc=router.allocate_ssrc(), receiving=False)
+    for i in range(50):
+        router.on_rtp("alice", rtp(10 + i, 3000 * i), i * 0.1)
+        router.tick(i * 0.1)
+    assert pub.rtcp_of(Pli) == []
+
+
 def test_keyframe_arrival_cancels_a_throttled_request() -> None:
     router, pub, _up, subs = video_room(2)
     start_video(router)

@@ -399,8 +399,8 @@ class IceLiteConnection:
             elif addr != self._selected:
                 old, self._selected = self._selected, addr
                 self._events.append(IceSelectedAddressChanged(old, addr))
-        if addr == self._selected and not self._expired:
-            # RFC 7675 §5.1: an authenticated check on the selected pair renews consent.
+        if addr == self._consent_address and not self._expired:
+            # RFC 7675 §5.1: an authenticated check on the pair in use renews consent.
             self._last_consent = now
             if self._disconnected:
                 self._disconnected = False
@@ -432,24 +432,31 @@ class IceLiteConnection:
 
     # -- timers and events ----------------------------------------------------------------------
 
+    @property
+    def _consent_address(self) -> Address | None:
+        """The pair media uses, so the one consent is tracked on: the selected one, else the
+        first valid one (RFC 8445 §12.1: data MAY flow on a valid pair before selection)."""
+        return self._selected if self._selected is not None else self._candidate
+
     def get_timer(self) -> float | None:
         """When `handle_timer` should next run, or None when nothing is pending."""
-        if self._selected is None or self._expired:
+        if self._consent_address is None or self._expired:
             return None
         if not self._disconnected and self.disconnected_after < self.consent_timeout:
             return self._last_consent + self.disconnected_after
         return self._last_consent + self.consent_timeout
 
     def handle_timer(self, now: float) -> None:
-        if self._selected is None or self._expired:
+        pair = self._consent_address
+        if pair is None or self._expired:
             return
         silence = now - self._last_consent
         if not self._disconnected and silence >= self.disconnected_after:
             self._disconnected = True
-            self._events.append(IceDisconnected(self._selected))
+            self._events.append(IceDisconnected(pair))
         if silence >= self.consent_timeout:
             self._expired = True
-            self._events.append(IceConsentExpired(self._selected))
+            self._events.append(IceConsentExpired(pair))
 
     def next_event(self) -> IceEvent | None:
         return self._events.popleft() if self._events else None

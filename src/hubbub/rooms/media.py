@@ -12,9 +12,10 @@ wall clock is only for tokens.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,8 @@ class ParticipantMedia:
     subscriber: PeerTransport | None = None
     outgoing: dict[str, OutgoingTrack] = field(default_factory=dict)  # by track sid
     last_offer: sdp.SessionDescription | None = None
+    offered: frozenset[str] = frozenset()  # the track sids in ``last_offer``
+    accepted: set[str] = field(default_factory=set)  # track sids in an answered offer
     offer_outstanding: bool = False
     dirty: bool = False
     next_mid: int = 0
@@ -105,7 +108,7 @@ class _SubscriberHandler:
     def on_state(self, peer: PeerTransport, state: PeerState) -> None:
         log.info("subscriber transport", extra={"participant": self.participant.sid, "state": state.value})
         if state is PeerState.CONNECTED:
-            self.media.request_keyframes_for(self.participant)
+            self.media.start_receiving(self.participant, self.media._media(self.participant).accepted)
 
 
 class RoomMedia:
@@ -129,6 +132,8 @@ class RoomMedia:
         )
         self._on_speakers = on_speakers
         self._published: dict[str, _Published] = {}
+        self._batch_depth = 0
+        self._batched: dict[str, Participant] = {}
         self._next_speakers = 0.0
 
     def _media(self, p: Participant) -> ParticipantMedia:
@@ -270,6 +275,7 @@ class RoomMedia:
         pm = self._media(sub)
         if not subscribed:
             if pm.outgoing.pop(pub.sid, None) is not None:
+                pm.accepted.discard(pub.sid)
                 self.router.unsubscribe(pub.sid, sub.sid)
                 pm.dirty = True
                 sub.outbox.send(sig.SubscriptionUpdate(track_sid=pub.sid, subscribed=False))
@@ -298,6 +304,7 @@ class RoomMedia:
             pt_map={first.pt: first.pt},
             rtx_pt=rtx_pt,
             ext_ids=up.ext_ids,
+            receiving=False,  # until the subscriber has answered an offer with it and is connected
         )
         if pub.muted:  # a late subscriber to a muted track hears nothing either
             down.set_muted(True)
@@ -318,7 +325,28 @@ class RoomMedia:
         self._negotiate(sub)
         sub.outbox.send(sig.SubscriptionUpdate(track_sid=pub.sid, subscribed=True, mid=mid))
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Subscription changes inside make one subscriber offer per participant, at the end.
+
+        A participant joining a room with several tracks, or a publisher offering audio and
+        video at once, must not cost each subscriber one offer/answer round trip per track.
+        """
+        self._batch_depth += 1
+        try:
+            yield
+        finally:
+            self._batch_depth -= 1
+            if self._batch_depth == 0:
+                batched, self._batched = self._batched, {}
+                for p in batched.values():
+                    if p.media is not None:
+                        self._negotiate(p)
+
     def _negotiate(self, p: Participant) -> None:
+        if self._batch_depth:
+            self._batched[p.sid] = p
+            return
         pm = self._media(p)
         if pm.offer_outstanding or not pm.dirty:
             return
@@ -328,6 +356,7 @@ class RoomMedia:
             pm.subscriber = self.transport.create_peer(
                 _SubscriberHandler(self, p), remote_ufrag=None, remote_pwd=None, remote_fingerprints=[]
             )
+            pm.accepted.clear()
             for track_sid in pm.outgoing:
                 dt = self.router.down_track(track_sid, p.sid)
                 if dt is not None:
@@ -346,6 +375,7 @@ class RoomMedia:
             log.exception("subscriber offer failed")
             return
         pm.last_offer = offer
+        pm.offered = frozenset(pm.outgoing)
         pm.offer_outstanding = True
         pm.dirty = False
         p.outbox.send(sig.Offer(sdp=sdp.serialize(offer)))
@@ -364,17 +394,17 @@ class RoomMedia:
             pm.subscriber.set_remote_credentials(params.ice_ufrag, params.ice_pwd)
         pm.subscriber.set_remote_fingerprints([(f.algorithm, f.value) for f in params.fingerprints])
         pm.offer_outstanding = False
-        self.request_keyframes_for(p)
+        new = [sid for sid in pm.offered if sid in pm.outgoing and sid not in pm.accepted]
+        pm.accepted.update(new)
+        if pm.subscriber.state is PeerState.CONNECTED:
+            self.start_receiving(p, new)
         self._negotiate(p)
 
-    def request_keyframes_for(self, p: Participant) -> None:
+    def start_receiving(self, p: Participant, track_sids: Iterable[str]) -> None:
+        """``p`` can decode these tracks now (see ``Router.start_receiving``)."""
         now = self.transport.now()
-        pm = p.media
-        if not isinstance(pm, ParticipantMedia):
-            return
-        for track_sid, out in pm.outgoing.items():
-            if out.kind == "video":
-                self.router.request_keyframe(track_sid, now)
+        for track_sid in list(track_sids):
+            self.router.start_receiving(track_sid, p.sid, now)
 
     # --- time --------------------------------------------------------------------------------
 

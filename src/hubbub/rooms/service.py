@@ -32,6 +32,7 @@ from hubbub.util.clock import Clock
 log = logging.getLogger("hubbub.rooms")
 
 E = sig.ErrorCode
+CHECK_INTERVAL = 1.0  # seconds between participant checks (reconnect windows, token expiry, metering)
 
 
 class RoomError(Exception):
@@ -143,10 +144,11 @@ class RoomService:
         room.broadcast(sig.ParticipantJoined(participant=participant.info(now)), exclude=participant)
         log.info("participant joined", extra={"room": room.sid, "participant": participant.sid})
         if auto_subscribe and participant.can(Privilege.subscribe, now):
-            for other in room.participants.values():
-                for pub in other.publications.values():
-                    if other is not participant and pub.active:
-                        self._subscribe(room, participant, other, pub)
+            with self._media[room.sid].batch():
+                for other in room.participants.values():
+                    for pub in other.publications.values():
+                        if other is not participant and pub.active:
+                            self._subscribe(room, participant, other, pub)
         return room, participant, self._joined(room, participant, resumed=False)
 
     def _joined(self, room: Room, participant: Participant, *, resumed: bool) -> sig.Joined:
@@ -282,13 +284,14 @@ class RoomService:
         except MediaError as exc:
             raise RoomError(exc.code, exc.message) from None
         now = self.clock()
-        for pub in activated:
-            room.broadcast(sig.ParticipantUpdated(participant=participant.info(now)), exclude=participant)
-            for other in room.participants.values():
-                if other is participant or not other.auto_subscribe or pub.sid in other.unsubscribed:
-                    continue
-                if other.can(Privilege.subscribe, now):
-                    self._subscribe(room, other, participant, pub)
+        with media.batch():
+            for pub in activated:
+                room.broadcast(sig.ParticipantUpdated(participant=participant.info(now)), exclude=participant)
+                for other in room.participants.values():
+                    if other is participant or not other.auto_subscribe or pub.sid in other.unsubscribed:
+                        continue
+                    if other.can(Privilege.subscribe, now):
+                        self._subscribe(room, other, participant, pub)
         return answer
 
     def _approve(self, participant: Participant) -> Callable[[str, str], Publication | None]:
@@ -362,6 +365,10 @@ class RoomService:
         now = self.clock()
         if on and not participant.can(Privilege.subscribe, now):
             raise RoomError(E.permission_denied, "the token does not grant subscribe (or it expired)")
+        with self._media[room.sid].batch():
+            self._set_subscriptions(room, participant, track_sids, on)
+
+    def _set_subscriptions(self, room: Room, participant: Participant, track_sids: list[str], on: bool) -> None:
         for sid in track_sids:
             found = room.publication(sid)
             if found is None:
@@ -400,19 +407,26 @@ class RoomService:
     # --- time -----------------------------------------------------------------------------------
 
     def tick(self) -> None:
+        """Media timers (RTCP reports, keyframe retries, speakers) on every call; participants
+        (reconnect windows, token expiry, metering) and empty rooms once per ``CHECK_INTERVAL``."""
         now = self.clock()
-        elapsed = 0.0 if self._last_tick is None else min(max(now - self._last_tick, 0.0), 5.0)
-        self._last_tick = now
+        checks = self._last_tick is None or now - self._last_tick >= CHECK_INTERVAL or now < self._last_tick
+        elapsed = 0.0
+        if checks:
+            elapsed = 0.0 if self._last_tick is None else min(max(now - self._last_tick, 0.0), 5.0)
+            self._last_tick = now
         for room in list(self.rooms.values()):
-            if elapsed:
-                self._meter(room, elapsed)
-            for p in list(room.participants.values()):
-                self._check_participant(room, p, now)
+            if checks:
+                if elapsed:
+                    self._meter(room, elapsed)
+                for p in list(room.participants.values()):
+                    self._check_participant(room, p, now)
             self._media[room.sid].tick(now)
             idle = room.empty_since
-            if not room.participants and idle is not None and now - idle >= self.settings.empty_room_ttl:
+            if checks and not room.participants and idle is not None and now - idle >= self.settings.empty_room_ttl:
                 self._drop_room(room)
-        self.flush_usage()
+        if checks:
+            self.flush_usage()
 
     def _meter(self, room: Room, seconds: float) -> None:
         """Participant-minutes, as the industry bills them: a participant receiving any video

@@ -92,6 +92,7 @@ class DownTrack:
         "packets_lost",
         "paused",
         "plis_received",
+        "receiving",
         "remb_bitrate",
         "retransmits",
         "rtt",
@@ -138,6 +139,7 @@ class DownTrack:
         self._waiting_keyframe = up.kind == "video"
         self.muted = False
         self.paused = False
+        self.receiving = True  # the subscriber can decode it (Router.start_receiving)
         self._dropping = False
         self._packets_sent = 0
         self._bytes_sent = 0
@@ -408,6 +410,26 @@ class DownTrack:
         if up.kind == "video":
             self._waiting_keyframe = True
         self._push_native()
+
+    @property
+    def dropping(self) -> bool:
+        """Muted or paused: nothing is forwarded."""
+        return self._dropping
+
+    def restart(self) -> bool:
+        """Video only: resume on the next keyframe, in a new munger epoch; False for audio.
+
+        For a subscriber that has just become able to decode (see ``Router.start_receiving``):
+        nothing forwarded before reached its decoder, so the stream starts over from a keyframe.
+        """
+        if self.up.kind != "video":
+            return False
+        self._pull_native()
+        if self._munger.started:
+            self._munger.mute()
+        self._waiting_keyframe = True
+        self._push_native()
+        return True
 
     # --- mute / pause ----------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ class RouterConfig:
     """Tunables of a room's router. Times in seconds."""
 
     keyframe_request_interval: float = 0.5  # at most one PLI per up-track per interval
+    keyframe_retry_interval: float = 0.35  # repeat an unanswered PLI while a subscriber waits
     report_interval: float = 1.0  # SR per down-track, RR per up-track (RFC 3550 §6.2)
     video_cache_size: int = 1024  # packets kept per video up-track for NACK
     audio_cache_size: int = 128
@@ -221,13 +222,16 @@ class Router:
         pt_map: Mapping[int, int] | None = None,
         rtx_pt: int | Mapping[int, int] | None = None,
         ext_ids: Mapping[str, int] | None = None,
+        receiving: bool = True,
     ) -> DownTrack:
         """Start forwarding ``track_id`` to a subscriber under SSRCs from :meth:`allocate_ssrc`.
 
         ``pt_map`` maps publisher payload types to the subscriber's (identity by default;
         unmapped types are not forwarded); ``rtx_pt`` is the subscriber's RTX payload type, or
         one per subscriber media payload type. A video subscription waits for a keyframe and
-        asks the publisher for one (sent on the next packet or tick).
+        asks the publisher for one (sent on the next packet or tick). With ``receiving=False``
+        (the subscriber cannot decode it yet) no keyframe is asked for until
+        :meth:`start_receiving`.
         """
         up = self._tracks.get(track_id)
         if up is None:
@@ -253,13 +257,14 @@ class Router:
             rtx_seq_base=rng.getrandbits(16),
             cname=up.cname,
         )
+        dt.receiving = receiving
         self._subscriptions[key] = dt
         self._downs[ssrc] = dt
         if rtx_ssrc is not None:
             self._downs[rtx_ssrc] = dt
         self._ssrcs.update(s for s in (ssrc, rtx_ssrc) if s is not None)
         up.down_tracks = (*up.down_tracks, dt)
-        if up.kind == "video":
+        if up.kind == "video" and receiving:
             up.keyframe_pending = True
         return dt
 
@@ -327,10 +332,38 @@ class Router:
         if now - up.last_keyframe_request < self.config.keyframe_request_interval:
             up.keyframe_pending = True
             return
+        self._send_pli(up, now)
+
+    def _send_pli(self, up: UpTrack, now: float) -> None:
         up.last_keyframe_request = now
         up.keyframe_pending = False
         up.keyframe_requests += 1
+        up.keyframes_at_request = up.keyframes
         up.publisher.send_rtcp(bytes(Pli(self.rtcp_ssrc, up.ssrc)))
+
+    def start_receiving(self, track_id: str, subscriber_key: Hashable, now: float) -> None:
+        """The subscriber can decode ``track_id`` now: its transport is connected and it has
+        accepted an offer with the track. Whatever was forwarded before never reached a decoder.
+
+        A video down-track then waits for a keyframe again (in a new munger epoch, so the
+        subscriber sees no hole to NACK) and the publisher is asked for one at once, past the
+        throttle, unless a request is already on its way (sent less than an interval ago and no
+        keyframe since): the first picture must not wait out the throttle, and subscribers that
+        connect together share the keyframe that is coming. An unanswered request is repeated by
+        :meth:`tick` while a receiving down-track still waits.
+        """
+        dt = self._subscriptions.get((track_id, subscriber_key))
+        if dt is None:
+            return
+        dt.receiving = True
+        if not dt.restart():
+            return
+        up = dt.up
+        if (
+            up.keyframes != up.keyframes_at_request
+            or now - up.last_keyframe_request >= self.config.keyframe_request_interval
+        ):
+            self._send_pli(up, now)
 
     # --- RTCP ----------------------------------------------------------------------------------------
 
@@ -415,6 +448,14 @@ class Router:
         for up in tuple(self._tracks.values()):
             if up.keyframe_pending and now - up.last_keyframe_request >= cfg.keyframe_request_interval:
                 self._request_keyframe(up, now)
+            elif (
+                up.kind == "video"
+                and up.keyframes == up.keyframes_at_request
+                and now - up.last_keyframe_request >= cfg.keyframe_retry_interval
+                and any(dt.receiving and dt.waiting_keyframe and not dt.dropping for dt in up.down_tracks)
+            ):
+                # Unanswered: libwebrtc ignores a request within 300 ms of its last keyframe.
+                self._send_pli(up, now)
             if up.stats.started and now >= up.next_report:
                 # RFC 3550 §6.4.2 RR with one report block, then our CNAME (§6.1 compound).
                 up.next_report = now + interval

@@ -81,6 +81,7 @@ class UpTrack:
         "keyframe_pending",
         "keyframe_requests",
         "keyframes",
+        "keyframes_at_request",
         "kind",
         "last_keyframe_request",
         "level_meter",
@@ -149,6 +150,7 @@ class UpTrack:
         self.rtx_packets = 0
         self.duplicates = 0
         self.keyframes = 0
+        self.keyframes_at_request = 0  # ``keyframes`` when the last PLI went out
         self.keyframe_requests = 0
 
     # --- receive path ---------------------------------------------------------------------------

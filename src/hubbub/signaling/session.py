@@ -45,9 +45,18 @@ class QueueOutbox:
         """Keep frames back until :meth:`release` (so that ``joined`` goes out before them)."""
         self._held = []
 
-    def release(self, first: sig.ServerMessage | None = None) -> None:
-        """Send ``first``, then the frames held back, in order."""
+    def release(self, first: sig.ServerMessage | None = None, *, inline_offer: bool = False) -> None:
+        """Send ``first``, then the frames held back, in order.
+
+        With ``inline_offer`` and a ``joined`` first, the first held subscriber offer goes into
+        it (``joined.offer``) instead of following as a frame of its own.
+        """
         held, self._held = self._held or [], None
+        if inline_offer and isinstance(first, sig.Joined):
+            offer = next((m for m in held if isinstance(m, sig.Offer)), None)
+            if offer is not None:
+                held.remove(offer)
+                first.offer = offer.sdp
         for message in ([first] if first is not None else []) + held:
             self.send(message)
 
@@ -204,7 +213,7 @@ class SignalingSession:
             return False
         self.room, self.participant = room, participant
         joined.re = msg.id
-        self.outbox.release(first=joined)
+        self.outbox.release(first=joined, inline_offer=msg.inline_offer)
         if joined.resumed:
             self.rooms.media_of(room).after_resume(participant)
         if self.messaging is not None:

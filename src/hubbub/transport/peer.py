@@ -521,7 +521,9 @@ class PeerTransport:
         ice = self._ice
         if self._dtls_failed or ice.consent_expired:
             return PeerState.FAILED
-        if self._srtp is not None and ice.selected_address is not None:
+        if self._srtp is not None and ice.remote_address is not None:
+            # RFC 8445 §12.1: media may flow on a valid pair before the nomination arrives
+            # (Chromium nominates some 50 ms after its first successful check).
             return PeerState.DISCONNECTED if self._ice_down else PeerState.CONNECTED
         if self._timed_out:
             return PeerState.FAILED  # never connected within the connect timeout

@@ -100,6 +100,9 @@ function wire(room) {
     const el = track.kind === 'video' ? t.video : t.audio;
     el.srcObject = new MediaStream([track]);
     if (track.kind === 'video') t.root.classList.toggle('video-muted', pub.muted);
+    if (track.kind === 'video' && 'requestVideoFrameCallback' in el) {
+      /** @type {any} */ (el).requestVideoFrameCallback(() => firstFrame('rendered'));
+    }
     play(el);
   });
   room.on('trackUnsubscribed', (/** @type {MediaStreamTrack} */ track, /** @type {Hubbub.RemotePublication} */ pub, /** @type {Hubbub.RemoteParticipant} */ p) => {
@@ -132,15 +135,25 @@ function wire(room) {
   room.on('disconnected', (/** @type {string} */ reason) => { record('disconnected', {detail: reason}); endCall(); });
 }
 
-/** Poll every 20 ms for the first decoded remote video frame (the end of call setup). @param {Hubbub.Room} room */
+/**
+ * The end of call setup: the first remote video frame, as soon as either the video element
+ * presents it (requestVideoFrameCallback) or getStats counts it decoded.
+ * @param {string} via
+ */
+function firstFrame(via) {
+  if (timings.firstFrame !== undefined || timings.connectStart === undefined) return;
+  timings.firstFrame = performance.now();
+  timings.setupMs = timings.firstFrame - timings.connectStart;
+  record('firstFrame', {detail: Math.round(timings.setupMs), via});
+}
+
+/** Poll every 20 ms for the first decoded remote video frame (where frames are not observable). @param {Hubbub.Room} room */
 async function watchFirstFrame(room) {
   const deadline = performance.now() + 30_000;
-  while (performance.now() < deadline && room.state !== 'disconnected') {
+  while (performance.now() < deadline && room.state !== 'disconnected' && timings.firstFrame === undefined) {
     const stats = await room.getStats();
     if (stats.tracks.some((t) => t.direction === 'inbound' && t.kind === 'video' && t.framesDecoded > 0)) {
-      timings.firstFrame = performance.now();
-      timings.setupMs = timings.firstFrame - /** @type {number} */ (timings.connectStart);
-      record('firstFrame', {detail: Math.round(timings.setupMs)});
+      firstFrame('getStats');
       return;
     }
     await new Promise((r) => setTimeout(r, 20));

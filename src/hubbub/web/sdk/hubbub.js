@@ -436,6 +436,7 @@ export class Room {
         if (this.options.name) join.name = this.options.name;
         if (this.options.metadata) join.metadata = this.options.metadata;
         if (resume && this._joined) { join.resume_sid = me.sid; join.resume_key = this._joined.resume_key || ''; }
+        else join.inline_offer = true; // the first subscriber offer rides in `joined`
         this._pending.set(id, {
           joining: true,
           resolve: (/** @type {any} */ joined) => { if (!settled) { settled = true; clearTimeout(timer); resolve(joined); } },
@@ -501,7 +502,11 @@ export class Room {
       }
       if (msg.type === 'joined') this._applyJoined(msg);
       this._pending.delete(msg.re);
+      // Start applying an offer that came inside `joined` before whoever awaits connect() runs:
+      // publishing right after would otherwise put its own work ahead of it in the browser.
+      const answering = msg.type === 'joined' && msg.offer ? this._answerSubscriber(msg.offer) : null;
       pending.resolve(msg);
+      if (answering) await answering;
       return;
     } else {
       for (const [id, pending] of this._pending) {
