@@ -125,6 +125,7 @@ class Webhooks:
         base_delay: float = 1.0,
         max_delay: float = 600.0,
         poll_interval: float = 0.5,
+        idle_poll_interval: float = 5.0,
     ) -> None:
         self.ctx = ctx
         self.projects = projects
@@ -133,6 +134,7 @@ class Webhooks:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.poll_interval = poll_interval
+        self.idle_poll_interval = idle_poll_interval
         self._cache: dict[str, tuple[float, list[_Target]]] = {}
         self._worker: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -300,16 +302,30 @@ class Webhooks:
         await self.client.aclose()
 
     async def _work_forever(self) -> None:
+        """Deliver what is due; poll every ``poll_interval`` while deliveries are pending (or just
+        after a wake-up, whose rows may not be committed yet), else sleep until woken or
+        ``idle_poll_interval`` (rows staged by another node) so an idle server costs nothing."""
+        woken = True
         while True:
+            self._wake.clear()  # before the pass: a row staged during it wakes the next one
             try:
                 sent = await self.deliver_due()
+                busy = sent > 0 or woken or await self._any_pending()
             except Exception:
                 log.exception("webhook delivery pass failed")
-                sent = 0
-            if sent == 0:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                sent, busy = 0, True
+            if sent:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval if busy else self.idle_poll_interval)
+                woken = True
+            except TimeoutError:
+                woken = False
+
+    async def _any_pending(self) -> bool:
+        async with self.ctx.db() as db:
+            found = await db.execute(select(WebhookDelivery.id).where(WebhookDelivery.status == "pending").limit(1))
+            return found.first() is not None
 
     async def deliver_due(self, limit: int = 100) -> int:
         """One pass: send every due row that heads its (endpoint, ordering key) line; returns attempts made."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 from typing import TYPE_CHECKING, Final, Protocol, cast
 
 if TYPE_CHECKING:
@@ -24,6 +25,11 @@ Address = tuple[str, int]
 # so 2 KiB is enough; a larger datagram is truncated, then fails SRTP or DTLS and is counted.
 MAX_DATAGRAM: Final = 2048
 SOCKET_BUFFER: Final = 4 * 1024 * 1024  # absorb bursts; the kernel caps it at net.core.[rw]mem_max
+
+
+# Linux <netinet/in.h>: IP_MTU_DISCOVER, IPV6_MTU_DISCOVER and their PMTUDISC_PROBE value.
+_MTU_DISCOVER = ((socket.IPPROTO_IP, 10), (socket.IPPROTO_IPV6, 23)) if sys.platform == "linux" else ()
+_PMTUDISC_PROBE = 3
 
 
 class UdpHost(Protocol):
@@ -62,6 +68,11 @@ class UdpMux(asyncio.DatagramProtocol):
             for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+            # Set DF but skip the path-MTU lookup on every send: media datagrams stay under
+            # ~1200 bytes by construction (what WebRTC stacks assume), so there is nothing to learn.
+            for level, option in _MTU_DISCOVER:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(level, option, _PMTUDISC_PROBE)
         self._host.udp_ready(transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
