@@ -2,8 +2,9 @@
 
 Frames are decoded with :func:`hubbub.schema.signaling.decode_client`; a bad frame gets an
 ``error`` frame and the session goes on (before ``join`` it is closed instead). Events for the
-client are queued by :class:`QueueOutbox` and written by one writer task, so a slow client can
-never block a room: when its queue overflows it is disconnected with a reason.
+client go through :class:`QueueOutbox`: straight to the socket while it takes them, else queued
+for one writer task, so a slow client can never block a room: when its queue overflows it is
+disconnected with a reason.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -29,13 +31,21 @@ OUTBOX_LIMIT = 2048
 CLOSE_NORMAL = 1000
 CLOSE_POLICY = 1008  # RFC 6455 §7.4.1: policy violation (no join, refused join)
 CLOSE_SLOW = 4008  # the client did not read its events fast enough
+SEND_NOWAIT = "hubbub.send_nowait"  # the WebSocket extension of hubbub.server.websocket
 
 
 class QueueOutbox:
-    """A participant's outgoing frames; never blocks the caller."""
+    """A participant's outgoing frames; never blocks the caller.
 
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(OUTBOX_LIMIT)
+    With ``nowait`` (the server's ``hubbub.send_nowait`` WebSocket extension) a frame goes
+    straight to the socket while nothing is queued or being written; otherwise (the socket's
+    buffer is over its high-water mark) it queues for the writer task, so frames keep their order.
+    """
+
+    def __init__(self, nowait: Callable[[str], bool] | None = None) -> None:
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX_LIMIT)
+        self.nowait = nowait
+        self.in_flight = False  # the writer holds a frame it has not finished sending
         self.closed = False
         self.close_code = CLOSE_NORMAL
         self.close_reason = ""
@@ -66,11 +76,22 @@ class QueueOutbox:
         if self._held is not None:
             self._held.append(message)
             return
+        self.put(sig.encode(message).decode())
+
+    def put(self, text: str) -> bool:
+        """One encoded frame (signaling or messaging); False once closed or just overflowed."""
+        if self.closed:
+            return False
+        nowait = self.nowait
+        if nowait is not None and not self.in_flight and self.queue.empty() and nowait(text):
+            return True
         try:
-            self.queue.put_nowait(sig.encode(message))
+            self.queue.put_nowait(text)
         except asyncio.QueueFull:
             log.warning("slow signaling consumer disconnected")
             self._finish(CLOSE_SLOW, "slow_consumer")
+            return False
+        return True
 
     def close(self, reason: sig.LeaveReason, message: str = "") -> None:
         self._finish(CLOSE_NORMAL, reason.value)
@@ -96,7 +117,7 @@ class SignalingSession:
         self.ws = ws
         self.rooms = rooms
         self.admission = admission
-        self.outbox = QueueOutbox()
+        self.outbox = QueueOutbox(ws.scope.get("extensions", {}).get(SEND_NOWAIT))
         self.messaging = MessagingSession(messaging) if messaging is not None else None
         self.room: Room | None = None
         self.participant: Participant | None = None
@@ -125,24 +146,20 @@ class SignalingSession:
             frame = await self.outbox.queue.get()
             if frame is None:
                 break
+            self.outbox.in_flight = True
             try:
-                await self.ws.send_text(frame.decode())
+                await self.ws.send_text(frame)
             except Exception:  # the socket is gone; the reader side notices too
                 return
+            finally:
+                self.outbox.in_flight = False
         if self.ws.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await self.ws.close(self.outbox.close_code, self.outbox.close_reason[:120])
 
     def _push_text(self, text: str) -> bool:
         """Messaging frames, already encoded, into the same outbox as signaling events."""
-        if self.outbox.closed:
-            return False
-        try:
-            self.outbox.queue.put_nowait(text.encode())
-        except asyncio.QueueFull:
-            self.outbox._finish(CLOSE_SLOW, "slow_consumer")
-            return False
-        return True
+        return self.outbox.put(text)
 
     def _ack(self, msg: sig.ClientMessage) -> None:
         if msg.id is not None:
