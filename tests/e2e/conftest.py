@@ -17,25 +17,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from hubbub.bench.setup import CHROMIUM, CHROMIUM_FLAGS
 from hubbub.config import Settings
 from hubbub.control.context import UserPrincipal
 from hubbub.sdk.token import build_token
 from hubbub.server.platform import Platform, serving
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",  # remote <audio> plays (and is decoded) unprompted
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 

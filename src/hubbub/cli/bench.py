@@ -50,6 +50,9 @@ def register(sub: Any) -> None:
     from hubbub.bench import rtm as rtm_bench
 
     rtm_bench.register(inner)
+    from hubbub.bench import setup as setup_bench
+
+    setup_bench.register(inner)
 
 
 def run_tokens(args: argparse.Namespace) -> int:
