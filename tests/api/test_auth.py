@@ -73,8 +73,9 @@ async def test_bad_email_is_refused(client: httpx.AsyncClient, email: str) -> No
 # --- sign-in -----------------------------------------------------------------------------------
 
 
-async def test_login_sets_http_only_lax_cookie_and_returns_csrf(client: httpx.AsyncClient, clock: ManualClock,
-                                                                platform: Platform) -> None:
+async def test_login_sets_http_only_lax_cookie_and_returns_csrf(
+    client: httpx.AsyncClient, clock: ManualClock, platform: Platform
+) -> None:
     await signup(client, "dave@example.com")
     r = await login(client, "dave@example.com")
     assert r.status_code == 200, r.text
@@ -138,8 +139,9 @@ async def test_me_with_and_without_cookie(client: httpx.AsyncClient, new_client:
     other = await new_client()
     problem(await other.get(f"{API}/auth/me"), 401, "unauthenticated")
     problem(await other.get(f"{API}/auth/me", headers={"Cookie": "hubbub_session=made-up"}), 401, "unauthenticated")
-    problem(await other.get(f"{API}/auth/me", headers={"Cookie": "hubbub_session=" + "x" * 300}), 401,
-            "unauthenticated")
+    problem(
+        await other.get(f"{API}/auth/me", headers={"Cookie": "hubbub_session=" + "x" * 300}), 401, "unauthenticated"
+    )
 
 
 async def test_logout_invalidates_the_session(client: httpx.AsyncClient, new_client: Any) -> None:
@@ -154,10 +156,10 @@ async def test_logout_invalidates_the_session(client: httpx.AsyncClient, new_cli
     problem(await client.get(f"{API}/auth/me"), 401, "unauthenticated")
     # a copy of the old cookie kept elsewhere is refused too: the session is gone server-side
     replay = await new_client()
-    problem(await replay.get(f"{API}/auth/me", headers={"Cookie": f"hubbub_session={session}"}), 401,
-            "unauthenticated")
-    problem(await replay.get(f"{API}/projects", headers={"Cookie": f"hubbub_session={session}"}), 401,
-            "unauthenticated")
+    problem(await replay.get(f"{API}/auth/me", headers={"Cookie": f"hubbub_session={session}"}), 401, "unauthenticated")
+    problem(
+        await replay.get(f"{API}/projects", headers={"Cookie": f"hubbub_session={session}"}), 401, "unauthenticated"
+    )
 
 
 async def test_two_sessions_are_independent(client: httpx.AsyncClient, new_client: Any) -> None:
@@ -170,8 +172,7 @@ async def test_two_sessions_are_independent(client: httpx.AsyncClient, new_clien
     assert (await other.get(f"{API}/auth/me")).status_code == 200
 
 
-async def test_session_expires_after_its_ttl(client: httpx.AsyncClient, clock: ManualClock,
-                                             platform: Platform) -> None:
+async def test_session_expires_after_its_ttl(client: httpx.AsyncClient, clock: ManualClock, platform: Platform) -> None:
     await signup(client, "jill@example.com")
     assert (await login(client, "jill@example.com")).status_code == 200
     clock.advance(platform.settings.session_ttl_s - 1)
@@ -211,8 +212,11 @@ async def test_csrf_is_required_for_unsafe_cookie_requests(sign_in: Any) -> None
 async def test_csrf_token_of_another_session_is_refused(sign_in: Any) -> None:
     a = await sign_in()
     b = await sign_in()
-    problem(await a.post(f"{API}/projects", json={"name": "X"}, headers={"X-CSRF-Token": b.headers["X-CSRF-Token"]}),
-            403, "csrf_failed")
+    problem(
+        await a.post(f"{API}/projects", json={"name": "X"}, headers={"X-CSRF-Token": b.headers["X-CSRF-Token"]}),
+        403,
+        "csrf_failed",
+    )
 
 
 # --- storage -----------------------------------------------------------------------------------

@@ -47,13 +47,16 @@ async def test_malformed_json_on_an_authenticated_route(signed_in: httpx.AsyncCl
 
 
 async def test_unknown_fields_are_named(signed_in: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
-    body = problem(await signed_in.post(f"{API}/projects", json={"name": "x", "colour": "red"}), 422,
-                   "invalid_request")
+    body = problem(await signed_in.post(f"{API}/projects", json={"name": "x", "colour": "red"}), 422, "invalid_request")
     assert [e["field"] for e in body["errors"]] == ["colour"]
     assert body["errors"][0]["message"]
-    body = problem(await client.post(f"{API}/auth/signup",
-                                     json={"email": "a@example.com", "password": "x" * 12, "is_admin": True}),
-                   422, "invalid_request")
+    body = problem(
+        await client.post(
+            f"{API}/auth/signup", json={"email": "a@example.com", "password": "x" * 12, "is_admin": True}
+        ),
+        422,
+        "invalid_request",
+    )
     assert [e["field"] for e in body["errors"]] == ["is_admin"]
     assert (await signed_in.get(f"{API}/projects")).json() == []
 
@@ -82,8 +85,11 @@ async def test_body_that_is_not_an_object_is_422(signed_in: httpx.AsyncClient, p
 
 async def test_bad_query_parameters_are_422(signed_in: httpx.AsyncClient, make_project: Any) -> None:
     project = await make_project(signed_in)
-    body = problem(await signed_in.get(f"{API}/projects/{project['app_id']}/usage", params={"start": "yesterday"}),
-                   422, "invalid_request")
+    body = problem(
+        await signed_in.get(f"{API}/projects/{project['app_id']}/usage", params={"start": "yesterday"}),
+        422,
+        "invalid_request",
+    )
     assert [e["field"] for e in body["errors"]] == ["query.start"]
 
 
@@ -147,7 +153,7 @@ async def test_body_just_under_the_limit_reaches_validation(client: httpx.AsyncC
 SQLISH = [
     "'; DROP TABLE projects; --",
     "Robert'); DROP TABLE users;--",
-    "\" OR 1=1 --",
+    '" OR 1=1 --',
     "x' UNION SELECT password_hash FROM users --",
     "%' AND name LIKE '%",
     "\\'; SELECT pg_sleep(10); --",
@@ -174,15 +180,22 @@ async def test_sql_looking_names_are_stored_verbatim(signed_in: httpx.AsyncClien
     assert (await other.get(f"{API}/projects")).json()[0]["name"] == SQLISH[0]
 
 
-async def test_sql_looking_app_ids_and_emails_are_harmless(signed_in: httpx.AsyncClient,
-                                                          client: httpx.AsyncClient) -> None:
+async def test_sql_looking_app_ids_and_emails_are_harmless(
+    signed_in: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
     for app_id in ("' OR '1'='1", "1; DROP TABLE projects", "%25", "*"):
         r = await signed_in.get(f"{API}/projects/{app_id}")
         assert r.status_code == 404, r.text
-    problem(await client.post(f"{API}/auth/login", json={"email": "' OR 1=1 --", "password": "x"}), 401,
-            "invalid_credentials")
-    problem(await client.post(f"{API}/auth/signup", json={"email": "x' OR 1=1@example.com", "password": "x" * 12}),
-            422, "invalid_email")
+    problem(
+        await client.post(f"{API}/auth/login", json={"email": "' OR 1=1 --", "password": "x"}),
+        401,
+        "invalid_credentials",
+    )
+    problem(
+        await client.post(f"{API}/auth/signup", json={"email": "x' OR 1=1@example.com", "password": "x" * 12}),
+        422,
+        "invalid_email",
+    )
     assert (await signed_in.post(f"{API}/projects", json={"name": "Still works"})).status_code == 201
 
 
@@ -193,15 +206,20 @@ async def test_every_error_is_a_problem_document(client: httpx.AsyncClient, sign
     cases = [
         (await client.get(f"{API}/projects"), 401, "unauthenticated"),
         (await client.get(f"{API}/projects", headers={"Authorization": "Bearer hk_1.2"}), 401, "invalid_api_key"),
-        (await client.post(f"{API}/auth/login", json={"email": "x@example.com", "password": "y"}), 401,
-         "invalid_credentials"),
-        (await client.post(f"{API}/auth/signup", json={"email": "nope", "password": "x" * 12}), 422,
-         "invalid_email"),
+        (
+            await client.post(f"{API}/auth/login", json={"email": "x@example.com", "password": "y"}),
+            401,
+            "invalid_credentials",
+        ),
+        (await client.post(f"{API}/auth/signup", json={"email": "nope", "password": "x" * 12}), 422, "invalid_email"),
         (await client.post(f"{API}/auth/signup", json={}), 422, "invalid_request"),
         (await client.post(f"{API}/auth/signup", content=b"{", headers=JSON), 400, "malformed_json"),
         (await signed_in.get(f"{API}/projects/{'0' * 32}"), 404, "project_not_found"),
-        (await signed_in.post(f"{API}/projects", json={"name": "a"}, headers={"X-CSRF-Token": "no"}), 403,
-         "csrf_failed"),
+        (
+            await signed_in.post(f"{API}/projects", json={"name": "a"}, headers={"X-CSRF-Token": "no"}),
+            403,
+            "csrf_failed",
+        ),
         (await client.get("/no/such/path"), 404, "not_found"),
         (await client.get(f"{API}/no-such-thing"), 404, "not_found"),
         (await client.delete("/healthz"), 405, "method_not_allowed"),

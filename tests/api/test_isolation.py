@@ -71,8 +71,7 @@ async def _snapshot(t: Tenant) -> tuple[Any, Any]:
     return project, [k["key_id"] for k in keys]
 
 
-async def test_other_users_project_is_not_found_everywhere(tenants: tuple[Tenant, Tenant],
-                                                           clock: ManualClock) -> None:
+async def test_other_users_project_is_not_found_everywhere(tenants: tuple[Tenant, Tenant], clock: ManualClock) -> None:
     a, b = tenants
     token = build_token(a.app_id, a.project["app_certificate"], user_id="alice", now=int(clock.now))
     before = await _snapshot(a)
@@ -141,19 +140,20 @@ async def test_api_key_needs_no_csrf_and_a_cookie_does_not_widen_it(tenants: tup
     assert r.status_code == 201
 
 
-async def test_token_for_one_project_is_wrong_app_on_another(tenants: tuple[Tenant, Tenant],
-                                                             clock: ManualClock) -> None:
+async def test_token_for_one_project_is_wrong_app_on_another(
+    tenants: tuple[Tenant, Tenant], clock: ManualClock
+) -> None:
     a, b = tenants
     r = await a.server.post(f"{API}/projects/{a.app_id}/tokens", json={"user_id": "alice"})
     token = r.json()["token"]
     verify_token(token, lookup=lambda x: AppKeys(x, a.project["app_certificate"]), now=clock.now)
     for c in (b.server, b.console):
-        problem(await c.post(f"{API}/projects/{b.app_id}/tokens/verify", json={"token": token}), 422,
-                "token_wrong_app")
+        problem(await c.post(f"{API}/projects/{b.app_id}/tokens/verify", json={"token": token}), 422, "token_wrong_app")
     # a token naming a project that does not exist gets the same answer (no probing)
     ghost = build_token("0" * 32, "g" * 32, user_id="alice", now=int(clock.now))
-    problem(await b.server.post(f"{API}/projects/{b.app_id}/tokens/verify", json={"token": ghost}), 422,
-            "token_wrong_app")
+    problem(
+        await b.server.post(f"{API}/projects/{b.app_id}/tokens/verify", json={"token": ghost}), 422, "token_wrong_app"
+    )
 
 
 async def test_revoked_api_key_is_refused(tenants: tuple[Tenant, Tenant], make_api_key: Any) -> None:
@@ -202,9 +202,13 @@ async def test_malformed_authorization_is_401(new_client: Any, authorization: st
 async def test_forged_secret_for_a_real_key_id_is_refused(tenants: tuple[Tenant, Tenant], new_client: Any) -> None:
     a, _ = tenants
     c = await new_client()
-    problem(await c.get(f"{API}/projects", headers={"Authorization": f"Bearer {a.key_id}.forged"}), 401,
-            "invalid_api_key")
+    problem(
+        await c.get(f"{API}/projects", headers={"Authorization": f"Bearer {a.key_id}.forged"}), 401, "invalid_api_key"
+    )
     # the real key's secret does not work with another key id either
     secret = a.server.headers["Authorization"].split(".", 1)[1]
-    problem(await c.get(f"{API}/projects", headers={"Authorization": f"Bearer hk_0000000000000000.{secret}"}),
-            401, "invalid_api_key")
+    problem(
+        await c.get(f"{API}/projects", headers={"Authorization": f"Bearer hk_0000000000000000.{secret}"}),
+        401,
+        "invalid_api_key",
+    )

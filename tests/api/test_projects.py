@@ -66,8 +66,9 @@ async def test_create_returns_app_id_and_certificate_once(signed_in: httpx.Async
     assert listed.json() == [one.json()]
 
 
-async def test_each_project_gets_its_own_app_id_and_certificate(signed_in: httpx.AsyncClient,
-                                                                 make_project: Any) -> None:
+async def test_each_project_gets_its_own_app_id_and_certificate(
+    signed_in: httpx.AsyncClient, make_project: Any
+) -> None:
     made = [await make_project(signed_in) for _ in range(3)]
     assert len({p["app_id"] for p in made}) == 3
     assert len({p["app_certificate"] for p in made}) == 3
@@ -143,20 +144,29 @@ async def test_names_are_stored_in_nfc(signed_in: httpx.AsyncClient) -> None:
 
 
 CONTROL_NAMES = [
-    "line\nbreak", "tab\there", "nul\x00byte", "bell\x07", "del\x7f", "c1\x85control",
-    "bidi \u202eoverride", "isolate \u2066x\u2069", "bom\ufeff",
+    "line\nbreak",
+    "tab\there",
+    "nul\x00byte",
+    "bell\x07",
+    "del\x7f",
+    "c1\x85control",
+    "bidi \u202eoverride",
+    "isolate \u2066x\u2069",
+    "bom\ufeff",
 ]
 
 
-async def test_names_with_control_characters_are_refused(signed_in: httpx.AsyncClient,
-                                                          project: dict[str, Any]) -> None:
+async def test_names_with_control_characters_are_refused(signed_in: httpx.AsyncClient, project: dict[str, Any]) -> None:
     for name in CONTROL_NAMES:
         # ASCII-escaped JSON: "\\u0000" and friends as a JSON client would send them
         body = json.dumps({"name": name}).encode()
         headers = {"content-type": "application/json"}
         problem(await signed_in.post(f"{API}/projects", content=body, headers=headers), 422, "invalid_name")
-        problem(await signed_in.patch(f"{API}/projects/{project['app_id']}", content=body, headers=headers), 422,
-                "invalid_name")
+        problem(
+            await signed_in.patch(f"{API}/projects/{project['app_id']}", content=body, headers=headers),
+            422,
+            "invalid_name",
+        )
     # a lone surrogate is not even a valid string to the request parser
     lone = b'{"name": "surrogate \\ud800"}'
     problem(await signed_in.post(f"{API}/projects", content=lone, headers=headers), 422, "invalid_request")
@@ -181,8 +191,11 @@ async def test_duplicate_name_per_owner_is_409(signed_in: httpx.AsyncClient, sig
     problem(await create(signed_in, "Shared name"), 409, "project_name_taken")
     problem(await create(signed_in, "  Shared name "), 409, "project_name_taken")
     other = await create(signed_in, "Other")
-    problem(await signed_in.patch(f"{API}/projects/{other.json()['app_id']}", json={"name": "Shared name"}), 409,
-            "project_name_taken")
+    problem(
+        await signed_in.patch(f"{API}/projects/{other.json()['app_id']}", json={"name": "Shared name"}),
+        409,
+        "project_name_taken",
+    )
     # renaming a project to its own name is not a conflict
     r = await signed_in.patch(f"{API}/projects/{other.json()['app_id']}", json={"name": "Other"})
     assert r.status_code == 200
@@ -208,8 +221,9 @@ async def test_delete(signed_in: httpx.AsyncClient, make_project: Any, make_api_
     assert [p["app_id"] for p in (await signed_in.get(f"{API}/projects")).json()] == [keep["app_id"]]
     # its API keys went with it
     server = await new_client()
-    problem(await server.get(f"{API}/projects", headers={"Authorization": f"Bearer {credential}"}), 401,
-            "invalid_api_key")
+    problem(
+        await server.get(f"{API}/projects", headers={"Authorization": f"Bearer {credential}"}), 401, "invalid_api_key"
+    )
     # and its name is free again
     assert (await create(signed_in, "Gone")).status_code == 201
 
@@ -300,8 +314,7 @@ async def test_second_rotation_drops_the_first_certificate(
 
 
 @pytest.mark.parametrize("grace", [-1, 30 * 86_400 + 1, "600", True])
-async def test_rotation_refuses_bad_grace(signed_in: httpx.AsyncClient, project: dict[str, Any],
-                                          grace: Any) -> None:
+async def test_rotation_refuses_bad_grace(signed_in: httpx.AsyncClient, project: dict[str, Any], grace: Any) -> None:
     url = f"{API}/projects/{project['app_id']}"
     problem(await signed_in.post(f"{url}/certificate/rotate", json={"grace_seconds": grace}), 422, "invalid_request")
     token = token_for(project, project["app_certificate"], 1_795_000_000)
@@ -315,8 +328,9 @@ async def test_rotation_refuses_bad_grace(signed_in: httpx.AsyncClient, project:
 async def test_certificate_is_encrypted_at_rest(
     signed_in: httpx.AsyncClient, project: dict[str, Any], platform: Platform
 ) -> None:
-    rotated = await signed_in.post(f"{API}/projects/{project['app_id']}/certificate/rotate",
-                                   json={"grace_seconds": 600})
+    rotated = await signed_in.post(
+        f"{API}/projects/{project['app_id']}/certificate/rotate", json={"grace_seconds": 600}
+    )
     certificates = [project["app_certificate"], rotated.json()["app_certificate"]]
     async with platform.engine.connect() as conn:
         row = (await conn.execute(text("SELECT * FROM projects WHERE app_id = :a"), {"a": project["app_id"]})).one()

@@ -42,8 +42,9 @@ async def check(c: httpx.AsyncClient, project: dict[str, Any], token: str, **bod
 # --- minting -----------------------------------------------------------------------------------
 
 
-async def test_mint_with_api_key_defaults(api_key: httpx.AsyncClient, project: dict[str, Any],
-                                          clock: ManualClock) -> None:
+async def test_mint_with_api_key_defaults(
+    api_key: httpx.AsyncClient, project: dict[str, Any], clock: ManualClock
+) -> None:
     r = await mint(api_key, project)
     assert r.status_code == 201, r.text
     body = r.json()
@@ -60,8 +61,9 @@ async def test_mint_with_api_key_defaults(api_key: httpx.AsyncClient, project: d
     assert again != body["token"]
 
 
-async def test_mint_with_console_session(signed_in: httpx.AsyncClient, project: dict[str, Any],
-                                         clock: ManualClock) -> None:
+async def test_mint_with_console_session(
+    signed_in: httpx.AsyncClient, project: dict[str, Any], clock: ManualClock
+) -> None:
     r = await mint(signed_in, project, channel="room1", role="audience", expire=600)
     assert r.status_code == 201, r.text
     v = local_verify(r.json()["token"], project, clock.now, channel="room1")
@@ -70,10 +72,16 @@ async def test_mint_with_console_session(signed_in: httpx.AsyncClient, project: 
     assert v.expires_at == clock.now + 600
 
 
-async def test_privilege_map_is_honoured_and_capped(api_key: httpx.AsyncClient, project: dict[str, Any],
-                                                    clock: ManualClock) -> None:
-    r = await mint(api_key, project, channel="stage", expire=600,
-                   privileges={"join_channel": 7200, "publish_audio": 60, "subscribe": 600})
+async def test_privilege_map_is_honoured_and_capped(
+    api_key: httpx.AsyncClient, project: dict[str, Any], clock: ManualClock
+) -> None:
+    r = await mint(
+        api_key,
+        project,
+        channel="stage",
+        expire=600,
+        privileges={"join_channel": 7200, "publish_audio": 60, "subscribe": 600},
+    )
     assert r.status_code == 201, r.text
     now = clock.now
     expected = {"join_channel": now + 600, "publish_audio": now + 60, "subscribe": now + 600}
@@ -85,8 +93,9 @@ async def test_privilege_map_is_honoured_and_capped(api_key: httpx.AsyncClient, 
         assert t <= v.expires_at
 
 
-async def test_privilege_list_lasts_as_long_as_the_token(api_key: httpx.AsyncClient, project: dict[str, Any],
-                                                         clock: ManualClock) -> None:
+async def test_privilege_list_lasts_as_long_as_the_token(
+    api_key: httpx.AsyncClient, project: dict[str, Any], clock: ManualClock
+) -> None:
     r = await mint(api_key, project, role="agent", expire=120, privileges=["join_channel", "publish_data"])
     assert r.status_code == 201, r.text
     assert r.json()["role"] == "agent"
@@ -116,8 +125,9 @@ async def test_privilege_list_lasts_as_long_as_the_token(api_key: httpx.AsyncCli
         ({"privileges": "join_channel"}, "invalid_request"),
     ],
 )
-async def test_mint_refuses_bad_input(api_key: httpx.AsyncClient, project: dict[str, Any], body: dict[str, Any],
-                                      code: str) -> None:
+async def test_mint_refuses_bad_input(
+    api_key: httpx.AsyncClient, project: dict[str, Any], body: dict[str, Any], code: str
+) -> None:
     r = await mint(api_key, project, **body)
     problem(r, 422, code)
     if code != "invalid_request":
@@ -141,8 +151,9 @@ async def test_verify_accepts_a_good_token(api_key: httpx.AsyncClient, project: 
     assert r.json()["token"] == token
 
 
-async def test_verify_expired(api_key: httpx.AsyncClient, project: dict[str, Any], clock: ManualClock,
-                              platform: Platform) -> None:
+async def test_verify_expired(
+    api_key: httpx.AsyncClient, project: dict[str, Any], clock: ManualClock, platform: Platform
+) -> None:
     token = (await mint(api_key, project, expire=60)).json()["token"]
     leeway = platform.settings.token_leeway_s
     clock.advance(60 + leeway)
@@ -154,8 +165,7 @@ async def test_verify_expired(api_key: httpx.AsyncClient, project: dict[str, Any
 
 async def test_verify_not_yet_valid(api_key: httpx.AsyncClient, project: dict[str, Any], clock: ManualClock) -> None:
     now = int(clock.now)
-    token = build_token(project["app_id"], project["app_certificate"], user_id="alice", now=now,
-                        not_before=now + 600)
+    token = build_token(project["app_id"], project["app_certificate"], user_id="alice", now=now, not_before=now + 600)
     problem(await check(api_key, project, token), 422, "token_not_yet_valid")
     clock.advance(600)
     assert (await check(api_key, project, token)).status_code == 200
@@ -170,15 +180,17 @@ async def test_verify_channel_mismatch(api_key: httpx.AsyncClient, project: dict
     assert (await check(api_key, project, wildcard, channel="room2")).status_code == 200
 
 
-async def test_verify_privilege_missing_and_expired(api_key: httpx.AsyncClient, project: dict[str, Any],
-                                                    clock: ManualClock, platform: Platform) -> None:
+async def test_verify_privilege_missing_and_expired(
+    api_key: httpx.AsyncClient, project: dict[str, Any], clock: ManualClock, platform: Platform
+) -> None:
     token = (await mint(api_key, project, privileges={"join_channel": 3600, "publish_audio": 60})).json()["token"]
     problem(await check(api_key, project, token, require=["publish_video"]), 422, "token_privilege_missing")
     assert (await check(api_key, project, token, require=["publish_audio"])).status_code == 200
     clock.advance(60 + platform.settings.token_leeway_s + 1)
     problem(await check(api_key, project, token, require=["publish_audio"]), 422, "token_privilege_expired")
-    problem(await check(api_key, project, token, require=["join_channel", "publish_audio"]), 422,
-            "token_privilege_expired")
+    problem(
+        await check(api_key, project, token, require=["join_channel", "publish_audio"]), 422, "token_privilege_expired"
+    )
     # the token itself, and its other privileges, are still good
     assert (await check(api_key, project, token, require=["join_channel"])).status_code == 200
     audience = (await mint(api_key, project, role="audience")).json()["token"]

@@ -43,8 +43,9 @@ async def pid(platform: Platform, signed_in: httpx.AsyncClient, project: dict[st
     return await project_id(platform, signed_in, project["app_id"])
 
 
-async def test_records_on_one_day_add_up(platform: Platform, signed_in: httpx.AsyncClient,
-                                         project: dict[str, Any], pid: int, clock: ManualClock) -> None:
+async def test_records_on_one_day_add_up(
+    platform: Platform, signed_in: httpx.AsyncClient, project: dict[str, Any], pid: int, clock: ManualClock
+) -> None:
     rec = platform.services.usage.record
     await rec(pid, audio_minutes=2.5, messages=3)
     clock.advance(60)
@@ -57,8 +58,9 @@ async def test_records_on_one_day_add_up(platform: Platform, signed_in: httpx.As
     ]
 
 
-async def test_records_land_on_their_utc_day(platform: Platform, signed_in: httpx.AsyncClient,
-                                             project: dict[str, Any], pid: int, clock: ManualClock) -> None:
+async def test_records_land_on_their_utc_day(
+    platform: Platform, signed_in: httpx.AsyncClient, project: dict[str, Any], pid: int, clock: ManualClock
+) -> None:
     rec = platform.services.usage.record
     today = day_of(clock.now)
     midnight = dt.datetime.combine(today, dt.time(), tzinfo=dt.UTC).timestamp()
@@ -74,8 +76,9 @@ async def test_records_land_on_their_utc_day(platform: Platform, signed_in: http
     assert days[(today - dt.timedelta(days=2)).isoformat()]["audio_minutes"] == 0.0
 
 
-async def test_concurrent_records_lose_nothing(platform: Platform, signed_in: httpx.AsyncClient,
-                                               project: dict[str, Any], pid: int, clock: ManualClock) -> None:
+async def test_concurrent_records_lose_nothing(
+    platform: Platform, signed_in: httpx.AsyncClient, project: dict[str, Any], pid: int, clock: ManualClock
+) -> None:
     rec = platform.services.usage.record
     # the first record of the day races to create the row; later ones race to increment it
     await asyncio.gather(*(rec(pid, audio_minutes=1.5, messages=1) for _ in range(20)))
@@ -83,12 +86,17 @@ async def test_concurrent_records_lose_nothing(platform: Platform, signed_in: ht
     today = day_of(clock.now)
     r = await usage(signed_in, project["app_id"], start=today, end=today)
     assert r.json()["days"][0] == {
-        "day": today.isoformat(), "audio_minutes": 30.0, "video_minutes": 5.0, "messages": 60, "agent_minutes": 40.0
+        "day": today.isoformat(),
+        "audio_minutes": 30.0,
+        "video_minutes": 5.0,
+        "messages": 60,
+        "agent_minutes": 40.0,
     }
 
 
-async def test_usage_range_is_zero_filled_with_totals(platform: Platform, signed_in: httpx.AsyncClient,
-                                                      project: dict[str, Any], pid: int, clock: ManualClock) -> None:
+async def test_usage_range_is_zero_filled_with_totals(
+    platform: Platform, signed_in: httpx.AsyncClient, project: dict[str, Any], pid: int, clock: ManualClock
+) -> None:
     rec = platform.services.usage.record
     today = day_of(clock.now)
     await rec(pid, at=clock.now - 2 * DAY, audio_minutes=1.0, messages=4)
@@ -108,12 +116,16 @@ async def test_usage_range_is_zero_filled_with_totals(platform: Platform, signed
     assert body["days"][4]["video_minutes"] == 2.0 and body["days"][4]["agent_minutes"] == 3.0
     totals = body["totals"]
     assert (totals["audio_minutes"], totals["video_minutes"], totals["messages"], totals["agent_minutes"]) == (
-        1.0, 2.0, 4, 3.0
+        1.0,
+        2.0,
+        4,
+        3.0,
     )
 
 
-async def test_default_range_is_the_last_30_days(platform: Platform, signed_in: httpx.AsyncClient,
-                                                 project: dict[str, Any], pid: int, clock: ManualClock) -> None:
+async def test_default_range_is_the_last_30_days(
+    platform: Platform, signed_in: httpx.AsyncClient, project: dict[str, Any], pid: int, clock: ManualClock
+) -> None:
     await platform.services.usage.record(pid, at=clock.now - 29 * DAY, messages=1)
     await platform.services.usage.record(pid, at=clock.now - 30 * DAY, messages=50)
     body = (await usage(signed_in, project["app_id"])).json()
@@ -130,16 +142,23 @@ async def test_default_range_is_the_last_30_days(platform: Platform, signed_in: 
     assert body["totals"]["messages"] == 50 and len(body["days"]) == 30
 
 
-async def test_a_single_day_and_a_future_range(signed_in: httpx.AsyncClient, project: dict[str, Any],
-                                               clock: ManualClock) -> None:
+async def test_a_single_day_and_a_future_range(
+    signed_in: httpx.AsyncClient, project: dict[str, Any], clock: ManualClock
+) -> None:
     future = day_of(clock.now) + dt.timedelta(days=100)
     body = (await usage(signed_in, project["app_id"], start=future, end=future)).json()
     assert [d["day"] for d in body["days"]] == [future.isoformat()]
     assert body["totals"]["messages"] == 0
 
 
-async def test_usage_is_per_project(platform: Platform, signed_in: httpx.AsyncClient, make_project: Any,
-                                    project: dict[str, Any], pid: int, clock: ManualClock) -> None:
+async def test_usage_is_per_project(
+    platform: Platform,
+    signed_in: httpx.AsyncClient,
+    make_project: Any,
+    project: dict[str, Any],
+    pid: int,
+    clock: ManualClock,
+) -> None:
     other = await make_project(signed_in)
     other_pid = await project_id(platform, signed_in, other["app_id"])
     await platform.services.usage.record(pid, messages=1)
@@ -149,8 +168,9 @@ async def test_usage_is_per_project(platform: Platform, signed_in: httpx.AsyncCl
     assert (await usage(signed_in, other["app_id"], start=today, end=today)).json()["totals"]["messages"] == 1000
 
 
-async def test_usage_readable_with_api_key(platform: Platform, api_key: httpx.AsyncClient, project: dict[str, Any],
-                                           pid: int, clock: ManualClock) -> None:
+async def test_usage_readable_with_api_key(
+    platform: Platform, api_key: httpx.AsyncClient, project: dict[str, Any], pid: int, clock: ManualClock
+) -> None:
     await platform.services.usage.record(pid, audio_minutes=9.0)
     today = day_of(clock.now)
     r = await usage(api_key, project["app_id"], start=today, end=today)

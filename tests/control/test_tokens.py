@@ -449,15 +449,13 @@ def test_tokens_still_verify_in_testing_mode() -> None:
 @given(
     st.one_of(
         st.text(max_size=300),
-        st.lists(
-            st.text(alphabet="ABCDEFGHIJabcdefghij0123456789-_=", max_size=60), min_size=3, max_size=3
-        ).map(".".join),
+        st.lists(st.text(alphabet="ABCDEFGHIJabcdefghij0123456789-_=", max_size=60), min_size=3, max_size=3).map(
+            ".".join
+        ),
         st.tuples(
             st.recursive(
                 st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
-                lambda inner: (
-                    st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
-                ),
+                lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
                 max_leaves=12,
             ),
             st.dictionaries(
@@ -486,8 +484,7 @@ def test_javascript_example_in_the_docs_produces_tokens_the_server_accepts(tmp_p
     assert match, "the JavaScript example is missing from docs/tokens.md"
     script = tmp_path / "mint.js"
     script.write_text(
-        match.group(1)
-        + "console.log(buildToken(process.argv[2], process.argv[3], {userId: 'José', channel: 'room1',"
+        match.group(1) + "console.log(buildToken(process.argv[2], process.argv[3], {userId: 'José', channel: 'room1',"
         " now: Number(process.argv[4]), privileges: {join_channel: 3600, publish_audio: 600}}));\n"
         + "console.log(buildToken(process.argv[2], process.argv[3], {userId: 'bob', role: 'audience',"
         " now: Number(process.argv[4])}));\n"
@@ -495,9 +492,7 @@ def test_javascript_example_in_the_docs_produces_tokens_the_server_accepts(tmp_p
     out = subprocess.run(
         ["node", str(script), APP, CERT, str(NOW)], capture_output=True, text=True, check=True, timeout=30
     ).stdout.split()
-    verified = verify_token(
-        out[0], lookup=lookup, now=NOW + 10, channel="room1", require=[Privilege.join_channel]
-    )
+    verified = verify_token(out[0], lookup=lookup, now=NOW + 10, channel="room1", require=[Privilege.join_channel])
     python = claims_of(token(user_id="José", privileges={"join_channel": 3600, "publish_audio": 600}))
     node = claims_of(out[0])
     assert {k: v for k, v in node.items() if k != "jti"} == {k: v for k, v in python.items() if k != "jti"}

@@ -75,9 +75,7 @@ def test_per_privilege_lifetimes_are_capped_at_the_token() -> None:
 
 
 def test_iterable_privileges_last_as_long_as_the_token() -> None:
-    claims = _claims(
-        build_token(APP_ID, CERT, user_id="u", privileges=["subscribe", Privilege.rtm_login], now=NOW)
-    )
+    claims = _claims(build_token(APP_ID, CERT, user_id="u", privileges=["subscribe", Privilege.rtm_login], now=NOW))
     assert claims["hubbub"]["priv"] == {"subscribe": NOW + 3600, "rtm_login": NOW + 3600}
 
 

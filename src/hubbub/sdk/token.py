@@ -168,14 +168,10 @@ def build_token(
             HUBBUB_VERSION: LAYOUT_VERSION,
             HUBBUB_CHANNEL: channel,
             HUBBUB_ROLE: role_.value,
-            HUBBUB_PRIVILEGES: privilege_expiries(
-                privileges, role=role_, issued_at=issued_at, expires_at=expires_at
-            ),
+            HUBBUB_PRIVILEGES: privilege_expiries(privileges, role=role_, issued_at=issued_at, expires_at=expires_at),
         },
     }
     # RFC 7515 §5.1: signing input is ASCII(BASE64URL(header) || '.' || BASE64URL(payload)).
     signing_input = f"{_b64url(_json(_HEADER))}.{_b64url(_json(claims))}"
-    signature = hmac.new(
-        app_certificate.encode("utf-8"), signing_input.encode("ascii"), hashlib.sha256
-    ).digest()
+    signature = hmac.new(app_certificate.encode("utf-8"), signing_input.encode("ascii"), hashlib.sha256).digest()
     return f"{signing_input}.{_b64url(signature)}"

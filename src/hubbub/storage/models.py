@@ -102,4 +102,6 @@ class UsageDaily(Base):
     video_minutes: Mapped[float] = mapped_column(Float, default=0.0)
     messages: Mapped[int] = mapped_column(BigInteger, default=0)
     agent_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 from hubbub.storage import models_messaging as _models_messaging  # noqa: E402, F401  (registers the RTM and webhook tables)
