@@ -136,27 +136,3 @@ def run(runs: int = 8, timeout_s: float = 20.0) -> dict[str, Any]:
 
         return uvloop.run(measure(runs, timeout_s))
     return asyncio.run(measure(runs, timeout_s))  # pragma: no cover
-
-
-def register(subparsers: Any) -> None:
-    """Add ``setup`` to ``hubbub bench``'s sub-commands."""
-    parser = subparsers.add_parser(
-        "setup", help="call setup in Chromium: connect() to the first remote video frame (getUserMedia excluded)"
-    )
-    parser.add_argument("--runs", type=int, default=8)
-    parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
-    parser.set_defaults(func=_cli)
-
-
-def _cli(args: Any) -> int:
-    import json
-
-    from hubbub.cli import CliError
-
-    if args.runs < 1:
-        raise CliError("--runs must be at least 1")
-    try:
-        print(json.dumps(run(args.runs)))
-    except SetupBenchError as exc:
-        raise CliError(f"cannot measure call setup: {exc}") from None
-    return 0

@@ -50,9 +50,12 @@ def register(sub: Any) -> None:
     from hubbub.bench import rtm as rtm_bench
 
     rtm_bench.register(inner)
-    from hubbub.bench import setup as setup_bench
-
-    setup_bench.register(inner)
+    setup = inner.add_parser(
+        "setup", help="call setup in Chromium: connect() to the first remote video frame (getUserMedia excluded)"
+    )
+    setup.add_argument("--runs", type=int, default=8)
+    setup.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+    setup.set_defaults(func=run_setup)
 
 
 def run_tokens(args: argparse.Namespace) -> int:
@@ -66,6 +69,19 @@ def run_startup(args: argparse.Namespace) -> int:
     from hubbub.bench.startup import run
 
     print(json.dumps(run(args.runs)))
+    return 0
+
+
+def run_setup(args: argparse.Namespace) -> int:
+    from hubbub.bench.setup import SetupBenchError, run
+    from hubbub.cli import CliError
+
+    if args.runs < 1:
+        raise CliError("--runs must be at least 1")
+    try:
+        print(json.dumps(run(args.runs)))
+    except SetupBenchError as exc:
+        raise CliError(f"cannot measure call setup: {exc}") from None
     return 0
 
 
