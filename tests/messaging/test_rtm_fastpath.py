@@ -16,10 +16,11 @@ from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from hubbub.messaging.config import MessagingSettings
-from hubbub.messaging.endpoint import SEND_NOWAIT, RtmSocket
+from hubbub.messaging.endpoint import RtmSocket
 from hubbub.schema import messaging as rtm
 from hubbub.sdk.messaging import connect_rtm, rtm_url
 from hubbub.server.websocket import text_frame
+from hubbub.util.websocket import SEND_NOWAIT
 
 
 def _parse(data: bytes) -> Frame:

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from hubbub.bench.sfu.report import percentile
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -49,11 +51,6 @@ def available() -> str | None:
     except ImportError:
         return "Playwright is missing (pip install 'hubbub[test]')"
     return None
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def _page(browser: Any, url: str, wait: str, timeout_s: float) -> tuple[Any, Any]:
@@ -117,11 +114,11 @@ async def measure(runs: int = 8, timeout_s: float = 20.0) -> dict[str, Any]:
         shutil.rmtree(data_dir, ignore_errors=True)
     return {
         "runs": runs,
-        "setup_ms_p50": round(_percentile(setup_ms, 0.5), 1),
-        "setup_ms_p90": round(_percentile(setup_ms, 0.9), 1),
+        "setup_ms_p50": round(percentile(setup_ms, 0.5), 1),
+        "setup_ms_p90": round(percentile(setup_ms, 0.9), 1),
         "setup_ms_min": round(min(setup_ms), 1),
         "setup_ms_max": round(max(setup_ms), 1),
-        "joined_ms_p50": round(_percentile(joined_ms, 0.5), 1),
+        "joined_ms_p50": round(percentile(joined_ms, 0.5), 1),
         "setup_ms": [round(v, 1) for v in setup_ms],
         "first_frame_via": via,
         "target_ms": TARGET_MS,

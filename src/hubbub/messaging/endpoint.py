@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 
 from fastapi import FastAPI, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
@@ -21,10 +20,10 @@ from hubbub.messaging.service import MessagingService
 from hubbub.messaging.session import MessagingSession
 from hubbub.messaging.types import RtmAdmission
 from hubbub.schema import messaging as rtm
+from hubbub.util.websocket import send_nowait_of
 
 PATH = "/rtm/v1"
 WRITE_BATCH = 64
-SEND_NOWAIT = "hubbub.send_nowait"
 
 
 def mount_messaging(app: FastAPI, service: MessagingService, admission: RtmAdmission, path: str = PATH) -> None:
@@ -44,7 +43,7 @@ class RtmSocket:
         self.session = MessagingSession(service)
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
-        self._nowait: Callable[[str], bool] | None = ws.scope.get("extensions", {}).get(SEND_NOWAIT)
+        self._nowait = send_nowait_of(ws.scope)
 
     async def run(self) -> None:
         await self.ws.accept()

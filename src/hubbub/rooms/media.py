@@ -108,7 +108,7 @@ class _SubscriberHandler:
     def on_state(self, peer: PeerTransport, state: PeerState) -> None:
         log.info("subscriber transport", extra={"participant": self.participant.sid, "state": state.value})
         if state is PeerState.CONNECTED:
-            self.media.start_receiving(self.participant, self.media._media(self.participant).accepted)
+            self.media.subscriber_connected(self.participant)
 
 
 class RoomMedia:
@@ -399,6 +399,11 @@ class RoomMedia:
         if pm.subscriber.state is PeerState.CONNECTED:
             self.start_receiving(p, new)
         self._negotiate(p)
+
+    def subscriber_connected(self, p: Participant) -> None:
+        """``p``'s subscriber connection is up (again): every track it accepted starts receiving."""
+        if isinstance(p.media, ParticipantMedia):  # not after it left
+            self.start_receiving(p, p.media.accepted)
 
     def start_receiving(self, p: Participant, track_sids: Iterable[str]) -> None:
         """``p`` can decode these tracks now (see ``Router.start_receiving``)."""

@@ -20,7 +20,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Request
 from websockets.protocol import State
 
-SEND_NOWAIT = "hubbub.send_nowait"
+from hubbub.util.websocket import SEND_NOWAIT
 
 _last_text: str | None = None
 _last_frame = b""

@@ -359,10 +359,7 @@ class Router:
         if not dt.restart():
             return
         up = dt.up
-        if (
-            up.keyframes != up.keyframes_at_request
-            or now - up.last_keyframe_request >= self.config.keyframe_request_interval
-        ):
+        if not up.keyframe_awaited or now - up.last_keyframe_request >= self.config.keyframe_request_interval:
             self._send_pli(up, now)
 
     # --- RTCP ----------------------------------------------------------------------------------------
@@ -450,7 +447,7 @@ class Router:
                 self._request_keyframe(up, now)
             elif (
                 up.kind == "video"
-                and up.keyframes == up.keyframes_at_request
+                and up.keyframe_awaited
                 and now - up.last_keyframe_request >= cfg.keyframe_retry_interval
                 and any(dt.receiving and dt.waiting_keyframe and not dt.dropping for dt in up.down_tracks)
             ):

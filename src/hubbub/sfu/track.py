@@ -153,6 +153,11 @@ class UpTrack:
         self.keyframes_at_request = 0  # ``keyframes`` when the last PLI went out
         self.keyframe_requests = 0
 
+    @property
+    def keyframe_awaited(self) -> bool:
+        """No keyframe has arrived since the last PLI (or at all, before any): one may be on its way."""
+        return self.keyframes == self.keyframes_at_request
+
     # --- receive path ---------------------------------------------------------------------------
 
     def media_pt_for_rtx(self, rtx_pt: int) -> int | None:

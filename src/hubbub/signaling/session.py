@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -23,6 +22,7 @@ from hubbub.messaging import MessagingService, MessagingSession
 from hubbub.rooms.model import Participant, ParticipantState, Room
 from hubbub.rooms.service import RoomError, RoomService
 from hubbub.schema import signaling as sig
+from hubbub.util.websocket import SendNowait, send_nowait_of
 
 log = logging.getLogger("hubbub.signaling")
 
@@ -31,7 +31,6 @@ OUTBOX_LIMIT = 2048
 CLOSE_NORMAL = 1000
 CLOSE_POLICY = 1008  # RFC 6455 §7.4.1: policy violation (no join, refused join)
 CLOSE_SLOW = 4008  # the client did not read its events fast enough
-SEND_NOWAIT = "hubbub.send_nowait"  # the WebSocket extension of hubbub.server.websocket
 
 
 class QueueOutbox:
@@ -42,7 +41,7 @@ class QueueOutbox:
     buffer is over its high-water mark) it queues for the writer task, so frames keep their order.
     """
 
-    def __init__(self, nowait: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, nowait: SendNowait | None = None) -> None:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX_LIMIT)
         self.nowait = nowait
         self.in_flight = False  # the writer holds a frame it has not finished sending
@@ -117,7 +116,7 @@ class SignalingSession:
         self.ws = ws
         self.rooms = rooms
         self.admission = admission
-        self.outbox = QueueOutbox(ws.scope.get("extensions", {}).get(SEND_NOWAIT))
+        self.outbox = QueueOutbox(send_nowait_of(ws.scope))
         self.messaging = MessagingSession(messaging) if messaging is not None else None
         self.room: Room | None = None
         self.participant: Participant | None = None
