@@ -4,8 +4,9 @@
     hubbub agent list  --app-id APP
     hubbub agent stop  --app-id APP AGENT_ID
 
-``--url`` (default ``$HUBBUB_URL`` or http://127.0.0.1:8080) and ``--api-key`` (default
-``$HUBBUB_API_KEY``) say where and as whom.
+``--url`` (default ``$HUBBUB_URL`` or http://127.0.0.1:8080), ``--api-key`` (default
+``$HUBBUB_API_KEY``) and ``--app-id`` (default ``$HUBBUB_APP_ID``) say where, as whom and in which
+project.
 """
 
 from __future__ import annotations
@@ -22,9 +23,21 @@ def register(sub: Any) -> None:
     inner = parser.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--url", default=os.environ.get("HUBBUB_URL", "http://127.0.0.1:8080"))
-        p.add_argument("--api-key", default=os.environ.get("HUBBUB_API_KEY", ""), help="hk_<id>.<secret>")
-        p.add_argument("--app-id", required=True)
+        p.add_argument(
+            "--url",
+            default=os.environ.get("HUBBUB_URL", "http://127.0.0.1:8080"),
+            help="the server's base URL (default: $HUBBUB_URL or http://127.0.0.1:8080)",
+        )
+        p.add_argument(
+            "--api-key",
+            default=os.environ.get("HUBBUB_API_KEY", ""),
+            help="an API key, hk_<id>.<secret> (default: $HUBBUB_API_KEY)",
+        )
+        p.add_argument(
+            "--app-id",
+            default=os.environ.get("HUBBUB_APP_ID", ""),
+            help="the project's App ID (default: $HUBBUB_APP_ID)",
+        )
 
     start = inner.add_parser("start", help="start an agent in a channel")
     common(start)
@@ -48,6 +61,8 @@ def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) ->
 
     from hubbub.cli import CliError
 
+    if not args.app_id:
+        raise CliError("an App ID is needed: --app-id or $HUBBUB_APP_ID")
     if not args.api_key:
         raise CliError("an API key is needed: --api-key or $HUBBUB_API_KEY")
     url = f"{args.url.rstrip('/')}/api/v1/projects/{args.app_id}/agents{path}"
@@ -84,7 +99,11 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    for agent in _call(args, "GET", "")["agents"]:
+    agents = _call(args, "GET", "")["agents"]
+    if not agents:
+        print(f"no agents running in project {args.app_id}")
+        return 0
+    for agent in agents:
         print(
             f"{agent['agent_id']}  {agent['state']:<10} {agent['channel']:<20} turns={agent['turns']} {agent['reason']}"
         )
