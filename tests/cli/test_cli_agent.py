@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hubbub.cli import build_parser, main
+from hubbub.cli import main
 from hubbub.config import Settings
 from hubbub.control.context import UserPrincipal
 from hubbub.server.platform import Platform, serving
