@@ -284,7 +284,7 @@ async def test_server_side_mute_stops_forwarding_and_tells_everyone(live: Live, 
     event = await next_event(ivan, TrackMuted)
     assert event.publication.sid == camera.track_sid and event.muted is True
 
-    # the publisher is told too (its own track: the SDK does not turn it into an event)
+    # the publisher is told too (the frame here; its SDK's LocalTrackMuted: tests/e2e/test_server_mute.py)
     async def publisher_told() -> bool:
         return any(isinstance(m, sig.TrackMuted) and m.track_sid == camera.track_sid and m.muted for m in heidi_frames)
 

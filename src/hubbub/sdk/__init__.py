@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         ErrorReceived,
         LocalParticipant,
         LocalPublication,
+        LocalTrackMuted,
         ParticipantJoined,
         ParticipantLeft,
         ParticipantUpdated,
@@ -76,7 +77,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "hubbub.sdk.client": (
-        "ActiveSpeakers Disconnected ErrorReceived LocalParticipant LocalPublication ParticipantJoined "
+        "ActiveSpeakers Disconnected ErrorReceived LocalParticipant LocalPublication LocalTrackMuted ParticipantJoined "
         "ParticipantLeft ParticipantUpdated Reconnected Reconnecting RemoteParticipant RemotePublication Room "
         "RoomEvent TokenExpiring TrackMuted TrackPublished TrackSubscribed TrackUnpublished TrackUnsubscribed connect"
     ),
@@ -117,6 +118,7 @@ __all__ = [
     "Kicked",
     "LocalParticipant",
     "LocalPublication",
+    "LocalTrackMuted",
     "ParticipantJoined",
     "ParticipantLeft",
     "ParticipantUpdated",

@@ -65,6 +65,7 @@ __all__ = [
     "ErrorReceived",
     "LocalParticipant",
     "LocalPublication",
+    "LocalTrackMuted",
     "ParticipantJoined",
     "ParticipantLeft",
     "ParticipantUpdated",
@@ -207,6 +208,18 @@ class TrackMuted:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalTrackMuted:
+    """One of this client's own tracks was muted or unmuted. ``by_server`` is True when a moderator
+    did it (the console's or the REST API's server-side mute): the room then sends silence or black
+    frames, as :meth:`LocalPublication.mute` does, and ``publication.unmute()`` may resume it. False
+    when it answers this client's own ``mute()``/``unmute()``."""
+
+    publication: LocalPublication
+    muted: bool
+    by_server: bool
+
+
+@dataclass(frozen=True, slots=True)
 class TrackSubscribed:
     """Media of a remote track now arrives: ``await track.recv()`` yields decoded frames."""
 
@@ -274,6 +287,7 @@ RoomEvent = (
     | TrackPublished
     | TrackUnpublished
     | TrackMuted
+    | LocalTrackMuted
     | TrackSubscribed
     | TrackUnsubscribed
     | ActiveSpeakers
@@ -537,6 +551,8 @@ class Room:
             found = self._find_remote(msg.track_sid)
             if found is not None:
                 self._drop_remote_track(*found)
+        elif isinstance(msg, proto.TrackMuted) and msg.participant_sid == self.local_participant.sid:
+            self._on_local_muted(msg)
         elif isinstance(msg, proto.TrackMuted):
             found = self._find_remote(msg.track_sid)
             if found is not None:
@@ -637,6 +653,18 @@ class Room:
             if emit:
                 self._emit(TrackUnsubscribed(publication=pub, participant=participant))
         pub.subscribed = False
+
+    def _on_local_muted(self, msg: proto.TrackMuted) -> None:
+        out = next((o for o in self._outgoing.values() if o.publication.track_sid == msg.track_sid), None)
+        if out is None:
+            return
+        pub = out.publication
+        by_server = msg.re is None  # the answer to this client's own ``mute`` carries the request's id
+        if by_server and pub.muted != msg.muted and out.sender is not None:
+            # Keep the sender (and the msid) but send silence / black frames, as LocalPublication.mute does.
+            out.sender.replaceTrack(stand_in_track(pub.kind, pub.cid, pub.track) if msg.muted else pub.track)
+        pub.muted = msg.muted
+        self._emit(LocalTrackMuted(publication=pub, muted=msg.muted, by_server=by_server))
 
     def _find_remote(self, track_sid: str) -> tuple[RemoteParticipant, RemotePublication] | None:
         for participant in self.participants.values():
