@@ -309,7 +309,7 @@ export class Room {
 
   /**
    * Listen to an event: participantJoined, participantLeft, participantUpdated, trackPublished,
-   * trackUnpublished, trackSubscribed, trackUnsubscribed, trackMuted, activeSpeakers,
+   * trackUnpublished, trackSubscribed, trackUnsubscribed, trackMuted, localTrackMuted, activeSpeakers,
    * connectionStateChanged, networkQuality, tokenExpiring, kicked, reconnecting, reconnected,
    * error, disconnected.
    * @param {string} name @param {Function} fn @returns {this}
@@ -544,6 +544,7 @@ export class Room {
         break;
       }
       case 'track_muted': {
+        if (msg.participant_sid === this.localParticipant.sid) { this._mutedByServer(msg.track_sid, msg.muted); break; }
         const found = this._findRemote(msg.track_sid);
         if (found) {
           found[1].muted = msg.muted;
@@ -889,6 +890,20 @@ export class Room {
       pub.track.enabled = muted; pub.muted = !muted;
       throw err;
     }
+    this._emit('localTrackMuted', pub, muted, false);
+  }
+
+  /**
+   * A moderator muted or unmuted one of our tracks (the answer to our own `mute` carries `re` and
+   * never reaches here): do what `mute()` does, so `unmute()` may resume it, and tell the app.
+   * @param {string} trackSid @param {boolean} muted
+   */
+  _mutedByServer(trackSid, muted) {
+    const pub = this._outgoing.find((p) => p.trackSid === trackSid);
+    if (!pub) return;
+    pub.track.enabled = !muted;
+    pub.muted = muted;
+    this._emit('localTrackMuted', pub, muted, true);
   }
 
   /** Stop publishing a track. @param {LocalPublication} pub */
