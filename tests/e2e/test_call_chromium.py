@@ -257,11 +257,9 @@ async def test_token_for_another_channel_is_refused(open_page: Opener) -> None:
 async def test_audience_token_cannot_publish(open_page: Opener, server: Any) -> None:
     token = server.token("viewer", "c-audience", role="audience")
     page = await open_page("viewer", "c-audience", token=token)
-    error = await page.evaluate("window.hubbubError")
-    assert error["name"] == "PermissionDeniedError" and error["code"] == "permission_denied", error
-    assert "permission_denied" in await page.locator("#error").inner_text()
-    assert await page.evaluate("window.hubbubRoom.state") == "connected"  # still there, to watch
-    # The typed error, straight from the SDK:
+    # the page joins to watch (tests/e2e/test_demos_chromium.py); the SDK refuses to publish, typed:
+    assert await page.evaluate("window.hubbubError") is None
+    assert await page.evaluate("window.hubbubRoom.state") == "connected"
     caught = await page.evaluate("""async () => {
       const track = (await navigator.mediaDevices.getUserMedia({audio: true})).getAudioTracks()[0];
       try { await hubbubRoom.publishTrack(track); return null; }

@@ -1,7 +1,9 @@
 """The scenario demos in Chromium: the index and its quick-token form, the voice room (three
 contexts: the speaking indicator lights on the one with audio), the live page (host and audience
-views), and what a user sees when something goes wrong (denied or missing microphone, an expired
-token, an unreachable server). Every demo is saved to artifacts/screenshots/.
+views), the call page with an audience token and under a moderator's mute, every page on a desktop
+and on a phone (no sideways scrolling, no console error), and what a user sees when something goes
+wrong (denied or missing microphone, an expired token, an unreachable server). Every demo is saved
+to artifacts/screenshots/.
 
 One headless Chromium and one live server per module (the fixtures of test_call_chromium.py).
 """
@@ -19,6 +21,7 @@ from urllib.parse import urlencode
 import pytest
 import pytest_asyncio
 
+from hubbub.control.context import UserPrincipal
 from hubbub.control.tokens import verify_token
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
@@ -214,3 +217,124 @@ async def test_expired_token_and_unreachable_server_do_not_hang(open_page: Opene
     assert (error["name"], error["code"]) == ("ConnectionError", "server_unreachable")
     assert "did not answer" in await page.inner_text("#error")
     assert time.monotonic() - started < 12
+
+
+# --- the call page: watching with an audience token, a moderator's mute ---------------------------
+
+COUNT_GETUSERMEDIA = """
+window.getUserMediaCalls = 0;
+const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = (c) => { window.getUserMediaCalls++; return real(c); };
+"""
+
+
+async def test_call_page_with_an_audience_token_watches_without_a_camera(open_page: Opener, server: Any) -> None:
+    from hubbub.sdk import FrameCounterTrack, ToneTrack, connect
+
+    channel = "c-watch"
+    host = await connect(server.url, server.token("presenter", channel))
+    try:
+        await host.publish(FrameCounterTrack(320, 180, 15))
+        await host.publish(ToneTrack(440))
+        token = server.token("viewer", channel, role="audience")
+        page = await open_page("call.html", token=token, preset="voice", init_script=COUNT_GETUSERMEDIA)
+        deadline = time.monotonic() + 20
+        while await page.evaluate(FRAMES_FROM, "presenter") == 0:
+            assert time.monotonic() < deadline, "the audience never decoded the host's video"
+            await asyncio.sleep(0.1)
+        assert await page.evaluate("window.getUserMediaCalls") == 0
+        assert await page.evaluate("window.hubbubError") is None
+        assert not await page.is_visible("#error")
+        assert await page.locator("#grid .tile.local").count() == 0
+        assert await page.locator("#grid .tile").count() == 1
+        assert await page.inner_text("#grid .tile .name") == "presenter"
+        stats = await page.evaluate("hubbubRoom.getStats()")
+        assert not [t for t in stats["tracks"] if t["direction"] == "outbound"]
+        assert await page.evaluate("hubbubRoom.localParticipant.publications.size") == 0
+        assert not await page.is_visible("#mute-cam") and not await page.is_visible("#mute-mic")
+        assert "watching" in await page.inner_text("#role-badge")
+        await shot(page, "demo-call-audience")
+    finally:
+        await host.disconnect()
+
+
+async def test_call_page_shows_a_moderators_mute_on_the_own_tile(open_page: Opener, server: Any) -> None:
+    import httpx
+
+    channel = "c-hostmute"
+    _, api_key = await server.platform.services.api_keys.create(
+        UserPrincipal(server.owner_id), server.app_id, "moderator"
+    )
+    page = await open_page("call.html", token=server.token("guest", channel), preset="voice")
+    sids = await page.evaluate(
+        "Object.fromEntries([...hubbubRoom.localParticipant.publications.values()].map(p => [p.kind, p.trackSid]))"
+    )
+    base = f"/api/v1/projects/{server.app_id}/channels/{channel}/tracks"
+    own_tile = "#grid .tile.local"
+    own_text = f"document.querySelector('{own_tile}').textContent"
+    async with httpx.AsyncClient(base_url=server.url, headers={"authorization": f"Bearer {api_key}"}) as rest:
+        r = await rest.post(f"{base}/{sids['video']}/mute", json={"muted": True})
+        assert r.status_code == 200, r.text
+        await until(page, f"{own_text}.includes('Camera muted by the host')")
+        assert await page.inner_text("#mute-cam") == "Start camera"
+        assert await page.evaluate("(sid) => hubbubRoom.localParticipant.publications.get(sid).muted", sids["video"])
+        assert (await rest.post(f"{base}/{sids['audio']}/mute", json={"muted": True})).status_code == 200
+        await until(page, f"{own_text}.includes('Mic and camera muted by the host')")
+        assert await page.inner_text("#mute-mic") == "Unmute mic"
+        await shot(page, "demo-call-muted-by-host")
+
+        # the participant unmutes the camera itself; the moderator unmutes the microphone
+        await page.click("#mute-cam")
+        await until(page, f"!{own_text}.includes('amera muted by the host')")
+        assert await page.inner_text("#mute-cam") == "Stop camera"
+        assert "Mic muted by the host" in await page.inner_text(own_tile)
+        assert (await rest.post(f"{base}/{sids['audio']}/mute", json={"muted": False})).status_code == 200
+        await until(page, f"!{own_text}.includes('muted by the host')")
+        assert await page.inner_text("#mute-mic") == "Mute mic"
+    room = server.platform.rooms.room(server.app_id, channel)
+    assert room is not None
+    [guest] = [p for p in room.participants.values() if p.identity == "guest"]
+    assert not any(pub.muted for pub in guest.publications.values())
+
+
+# --- every page on a desktop and on a phone -----------------------------------------------------
+
+SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+async def test_every_demo_page_fits_the_screen_without_errors(
+    browser: Any, server: Any, screenshots: Path, size: str
+) -> None:
+    width, height = SIZES[size]
+    ctx = await browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
+    problems: list[str] = []
+    try:
+        pages: dict[str, str] = {
+            "index": "",
+            "call-join": "call.html",
+            "call": "call.html?" + urlencode({"token": server.token(f"ann-{size}", f"fit-{size}"), "preset": "voice"}),
+            "voice": "voice.html?" + urlencode({"token": server.token(f"bea-{size}", f"fitv-{size}")}),
+            "live": "live.html?" + urlencode({"token": server.token(f"cy-{size}", f"fitl-{size}"), "preset": "voice"}),
+            "agent": "agent.html?"
+            + urlencode({"token": server.token(f"dee-{size}", f"fita-{size}"), "app": server.app_id}),
+        }
+        for name, path in pages.items():
+            page = await ctx.new_page()
+            page.on("console", lambda msg, n=name: msg.type == "error" and problems.append(f"{n}: {msg.text}"))
+            page.on("pageerror", lambda exc, n=name: problems.append(f"{n}: {exc}"))
+            await page.goto(f"{server.url}/demo/{path}")
+            if "token=" in path and name != "agent":
+                await until(page, "window.hubbubEvents && window.hubbubEvents.some(e => e.name === 'ready')")
+                # the stats line fills the header after a second: it must fit too
+                await until(page, "document.getElementById('overlay').textContent.length > 0")
+            if name == "call":
+                await until(page, "window.hubbubEvents.some(e => e.name === 'chatReady')")
+            await page.wait_for_load_state("networkidle")
+            scroll, inner = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            await page.screenshot(path=str(screenshots / f"demo-{name}-{width}x{height}.png"), full_page=True)
+            assert scroll <= inner, f"{name} at {width}x{height} scrolls sideways: {scroll} > {inner}"
+            await page.close()
+    finally:
+        await ctx.close()
+    assert not problems, problems

@@ -70,8 +70,8 @@ export async function tokensView(el, appId) {
 
   /** @param {any} made a TokenOut */
   function showToken(made) {
-    const demo = (/** @type {string} */ page, /** @type {string} */ label) =>
-      h('a', {class: 'button small', href: `/demo/${page}?token=${encodeURIComponent(made.token)}`, target: '_blank', rel: 'noopener'}, label);
+    const demo = (/** @type {string} */ page, /** @type {string} */ label, /** @type {string} */ more = '') =>
+      h('a', {class: 'button small', href: `/demo/${page}?token=${encodeURIComponent(made.token)}${more}`, target: '_blank', rel: 'noopener', dataset: {page}}, label);
     render(out, h('div', {class: 'card'},
       h('div', {class: 'spread'}, h('h2', null, `Token for ${made.user_id}`), copyButton(() => made.token, 'Copy token')),
       h('textarea', {id: 'token-value', rows: '4', readonly: true}, made.token),
@@ -81,7 +81,8 @@ export async function tokensView(el, appId) {
         h('tbody', null, Object.entries(made.privileges).map(([p, at]) => h('tr', null, h('td', null, h('code', null, p)), h('td', {class: 'muted'}, when(/** @type {number} */ (at)))))))),
       made.channel === '*' ? h('p', {class: 'small muted'}, 'A token for any channel: the demos join a channel named in the page address (add &channel=NAME).') : null,
       h('div', {class: 'row'}, h('span', {class: 'small muted'}, 'Try it:'),
-        demo('call.html', '1v1 / group call'), demo('voice.html', 'Voice room'), demo('live.html', 'Live show'))));
+        demo('call.html', '1v1 / group call'), demo('voice.html', 'Voice room'), demo('live.html', 'Live show'),
+        demo('agent.html', 'Talk to an agent', `&app=${encodeURIComponent(appId)}`))));
   }
 
   render(el, projectHeader(project, 'tokens'),

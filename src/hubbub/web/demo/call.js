@@ -1,9 +1,12 @@
 // The 1v1 / group call page: /demo/call.html?token=...[&channel=...&preset=group&publish=0&server=...]
 //
 // Joins with the Web SDK, publishes camera + microphone, shows a tile per participant with a live
-// stats line. For tests it exposes window.hubbubRoom, window.hubbubEvents (the event sequence),
+// stats line. A token that may not publish (an audience token) joins to watch: no camera, no
+// microphone, no tile of its own. A moderator's mute (console or REST) shows on the own tile and
+// the buttons. For tests it exposes window.hubbubRoom, window.hubbubEvents (the event sequence),
 // window.hubbubTimings (call setup), window.hubbubError and window.hubbubState.
 import * as Hubbub from '/sdk/hubbub.js';
+import {publishGrants, setState, showError as showErrorWith} from './common.js';
 
 const params = new URLSearchParams(location.search);
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -14,29 +17,34 @@ const events = [];
 const timings = {};
 Object.assign(window, {hubbubEvents: events, hubbubTimings: timings, hubbubError: null, hubbubState: 'idle', Hubbub});
 
-/** @type {Map<string, {root: HTMLElement, video: HTMLVideoElement, audio: HTMLAudioElement, stats: HTMLElement}>} */
+/** @typedef {{root: HTMLElement, video: HTMLVideoElement, audio: HTMLAudioElement, stats: HTMLElement, badges: HTMLElement}} Tile */
+/** @type {Map<string, Tile>} */
 const tiles = new Map();
 /** @type {{mic?: Hubbub.LocalPublication, cam?: Hubbub.LocalPublication}} */
 const mine = {};
+/** which of mine a moderator muted (cleared when it is unmuted, by anyone) */
+const byHost = {mic: false, cam: false};
 /** @type {MediaStreamTrack[]} */
 const localTracks = [];
 
-/** @param {string} state */
-function setState(state) {
-  Object.assign(window, {hubbubState: state});
-  const badge = $('status');
-  badge.textContent = state;
-  badge.className = state;
+/** What to do about an error, in words a user can act on. @param {any} err */
+function hint(err) {
+  switch (err && err.code) {
+    case 'device_denied': return 'The camera or microphone was refused: allow them in the site settings. You joined to watch and listen.';
+    case 'device_not_found': return 'No camera or microphone was found. You joined to watch and listen.';
+    case 'device_in_use': return 'Another application holds the camera or microphone.';
+    case 'device_unavailable': return 'This page needs https (or localhost) to use a camera.';
+    case 'token_expired': return 'The token has expired: get a new one.';
+    case 'server_unreachable': case 'timeout': return 'The server did not answer. Is it running, and is the server address right?';
+    case 'kicked': return 'A moderator removed you from the call.';
+    case 'room_closed': return 'The call was ended by its owner.';
+    case 'duplicate_identity': return 'The same user joined from another window.';
+    default: return err && err.code && String(err.code).startsWith('token_') ? 'The token was refused: get a new one for this channel.' : '';
+  }
 }
 
 /** @param {any} err */
-function showError(err) {
-  const info = {name: err && err.name || 'Error', code: err && err.code || 'error', message: err && (err.detail || err.message) || String(err)};
-  Object.assign(window, {hubbubError: info});
-  const box = $('error');
-  box.textContent = `${info.name} (${info.code}): ${info.message}`;
-  box.classList.add('shown');
-}
+const showError = (err) => showErrorWith(err, hint);
 
 /** @param {string} key @param {string} label @param {boolean} local */
 function tile(key, label, local = false) {
@@ -53,13 +61,38 @@ function tile(key, label, local = false) {
   name.className = 'name'; name.textContent = label;
   const stats = document.createElement('div');
   stats.className = 'stats';
-  const badge = document.createElement('div');
-  badge.className = 'muted-badge'; badge.textContent = 'camera off';
-  root.append(video, audio, name, stats, badge);
+  const badges = document.createElement('div');
+  badges.className = 'badges';
+  root.append(video, audio, name, stats, badges);
   $('grid').append(root);
-  t = {root, video, audio, stats};
+  t = {root, video, audio, stats, badges};
   tiles.set(key, t);
   return t;
+}
+
+/** A tile's badges: "camera off", and on the own tile what a moderator muted. @param {Tile} t @param {boolean} camOff @param {string} [host] */
+function badge(t, camOff, host = '') {
+  t.root.classList.toggle('video-muted', camOff);
+  const spans = [];
+  if (host) { const s = document.createElement('span'); s.className = 'host'; s.textContent = host; spans.push(s); }
+  if (camOff) { const s = document.createElement('span'); s.textContent = 'camera off'; spans.push(s); }
+  t.badges.replaceChildren(...spans);
+}
+
+/** The own tile and the mute buttons, from the publications' state. */
+function paintMine() {
+  const what = [byHost.mic && 'mic', byHost.cam && 'camera'].filter(Boolean).join(' and ');
+  const host = what ? `${what[0].toUpperCase()}${what.slice(1)} muted by the host` : '';
+  const self = tiles.get('local');
+  if (self) badge(self, !mine.cam || mine.cam.muted, host);
+  for (const [id, pub, on, off, key] of /** @type {const} */ ([
+    ['mute-mic', mine.mic, 'Mute mic', 'Unmute mic', 'mic'], ['mute-cam', mine.cam, 'Stop camera', 'Start camera', 'cam']])) {
+    if (!pub) continue;
+    const button = $(id);
+    button.textContent = pub.muted ? off : on;
+    button.classList.toggle('off', pub.muted);
+    button.title = byHost[key] ? 'muted by the host: click to unmute' : '';
+  }
 }
 
 /** @param {string} key */
@@ -99,7 +132,7 @@ function wire(room) {
     const t = tile(p.sid, p.identity);
     const el = track.kind === 'video' ? t.video : t.audio;
     el.srcObject = new MediaStream([track]);
-    if (track.kind === 'video') t.root.classList.toggle('video-muted', pub.muted);
+    if (track.kind === 'video') badge(t, pub.muted);
     if (track.kind === 'video' && 'requestVideoFrameCallback' in el) {
       /** @type {any} */ (el).requestVideoFrameCallback(() => firstFrame('rendered'));
     }
@@ -112,7 +145,15 @@ function wire(room) {
   });
   room.on('trackMuted', (/** @type {Hubbub.RemotePublication} */ pub, /** @type {Hubbub.RemoteParticipant} */ p, /** @type {boolean} */ muted) => {
     record('trackMuted', {identity: p.identity, participantSid: p.sid, trackSid: pub.trackSid, kind: pub.kind, detail: muted});
-    if (pub.kind === 'video') tiles.get(p.sid)?.root.classList.toggle('video-muted', muted);
+    const t = tiles.get(p.sid);
+    if (t && pub.kind === 'video') badge(t, muted);
+  });
+  room.on('localTrackMuted', (/** @type {Hubbub.LocalPublication} */ pub, /** @type {boolean} */ muted, /** @type {boolean} */ byServer) => {
+    record('localTrackMuted', {trackSid: pub.trackSid, kind: pub.kind, detail: {muted, byServer}});
+    const key = pub === mine.mic ? 'mic' : pub === mine.cam ? 'cam' : null;
+    if (!key) return;
+    byHost[key] = muted && byServer;
+    paintMine();
   });
   room.on('activeSpeakers', (/** @type {{participantSid: string}[]} */ speakers) => {
     const loud = new Set(speakers.map((s) => s.participantSid));
@@ -196,20 +237,25 @@ function endCall() {
 async function start(server, token) {
   $('join').classList.remove('shown');
   const presetName = /** @type {Hubbub.PresetName} */ (params.get('preset') || 'group');
+  // Only the devices the token may publish (none for an audience token); unreadable: try both.
+  const grants = publishGrants(token) || {audio: true, video: true};
   const publish = params.get('publish') !== '0';
   // Devices first: the call-setup clock below excludes getUserMedia.
   /** @type {MediaStreamTrack|null} */ let mic = null;
   /** @type {MediaStreamTrack|null} */ let cam = null;
-  if (publish) {
+  if (publish && (grants.audio || grants.video)) {
     const t0 = performance.now();
-    try {
-      [mic, cam] = await Promise.all([
-        Hubbub.createMicrophoneTrack({preset: presetName}),
-        Hubbub.createCameraTrack({preset: presetName}),
-      ]);
-      localTracks.push(mic, cam);
-    } catch (err) {
-      showError(err); // still join, to watch and listen
+    const opened = await Promise.allSettled([
+      grants.audio ? Hubbub.createMicrophoneTrack({preset: presetName}) : null,
+      grants.video ? Hubbub.createCameraTrack({preset: presetName}) : null,
+    ]);
+    const failed = opened.find((r) => r.status === 'rejected');
+    if (failed) {
+      for (const r of opened) if (r.status === 'fulfilled') r.value?.stop();
+      showError(/** @type {PromiseRejectedResult} */ (failed).reason); // still join, to watch and listen
+    } else {
+      [mic, cam] = opened.map((r) => /** @type {PromiseFulfilledResult<MediaStreamTrack|null>} */ (r).value);
+      for (const t of [mic, cam]) if (t) localTracks.push(t);
     }
     timings.deviceMs = performance.now() - t0;
   }
@@ -227,8 +273,18 @@ async function start(server, token) {
   timings.joined = performance.now();
   watchFirstFrame(room);
   const me = room.localParticipant;
-  const self = tile('local', `${me.identity} (you)`, true);
-  if (cam) { self.video.srcObject = new MediaStream([cam]); play(self.video); }
+  if (!me.canPublish && (mic || cam)) { // the server says this token cannot publish: watch only
+    for (const t of localTracks.splice(0)) t.stop();
+    mic = cam = null;
+  }
+  const watching = !mic && !cam;
+  $('role-badge').hidden = !watching;
+  $('role-badge').textContent = me.canPublish ? 'watching' : `${me.role || 'audience'}: watching`;
+  if (watching) for (const id of ['mute-mic', 'mute-cam']) $(id).hidden = true;
+  if (!watching) {
+    const self = tile('local', `${me.identity} (you)`, true);
+    if (cam) { self.video.srcObject = new MediaStream([cam]); play(self.video); }
+  }
   overlayTimer = setInterval(() => { updateOverlay(room).catch(() => {}); }, 1000);
   const leave = /** @type {HTMLButtonElement} */ ($('leave'));
   leave.disabled = false;
@@ -243,8 +299,9 @@ async function start(server, token) {
   } catch (err) {
     showError(err);
   }
-  toggle('mute-mic', mine.mic, 'Mute mic', 'Unmute mic');
-  toggle('mute-cam', mine.cam, 'Stop camera', 'Start camera', self.root);
+  toggle('mute-mic', mine.mic);
+  toggle('mute-cam', mine.cam);
+  paintMine();
   record('ready');
   if (room.state === 'connected') setState('connected');
   startChat(room).catch((err) => record('chatUnavailable', {message: String(err && err.message || err)}));
@@ -256,14 +313,12 @@ async function startChat(/** @type {Hubbub.Room} */ room) {
   const rtm = await connectRtm(server, token);
   Object.assign(window, {hubbubRtm: rtm});
   mountChatPanel(/** @type {HTMLElement} */ ($('chat')), rtm, room.channel);
+  $('call').classList.add('with-chat');
   record('chatReady', {channel: room.channel});
 }
 
-/**
- * @param {string} id @param {Hubbub.LocalPublication|undefined} pub @param {string} on @param {string} off
- * @param {HTMLElement} [tileRoot]
- */
-function toggle(id, pub, on, off, tileRoot) {
+/** @param {string} id @param {Hubbub.LocalPublication|undefined} pub */
+function toggle(id, pub) {
   const button = /** @type {HTMLButtonElement} */ ($(id));
   if (!pub) return;
   button.disabled = false;
@@ -273,9 +328,7 @@ function toggle(id, pub, on, off, tileRoot) {
       if (pub.muted) await pub.unmute(); else await pub.mute();
       record(pub.muted ? 'localMuted' : 'localUnmuted', {kind: pub.kind, trackSid: pub.trackSid});
     } catch (err) { showError(err); }
-    button.textContent = pub.muted ? off : on;
-    button.classList.toggle('off', pub.muted);
-    tileRoot?.classList.toggle('video-muted', pub.muted);
+    paintMine();
     button.disabled = false;
   };
 }

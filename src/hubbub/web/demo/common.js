@@ -1,4 +1,4 @@
-// Helpers the voice and live demo pages share: the status line and user-facing error boxes.
+// Helpers the demo pages share: the status line, user-facing error boxes, what a token may publish.
 // Each page keeps its own `hint` (what to do about an error, in that scenario's words).
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -22,4 +22,24 @@ export function showError(err, hint) {
   const more = hint(err);
   if (more) { const span = document.createElement('span'); span.className = 'hint'; span.textContent = more; box.append(span); }
   box.classList.add('shown');
+}
+
+/**
+ * What a token lets this page publish, read from its claims without verifying them (the server
+ * decides; this only spares opening a camera or microphone that the token could never publish).
+ * null when the token cannot be read: then open the devices and let the join tell.
+ * @param {string} token @returns {{audio: boolean, video: boolean}|null}
+ */
+export function publishGrants(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(part), (c) => c.charCodeAt(0))));
+    const priv = claims.hubbub && claims.hubbub.priv;
+    if (!priv || typeof priv !== 'object') return null;
+    const now = Date.now() / 1000;
+    const has = (/** @type {string} */ name) => typeof priv[name] === 'number' && priv[name] > now;
+    return {audio: has('publish_audio'), video: has('publish_video')};
+  } catch {
+    return null;
+  }
 }

@@ -19,6 +19,8 @@ Object.assign(window, {hubbubEvents: events, hubbubError: null, hubbubState: 'id
 const localTracks = [];
 /** sid of the host on stage (audience view) */
 let onStage = '';
+/** which of the host's own tracks a moderator muted */
+const hostMuted = {mic: false, cam: false};
 
 /** @param {string} name @param {Record<string, any>} [extra] */
 const record = (name, extra = {}) => events.push({name, t: performance.now(), ...extra});
@@ -85,6 +87,15 @@ function wire(room) {
   });
   room.on('trackMuted', (/** @type {Hubbub.RemotePublication} */ pub, /** @type {Hubbub.RemoteParticipant} */ p, /** @type {boolean} */ muted) => {
     record('trackMuted', {identity: p.identity, detail: muted});
+  });
+  room.on('localTrackMuted', (/** @type {Hubbub.LocalPublication} */ pub, /** @type {boolean} */ muted, /** @type {boolean} */ byServer) => {
+    record('localTrackMuted', {detail: {muted, kind: pub.kind, byServer}});
+    hostMuted[pub.kind === 'video' ? 'cam' : 'mic'] = muted && byServer;
+    const what = [hostMuted.mic && 'mic', hostMuted.cam && 'camera'].filter(Boolean).join(' and ');
+    $('host-muted').textContent = what ? `${what[0].toUpperCase()}${what.slice(1)} muted by the host` : '';
+    const id = pub.kind === 'video' ? 'mute-cam' : 'mute-mic';
+    $(id).textContent = pub.kind === 'video' ? (muted ? 'Start camera' : 'Stop camera') : (muted ? 'Unmute mic' : 'Mute mic');
+    $(id).classList.toggle('off', muted);
   });
   room.on('networkQuality', (/** @type {any} */ q) => {
     record('networkQuality', {detail: q.quality});

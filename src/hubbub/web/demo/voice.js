@@ -5,7 +5,7 @@
 // listen only. For tests the page exposes window.hubbubRoom, hubbubEvents, hubbubState, hubbubError
 // and hubbubSpoke (identity -> how many activeSpeakers events named it).
 import * as Hubbub from '/sdk/hubbub.js';
-import {setState, showError as showErrorWith} from './common.js';
+import {publishGrants, setState, showError as showErrorWith} from './common.js';
 
 const params = new URLSearchParams(location.search);
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -19,7 +19,7 @@ Object.assign(window, {hubbubEvents: events, hubbubSpoke: spoke, hubbubError: nu
 
 /** seat index -> participant sid ('local' for this client), in join order */
 const seated = /** @type {(string|null)[]} */ (Array(SEATS).fill(null));
-/** @type {Map<string, {identity: string, audio: HTMLAudioElement|null, muted: boolean}>} */
+/** @type {Map<string, {identity: string, audio: HTMLAudioElement|null, muted: boolean, byHost?: boolean}>} */
 const people = new Map();
 /** @type {Hubbub.LocalPublication|null} */
 let micPub = null;
@@ -74,7 +74,7 @@ function paintSeats() {
       seat.dataset.participant = sid;
       avatar.textContent = who.identity.slice(0, 2).toUpperCase();
       name.textContent = who.identity;
-      tag.textContent = sid === 'local' ? (micPub ? 'you' : 'you (listening)') : (who.muted ? 'muted' : '');
+      tag.textContent = sid === 'local' ? (who.byHost ? 'you \u00b7 muted by the host' : micPub ? 'you' : 'you (listening)') : (who.muted ? 'muted' : '');
     }
     seat.append(mic, avatar, name, tag);
     grid.append(seat);
@@ -127,6 +127,14 @@ function wire(room) {
     const who = people.get(p.sid);
     if (who && pub.kind === 'audio') { who.muted = muted; paintSeats(); }
   });
+  room.on('localTrackMuted', (/** @type {Hubbub.LocalPublication} */ pub, /** @type {boolean} */ muted, /** @type {boolean} */ byServer) => {
+    record('localTrackMuted', {detail: {muted, byServer}});
+    if (pub !== micPub) return;
+    const me = people.get('local');
+    if (me) { me.muted = muted; me.byHost = muted && byServer; }
+    paintMic();
+    paintSeats();
+  });
   room.on('activeSpeakers', (/** @type {{participantSid: string, participant: any}[]} */ speakers) => {
     const loud = new Set(speakers.map((s) => (s.participantSid === room.localParticipant.sid ? 'local' : s.participantSid)));
     for (const s of speakers) spoke[s.participant.identity] = (spoke[s.participant.identity] || 0) + 1;
@@ -175,7 +183,7 @@ function end() {
 async function start(server, token, publish) {
   $('join').classList.remove('shown');
   paintSeats();
-  if (publish) {
+  if (publish && (publishGrants(token)?.audio ?? true)) { // an audience token opens no microphone
     try {
       micTrack = await Hubbub.createMicrophoneTrack({preset: 'voice'});
     } catch (err) {
@@ -216,14 +224,23 @@ async function start(server, token, publish) {
     button.onclick = async () => {
       button.disabled = true;
       try { if (pub.muted) await pub.unmute(); else await pub.mute(); } catch (err) { showError(err); }
-      button.textContent = pub.muted ? 'Unmute mic' : 'Mute mic';
-      button.classList.toggle('off', pub.muted);
       const me = people.get('local');
-      if (me) { me.muted = pub.muted; paintSeats(); }
+      if (me) { me.muted = pub.muted; me.byHost = me.byHost && pub.muted; paintSeats(); }
+      paintMic();
       button.disabled = false;
     };
   }
   record('ready');
+}
+
+/** The mute button, from the microphone's publication. */
+function paintMic() {
+  if (!micPub) return;
+  const button = $('mute-mic');
+  const byHost = !!people.get('local')?.byHost;
+  button.textContent = micPub.muted ? 'Unmute mic' : 'Mute mic';
+  button.classList.toggle('off', micPub.muted);
+  button.title = byHost ? 'muted by the host: click to unmute' : '';
 }
 
 const server = params.get('server') || location.origin;

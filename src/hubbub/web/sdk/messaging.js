@@ -267,20 +267,39 @@ export class RtmClient {
 }
 
 // A small chat panel the demos mount next to a call: messages, a typing line and an input box.
+// Defaults at zero specificity (:where), in the page's colours when it defines --line, --muted, ...
+const CHAT_CSS = `:where(.hubbub-chat){display:flex;flex-direction:column;gap:6px;min-width:0}
+:where(.hubbub-chat-log){height:240px;overflow:auto;padding:8px;border:1px solid var(--line,#ccc);border-radius:6px;overflow-wrap:anywhere}
+:where(.hubbub-chat-log>div){padding:2px 0}
+:where(.hubbub-chat-log .presence, .hubbub-chat-log .error){font-size:.85em;font-style:italic;color:var(--muted,#666)}
+:where(.hubbub-chat-log .error){color:var(--danger,#b00)}
+:where(.hubbub-chat-typing){font-size:.8em;color:var(--muted,#666);min-height:1.2em}
+:where(.hubbub-chat form){display:flex;gap:6px;margin:0}
+:where(.hubbub-chat input){flex:1;min-width:0}`;
+
 export function mountChatPanel(element, rtm, channel) {
+  if (!document.getElementById("hubbub-chat-css")) {
+    const style = document.createElement("style");
+    style.id = "hubbub-chat-css";
+    style.textContent = CHAT_CSS;
+    document.head.prepend(style); // first, so the page's own rules win
+  }
   element.classList.add("hubbub-chat");
-  element.innerHTML = `<div class="hubbub-chat-log" style="height:240px;overflow:auto;border:1px solid #ccc;padding:4px"></div>
-    <div class="hubbub-chat-typing" style="font-size:small;color:#666;height:1.2em"></div>
-    <form><input name="text" autocomplete="off" maxlength="4000" style="width:75%"><button>Send</button></form>`;
+  element.innerHTML = `<div class="hubbub-chat-log" role="log"></div>
+    <div class="hubbub-chat-typing"></div>
+    <form><input name="text" autocomplete="off" maxlength="4000" placeholder="Message" aria-label="Message"><button>Send</button></form>`;
   const log = element.querySelector(".hubbub-chat-log");
   const typingLine = element.querySelector(".hubbub-chat-typing");
   const form = element.querySelector("form");
   const line = (who, text, cls = "") => {
     const div = document.createElement("div");
     div.className = cls;
-    const b = document.createElement("b");
-    b.textContent = who + ": ";
-    div.append(b, document.createTextNode(text)); // never innerHTML: message text is untrusted
+    if (who) {
+      const b = document.createElement("b");
+      b.textContent = who + ": ";
+      div.append(b);
+    }
+    div.append(document.createTextNode(text)); // never innerHTML: message text is untrusted
     log.append(div);
     log.scrollTop = log.scrollHeight;
     return div;
@@ -294,9 +313,9 @@ export function mountChatPanel(element, rtm, channel) {
       typingLine._t = setTimeout(() => { typingLine.textContent = ""; }, 2000);
     }),
     rtm.on("presence", (p) => {
-      if (p.channel === channel) for (const c of p.changes) if (c.state !== "updated") line("•", `${c.user_id} is ${c.state}`, "presence");
+      if (p.channel === channel) for (const c of p.changes) if (c.state !== "updated") line("", `${c.user_id} is ${c.state}`, "presence");
     }),
-    rtm.on("error", (e) => line("!", e.message, "error")),
+    rtm.on("error", (e) => line("", e.message, "error")),
   ];
   form.text.addEventListener("input", () => rtm.typing({ channel }));
   form.addEventListener("submit", async (ev) => {
@@ -304,7 +323,7 @@ export function mountChatPanel(element, rtm, channel) {
     const text = form.text.value.trim();
     if (!text) return;
     form.text.value = "";
-    try { await rtm.send(channel, { text }); } catch (e) { line("!", e.message, "error"); }
+    try { await rtm.send(channel, { text }); } catch (e) { line("", e.message, "error"); }
   });
   rtm.subscribe(channel).then(async (sub) => {
     const page = await rtm.history(channel, { beforeSeq: sub.last_seq + 1, limit: 30 });
