@@ -251,3 +251,71 @@ def test_port_in_use_exits_2_with_a_clear_message(tmp_path: Path) -> None:
     assert "in use" in last.lower()
     assert "Traceback" not in r.stderr
     assert "is ready" not in r.stdout
+
+
+def serve_until_exit(tmp_path: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``hubbub serve ARGS`` that is expected to stop on its own (it cannot listen)."""
+    return subprocess.run(
+        [sys.executable, "-m", "hubbub", "serve", "--data-dir", str(tmp_path / "second"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=clean_env(),
+        cwd=tmp_path,
+    )
+
+
+def last_error_line(r: subprocess.CompletedProcess[str]) -> str:
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and "is ready" not in r.stdout
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("hubbub: ")
+    return last
+
+
+def test_second_server_names_the_media_port_in_use_and_the_flags_move_it(tmp_path: Path) -> None:
+    """A second server on another --port collides on the media ports (UDP 7881, ICE-TCP 7882 by
+    default): the error names that port and the setting, flag and variable that move it."""
+    with serving(tmp_path, tmp_path / "data") as first:
+        first.wait_ready()
+        media = next(line for line in first.banner if "Media" in line)
+        assert "UDP 127.0.0.1:7881" in media and "ICE-TCP 127.0.0.1:7882" in media, media
+
+        last = last_error_line(serve_until_exit(tmp_path, "--port", "0"))
+        assert "media UDP port 7881" in last and "in use" in last, last
+        assert "setting rtc_udp_port" in last and "--rtc-udp-port" in last and "HUBBUB_RTC_UDP_PORT" in last, last
+
+        last = last_error_line(serve_until_exit(tmp_path, "--port", "0", "--rtc-udp-port", "0"))
+        assert "ICE-TCP port 7882" in last and "in use" in last, last
+        assert "setting rtc_tcp_port" in last and "--rtc-tcp-port" in last and "HUBBUB_RTC_TCP_PORT" in last, last
+
+        http_port = first.url.rsplit(":", 1)[1]
+        last = last_error_line(
+            serve_until_exit(tmp_path, "--port", http_port, "--rtc-udp-port", "0", "--rtc-tcp-port", "0")
+        )
+        assert f"HTTP port {http_port}" in last and "in use" in last, last
+        assert "setting port" in last and "--port" in last and "HUBBUB_PORT" in last, last
+
+        with serving(tmp_path, tmp_path / "other", "--rtc-udp-port", "0", "--rtc-tcp-port", "0") as second:
+            second.wait_ready()
+            media = next(line for line in second.banner if "Media" in line)
+            assert "7881" not in media and "7882" not in media, media
+            assert httpx.get(f"{second.url}/healthz", timeout=5).status_code == 200
+            assert second.stop() == 0
+        assert first.stop() == 0
+
+
+def test_media_flags_reach_the_settings(tmp_path: Path) -> None:
+    r = run(
+        "config", "show", "--rtc-host", "127.0.0.2", "--rtc-udp-port", "17881", "--rtc-tcp-port", "17882",
+        "--announced-ip", "203.0.113.7",
+        env=clean_env(HUBBUB_RTC_UDP_PORT="9"),
+    )
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(r.stdout)
+    assert (shown["rtc_host"], shown["rtc_udp_port"], shown["rtc_tcp_port"]) == ("127.0.0.2", 17881, 17882)
+    assert shown["announced_ip"] == "203.0.113.7"
+    assert json.loads(run("config", "show", env=clean_env(HUBBUB_RTC_UDP_PORT="9")).stdout)["rtc_udp_port"] == 9
+    r = run("serve", "--help")
+    for flag in ("--rtc-host", "--rtc-udp-port", "--rtc-tcp-port", "--announced-ip"):
+        assert flag in r.stdout

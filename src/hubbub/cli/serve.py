@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from hubbub.cli import CliError
-from hubbub.cli._settings import add_settings_flags, settings_from
+from hubbub.cli._settings import add_settings_flags, flag_of, settings_from
 
 
 def register(sub: Any) -> None:
@@ -21,18 +21,20 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hubbub.server import serve
+    from hubbub.server import ListenError, serve
     from hubbub.util.logging import setup_logging
 
     settings = settings_from(args)
     setup_logging(settings.log_level, settings.log_format)
     try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
-        asyncio.run(serve(settings))
-        return 0
-    try:
-        uvloop.run(serve(settings))
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
+            asyncio.run(serve(settings))
+        else:
+            uvloop.run(serve(settings))
+    except ListenError as exc:
+        raise CliError(f"{exc.what} port {exc.port} on {exc.host} {exc.strerror} ({exc.origin(flag_of(exc.setting))})")
     except OSError as exc:
         raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
     return 0

@@ -1,5 +1,5 @@
 """Composition root: wires storage, control, API (and later media, messaging, agents)."""
 
-from hubbub.server.platform import Platform, serve
+from hubbub.server.platform import ListenError, Platform, serve
 
-__all__ = ["Platform", "serve"]
+__all__ = ["ListenError", "Platform", "serve"]

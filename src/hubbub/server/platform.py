@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import socket
@@ -26,7 +27,7 @@ from hubbub.api.app import create_app
 from hubbub.api.deps import principal
 from hubbub.api.routes.messaging import TokenRtmAdmission, include_messaging
 from hubbub.api.services import Services
-from hubbub.config import Settings
+from hubbub.config import ENV_PREFIX, Settings
 from hubbub.control.accounts import Accounts
 from hubbub.control.admission import Admission
 from hubbub.control.apikeys import ApiKeys
@@ -103,9 +104,12 @@ class Platform:
         )
         try:
             await transport.start()
-        except OSError:
+        except OSError as exc:
             await engine.dispose()
-            raise
+            # start() binds UDP first: an address already known means the ICE-TCP listener failed
+            if transport.udp_address is None:
+                raise ListenError("media UDP", "rtc_udp_port", transport.host, settings.rtc_udp_port, exc) from exc
+            raise ListenError("ICE-TCP", "rtc_tcp_port", transport.host, settings.rtc_tcp_port, exc) from exc
         usage = Usage(ctx, projects)
         pending: set[asyncio.Task[None]] = set()  # background writes; close() waits for them
 
@@ -198,6 +202,42 @@ class Platform:
         await self.messaging.close()
         await self.webhooks.close()
         await self.engine.dispose()
+
+
+class ListenError(OSError):
+    """A port of the platform could not be opened; names the setting that chooses it.
+
+    ``what`` is the listener ("HTTP", "media UDP", "ICE-TCP"), ``setting`` the :class:`Settings`
+    field of its port. The message says why, in words, with the port and the setting.
+    """
+
+    def __init__(self, what: str, setting: str, host: str, port: int, cause: OSError) -> None:
+        # uvloop reports a failed UDP bind without an errno; the cause it chains carries it
+        code = cause.errno if cause.errno is not None else getattr(cause.__cause__, "errno", None)
+        super().__init__(code, _why(code, cause))
+        self.what, self.setting, self.host, self.port = what, setting, host, port
+
+    @property
+    def in_use(self) -> bool:
+        return self.errno == errno.EADDRINUSE
+
+    def __str__(self) -> str:
+        return f"{self.what} port {self.port} on {self.host} {self.strerror} ({self.origin()})"
+
+    def origin(self, flag: str = "") -> str:
+        """Where the port comes from: the setting, the flag if one is named, the variable."""
+        parts = [f"setting {self.setting}", *([f"flag {flag}"] if flag else []), f"env {ENV_PREFIX}{self.setting.upper()}"]
+        return ", ".join(parts)
+
+
+def _why(code: int | None, cause: OSError) -> str:
+    if code == errno.EADDRINUSE:
+        return "is in use"
+    if code == errno.EACCES:
+        return "needs privileges this user lacks"
+    if code == errno.EADDRNOTAVAIL:
+        return "cannot be opened: its address is not one of this host's"
+    return f"cannot be opened: {cause.strerror or cause}"
 
 
 def bind_http(host: str, port: int) -> socket.socket:
@@ -303,9 +343,9 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     platform = await Platform.start(settings)
     try:
         sock = bind_http(settings.host, settings.port)
-    except OSError:
+    except OSError as exc:
         await platform.close()
-        raise
+        raise ListenError("HTTP", "port", settings.host, settings.port, exc) from exc
     port = sock.getsockname()[1]
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     platform.agents.url = f"http://{host}:{port}"  # agents join through this server's own signaling
