@@ -307,8 +307,16 @@ def test_second_server_names_the_media_port_in_use_and_the_flags_move_it(tmp_pat
 
 def test_media_flags_reach_the_settings(tmp_path: Path) -> None:
     r = run(
-        "config", "show", "--rtc-host", "127.0.0.2", "--rtc-udp-port", "17881", "--rtc-tcp-port", "17882",
-        "--announced-ip", "203.0.113.7",
+        "config",
+        "show",
+        "--rtc-host",
+        "127.0.0.2",
+        "--rtc-udp-port",
+        "17881",
+        "--rtc-tcp-port",
+        "17882",
+        "--announced-ip",
+        "203.0.113.7",
         env=clean_env(HUBBUB_RTC_UDP_PORT="9"),
     )
     assert r.returncode == 0, r.stderr

@@ -8,7 +8,6 @@ from pathlib import Path
 from hubbub.cli import CliError
 from hubbub.config import ConfigError, Settings, load_settings
 
-
 # The settings a flag may set; each flag is the setting's name with dashes (--data-dir: data_dir).
 SETTINGS_FLAGS = (
     "host",
@@ -71,10 +70,7 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    overrides = {
-        name: getattr(args, name, None)
-        for name in SETTINGS_FLAGS
-    }
+    overrides = {name: getattr(args, name, None) for name in SETTINGS_FLAGS}
     try:
         return load_settings(overrides, config_file=args.config)
     except ConfigError as exc:

@@ -34,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             uvloop.run(serve(settings))
     except ListenError as exc:
-        raise CliError(f"{exc.what} port {exc.port} on {exc.host} {exc.strerror} ({exc.origin(flag_of(exc.setting))})")
+        raise CliError(
+            f"{exc.what} port {exc.port} on {exc.host} {exc.strerror} ({exc.origin(flag_of(exc.setting))})"
+        ) from None
     except OSError as exc:
         raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
     return 0

@@ -226,8 +226,8 @@ class ListenError(OSError):
 
     def origin(self, flag: str = "") -> str:
         """Where the port comes from: the setting, the flag if one is named, the variable."""
-        parts = [f"setting {self.setting}", *([f"flag {flag}"] if flag else []), f"env {ENV_PREFIX}{self.setting.upper()}"]
-        return ", ".join(parts)
+        flags = [f"flag {flag}"] if flag else []
+        return ", ".join([f"setting {self.setting}", *flags, f"env {ENV_PREFIX}{self.setting.upper()}"])
 
 
 def _why(code: int | None, cause: OSError) -> str:
