@@ -41,6 +41,19 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient, content: bytes) 
     problem(await client.post(f"{API}/auth/signup", content=content, headers=JSON), 400, "malformed_json")
 
 
+@pytest.mark.parametrize("levels", [65, 1_000, 100_000])
+@pytest.mark.parametrize("kind", ["[]", "{}"])
+async def test_a_body_nested_too_deep_is_400_not_a_crash(signed_in: httpx.AsyncClient, levels: int, kind: str) -> None:
+    """Valid JSON nested past the limit is refused before any decoder recurses through it."""
+    opener, closer = (b"[", b"]") if kind == "[]" else (b'{"a":', b"}")
+    body = b'{"name":' + opener * levels + b"1" + closer * levels + b"}"
+    detail = problem(await signed_in.post(f"{API}/projects", content=body, headers=JSON), 400, "malformed_json")
+    assert "levels" in detail["detail"]
+    assert (await signed_in.get(f"{API}/projects")).json() == []
+    within = b'{"name":' + b"[" * 60 + b"]" * 60 + b"}"  # deep but allowed: the schema answers
+    problem(await signed_in.post(f"{API}/projects", content=within, headers=JSON), 422, "invalid_request")
+
+
 async def test_malformed_json_on_an_authenticated_route(signed_in: httpx.AsyncClient) -> None:
     problem(await signed_in.post(f"{API}/projects", content=b'{"name": "x"', headers=JSON), 400, "malformed_json")
     assert (await signed_in.get(f"{API}/projects")).json() == []

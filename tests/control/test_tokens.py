@@ -135,6 +135,8 @@ def test_mint_token_uses_the_current_certificate() -> None:
         "é.é.é",
         f"{b64(b'not json')}.{b64(b'{}')}.{b64(b'sig')}",
         f"{b64(b'[1]')}.{b64(b'{}')}.{b64(b'sig')}",
+        b64(b'{"alg":"HS256"}') + "." + b64(b"[" * 2500 + b"]" * 2500) + "." + b64(b"sig"),  # too deep
+        b64(b'{"a":' * 1200 + b"1" + b"}" * 1200) + "." + b64(b"{}") + "." + b64(b"sig"),
     ],
 )
 def test_malformed_strings(bad: str) -> None:

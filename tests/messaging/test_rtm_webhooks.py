@@ -254,3 +254,25 @@ async def test_pre_delivery_hook_that_fails_or_times_out(
     page = await wired.service.history(None, app_id, History(channel="c"))
     assert [m.text for m in page.messages] == (["stalled", "errored", "checked"] if fail_open else ["checked"])
     await wired.webhooks.close()
+
+
+@pytest.mark.parametrize("levels", [1_000, 50_000])
+async def test_a_pre_delivery_answer_nested_too_deep_counts_as_no_answer(
+    clock: ManualClock, tmp_path: Any, wire_rtm: Any, receiver: WebhookReceiver, levels: int
+) -> None:
+    """An answer that would exhaust a decoder's recursion is the receiver's failure: fail_open applies."""
+    s = await _setup(tmp_path, wire_rtm)
+    wired, app_id = s.wired, s.app_id
+    deep = b'{"action":"rewrite","text":"x","data":' + b"[" * levels + b"]" * levels + b"}"
+    receiver.on("/hook", lambda r: (200, deep if "deep" in r.json()["data"]["text"] else {"action": "allow"}))
+    await wired.webhooks.create_endpoint(
+        UserPrincipal(1), app_id, receiver.url("/hook"), kind="pre_delivery", fail_open=False
+    )
+    conn = await _connect(s, clock, "c")
+    with pytest.raises(MessagingError) as refused:
+        await wired.service.send(conn, app_id, "c", sender="u", text="deep answer")
+    assert (refused.value.code, refused.value.message) == ("rejected", "the content filter is unavailable")
+    await wired.service.send(conn, app_id, "c", sender="u", text="plain answer")
+    page = await wired.service.history(None, app_id, History(channel="c"))
+    assert [m.text for m in page.messages] == ["plain answer"]
+    await wired.webhooks.close()

@@ -112,7 +112,11 @@ class WebhookReceiver:
         if handler is None:
             return Response(status_code=204)
         status, content = handler(received)
-        return Response(status_code=status) if content is None else JSONResponse(content, status_code=status)
+        if content is None:
+            return Response(status_code=status)
+        if isinstance(content, bytes):  # sent as is: a receiver that answers broken or hostile JSON
+            return Response(content, status_code=status, media_type="application/json")
+        return JSONResponse(content, status_code=status)
 
     # --- serving -------------------------------------------------------------------------------
 

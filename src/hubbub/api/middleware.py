@@ -1,4 +1,4 @@
-"""ASGI middleware: request id, body size limit, metrics and one access-log line per request."""
+"""ASGI middleware: request id, body size and JSON depth limits, metrics and one access-log line per request."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hubbub.api.problems import problem
+from hubbub.util import jsonsafe
 from hubbub.util.logging import request_id_var
 
 log = logging.getLogger("hubbub.http")
@@ -60,6 +61,17 @@ class RequestContextMiddleware:
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
                 await self._too_large(scope, receive, send_wrapper)
                 return
+            if "json" in headers.get("content-type", "").lower():
+                # A JSON body is read whole (it is bounded by the size limit) and its nesting checked
+                # before any decoder sees it: a decoder recurses once per level.
+                body = await _read_body(receive, self.max_body)
+                if body is None:
+                    await self._too_large(scope, receive, send_wrapper)
+                    return
+                if jsonsafe.depth_exceeds(body, MAX_BODY_DEPTH):
+                    await self._too_deep(scope, receive, send_wrapper)
+                    return
+                receive = _replay(body, receive)
             received = 0
             exceeded = responded = False
 
@@ -105,6 +117,52 @@ class RequestContextMiddleware:
             instance=scope.get("path", ""),
         )
         await response(scope, receive, send)
+
+    async def _too_deep(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(
+            400,
+            "malformed_json",
+            "Malformed JSON",
+            f"The request body nests objects and arrays deeper than {MAX_BODY_DEPTH} levels.",
+            instance=scope.get("path", ""),
+        )
+        await response(scope, receive, send)
+
+
+MAX_BODY_DEPTH = jsonsafe.MAX_DEPTH
+"""Nesting levels of objects and arrays allowed in a JSON request body."""
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None once it grows past ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app the body already read, then the server's (a disconnect)."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
 
 
 def _route_of(scope: Scope) -> str:

@@ -79,11 +79,12 @@ def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) ->
 
 def _start(args: argparse.Namespace) -> int:
     from hubbub.cli import CliError
+    from hubbub.util import jsonsafe
 
     config: dict[str, Any] = {}
     if args.config:
         try:
-            config = json.loads(args.config.read_text())
+            config = jsonsafe.loads(args.config.read_bytes(), what=str(args.config))
         except (OSError, ValueError) as exc:
             raise CliError(f"cannot read {args.config}: {exc}") from None
     for key, value in (

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -75,6 +74,7 @@ from hubbub.schema.tokens import (
     is_valid_user_id,
 )
 from hubbub.sdk.token import PrivilegeSpec, build_token
+from hubbub.util import jsonsafe
 
 __all__ = [
     "APP_ONLY_LIFETIME",
@@ -233,8 +233,8 @@ def _parse(token: str) -> tuple[bytes, bytes, VerifiedToken]:
     if len(token) > MAX_TOKEN_LENGTH or len(parts) != 3:
         raise _malformed("expected a JWT: three base64url parts separated by dots (RFC 7515 §7.1)")
     try:
-        header = json.loads(_b64url_decode(parts[0]).decode("utf-8"))
-        claims = json.loads(_b64url_decode(parts[1]).decode("utf-8"))
+        header = jsonsafe.loads(_b64url_decode(parts[0]))
+        claims = jsonsafe.loads(_b64url_decode(parts[1]))
         signature = _b64url_decode(parts[2])
     except (ValueError, RecursionError):
         raise _malformed("not valid base64url-encoded JSON (RFC 7515 §7.1)") from None

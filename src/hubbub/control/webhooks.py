@@ -45,12 +45,15 @@ from hubbub.control.projects import Projects
 from hubbub.messaging.types import HookVerdict
 from hubbub.storage.models import Project
 from hubbub.storage.models_messaging import WebhookDelivery, WebhookEndpoint
+from hubbub.util import jsonsafe
 
 log = logging.getLogger("hubbub.webhooks")
 
 SIGNATURE_HEADER = "X-Hubbub-Signature"
 CACHE_TTL = 5.0
 KINDS = ("events", "pre_delivery")
+MAX_ANSWER_BYTES = 256 * 1024
+"""Largest pre-delivery answer read (a rewrite carries at most one message body)."""
 
 
 def sign(secret: str, body: bytes, t: int) -> str:
@@ -405,7 +408,8 @@ class Webhooks:
         }
         try:
             r = await self.client.post(hook.url, content=body, headers=headers, timeout=hook.timeout)
-            answer = r.json() if r.status_code == 200 else None
+            ok = r.status_code == 200
+            answer = jsonsafe.loads(r.content, max_bytes=MAX_ANSWER_BYTES, what="the answer") if ok else None
         except (httpx.HTTPError, ValueError):
             answer = None
         if not isinstance(answer, dict) or answer.get("action") not in ("allow", "reject", "rewrite"):

@@ -20,8 +20,14 @@ from typing import Any
 
 import msgspec
 
+from hubbub.util import jsonsafe
+
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
+MAX_FRAME_DEPTH = jsonsafe.MAX_DEPTH
+"""Nesting levels of objects and arrays in a client frame (a ``data`` body included)."""
+MAX_SERVER_FRAME_DEPTH = 2 * jsonsafe.MAX_DEPTH
+"""What a client accepts: server frames wrap client bodies."""
 MAX_PAYLOAD_BYTES = 32 * 1024
 """Largest message body: ``text`` as UTF-8, or ``data`` as compact JSON."""
 MAX_ATTRS = 32
@@ -386,16 +392,11 @@ _encoder = msgspec.json.Encoder()
 
 
 def _peek(data: bytes | str) -> tuple[str | None, str | None]:
-    """The ``type`` and ``id`` of a frame that failed to validate, when they can be read."""
-    try:
-        obj = msgspec.json.decode(data)
-    except msgspec.DecodeError:
-        return None, None
-    if not isinstance(obj, dict):
-        return None, None
-    kind = obj.get("type") if isinstance(obj.get("type"), str) else None
-    rid = obj.get("id") if isinstance(obj.get("id"), str) and len(obj["id"]) <= 64 else None
-    return kind, rid
+    """The ``type`` and ``id`` of a frame that failed to validate, when they can be read.
+
+    A bounded scan of the top-level object, never a second decode: the frame may be too deep to decode.
+    """
+    return jsonsafe.top_level_string(data, "type", max_len=256), jsonsafe.top_level_string(data, "id")
 
 
 def frame_type(data: bytes | str) -> str | None:
@@ -411,7 +412,11 @@ def is_messaging_type(kind: str | None) -> bool:
 def decode_client(data: bytes | str) -> ClientMessage:
     """Parse one client frame or raise :class:`ProtocolError` saying what is wrong with it."""
     if len(data) > MAX_FRAME_BYTES:
-        raise ProtocolError(ErrorCode.frame_too_large, f"frames are limited to {MAX_FRAME_BYTES} bytes")
+        message = f"frames are limited to {MAX_FRAME_BYTES} bytes"
+        raise ProtocolError(ErrorCode.frame_too_large, message, _peek(data)[1])
+    if jsonsafe.depth_exceeds(data, MAX_FRAME_DEPTH):
+        message = f"frames may nest objects and arrays {MAX_FRAME_DEPTH} levels deep at most"
+        raise ProtocolError(ErrorCode.invalid_message, message, _peek(data)[1])
     try:
         msg: ClientMessage = _client_decoder.decode(data)
     except msgspec.ValidationError as exc:
@@ -419,8 +424,8 @@ def decode_client(data: bytes | str) -> ClientMessage:
         if kind is not None and kind not in KNOWN_CLIENT_TYPES:
             raise ProtocolError(ErrorCode.unknown_type, f"unknown message type {kind[:40]!r}", rid) from None
         raise ProtocolError(ErrorCode.invalid_message, str(exc), rid) from None
-    except msgspec.DecodeError as exc:
-        raise ProtocolError(ErrorCode.invalid_message, f"not a JSON message: {exc}") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ProtocolError(ErrorCode.invalid_message, f"not a JSON message: {exc}", _peek(data)[1]) from None
     if msg.id is not None and len(msg.id) > 64:
         raise ProtocolError(ErrorCode.invalid_message, "id is limited to 64 characters")
     return msg
@@ -428,10 +433,12 @@ def decode_client(data: bytes | str) -> ClientMessage:
 
 def decode_server(data: bytes | str) -> ServerMessage:
     """Parse one server frame (client side). Raises :class:`ProtocolError` on a bad frame."""
+    if jsonsafe.depth_exceeds(data, MAX_SERVER_FRAME_DEPTH):
+        raise ProtocolError(ErrorCode.invalid_message, f"a server frame nests deeper than {MAX_SERVER_FRAME_DEPTH}")
     try:
         msg: ServerMessage = _server_decoder.decode(data)
         return msg
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
         raise ProtocolError(ErrorCode.invalid_message, str(exc)) from None
 
 

@@ -19,9 +19,15 @@ from enum import StrEnum
 
 import msgspec
 
+from hubbub.util import jsonsafe
+
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 256 * 1024
 """Largest accepted frame (an SDP offer with many tracks stays far below it)."""
+MAX_FRAME_DEPTH = jsonsafe.MAX_DEPTH
+"""Nesting levels of objects and arrays in a client frame (``metadata`` included)."""
+MAX_SERVER_FRAME_DEPTH = 2 * jsonsafe.MAX_DEPTH
+"""What a client accepts: server frames wrap client data."""
 
 
 class ErrorCode(StrEnum):
@@ -337,35 +343,33 @@ _KNOWN_CLIENT_TYPES = frozenset(
 
 
 def _request_id_of(data: bytes | str) -> str | None:
-    try:
-        obj = msgspec.json.decode(data)
-    except msgspec.DecodeError:
-        return None
-    if isinstance(obj, dict) and isinstance(obj.get("id"), str) and len(obj["id"]) <= 64:
-        return str(obj["id"])
-    return None
+    return jsonsafe.top_level_string(data, "id")
 
 
 def decode_client(data: bytes | str) -> ClientMessage:
-    """Parse one client frame or raise :class:`ProtocolError` saying what is wrong with it."""
+    """Parse one client frame or raise :class:`ProtocolError` saying what is wrong with it.
+
+    A frame over :data:`MAX_FRAME_BYTES` or nested deeper than :data:`MAX_FRAME_DEPTH` is refused
+    before it is decoded (a JSON decoder recurses once per level).
+    """
     if len(data) > MAX_FRAME_BYTES:
-        raise ProtocolError(ErrorCode.frame_too_large, f"frames are limited to {MAX_FRAME_BYTES} bytes")
+        message = f"frames are limited to {MAX_FRAME_BYTES} bytes"
+        raise ProtocolError(ErrorCode.frame_too_large, message, _request_id_of(data))
+    if jsonsafe.depth_exceeds(data, MAX_FRAME_DEPTH):
+        message = f"frames may nest objects and arrays {MAX_FRAME_DEPTH} levels deep at most"
+        raise ProtocolError(ErrorCode.invalid_message, message, _request_id_of(data))
     try:
         msg: ClientMessage = _client_decoder.decode(data)
     except msgspec.ValidationError as exc:
         rid = _request_id_of(data)
         text = str(exc)
         if "Invalid value" in text and "$.type" in text:
-            try:
-                obj = msgspec.json.decode(data)
-                kind = obj.get("type") if isinstance(obj, dict) else None
-            except msgspec.DecodeError:
-                kind = None
+            kind = jsonsafe.top_level_string(data, "type", max_len=256)
             if isinstance(kind, str) and kind not in _KNOWN_CLIENT_TYPES:
                 raise ProtocolError(ErrorCode.unknown_type, f"unknown message type {kind[:40]!r}", rid) from None
         raise ProtocolError(ErrorCode.invalid_message, text, rid) from None
-    except msgspec.DecodeError as exc:
-        raise ProtocolError(ErrorCode.invalid_message, f"not a JSON message: {exc}") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ProtocolError(ErrorCode.invalid_message, f"not a JSON message: {exc}", _request_id_of(data)) from None
     if msg.id is not None and len(msg.id) > 64:
         raise ProtocolError(ErrorCode.invalid_message, "id is limited to 64 characters")
     return msg
@@ -373,10 +377,13 @@ def decode_client(data: bytes | str) -> ClientMessage:
 
 def decode_server(data: bytes | str) -> ServerMessage:
     """Parse one server frame (client side). Raises :class:`ProtocolError` on a bad frame."""
+    if jsonsafe.depth_exceeds(data, MAX_SERVER_FRAME_DEPTH):
+        message = f"a server frame nests deeper than {MAX_SERVER_FRAME_DEPTH} levels"
+        raise ProtocolError(ErrorCode.invalid_message, message)
     try:
         msg: ServerMessage = _server_decoder.decode(data)
         return msg
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
         raise ProtocolError(ErrorCode.invalid_message, str(exc)) from None
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from hubbub.util import jsonsafe
+
 from .base import LLM, ChatMessage, LlmCapabilities, LlmOptions, ProviderError
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -117,7 +119,7 @@ class OpenAIHttp:
         """A short, single-line reason from an error body, without the API key."""
         text = body[:_MAX_ERROR_BODY].decode("utf-8", "replace")
         try:
-            parsed: Any = json.loads(text)
+            parsed: Any = jsonsafe.loads(text)
         except ValueError:
             parsed = None
         if isinstance(parsed, dict):
@@ -224,7 +226,7 @@ class OpenAILLM(LLM):
 
     def _parse_chunk(self, data: str) -> tuple[str, bool]:
         try:
-            chunk = json.loads(data)
+            chunk = jsonsafe.loads(data, what="a stream event")
         except ValueError:
             raise ProviderError(self.name, "malformed event in the stream", retryable=True) from None
         if not isinstance(chunk, dict):

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from hubbub.util import jsonsafe
+
 from .audio import encode_wav
 from .base import STT, ProviderError, SttCapabilities, Transcript
 from .openai_llm import OpenAIEndpoint, OpenAIHttp
@@ -60,7 +62,7 @@ class OpenAISTT(STT):
         if not response.is_success:
             raise self.http.error_from_status(response.status_code, response.content)
         try:
-            body: Any = response.json()
+            body: Any = jsonsafe.loads(response.content, what="the response")
         except ValueError:
             raise ProviderError(self.name, "response is not JSON", retryable=True) from None
         text = body.get("text") if isinstance(body, dict) else None
