@@ -13,41 +13,120 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ENV_PREFIX = "HUBBUB_"
 SECRET_FIELDS = frozenset({"secret_key", "database_url"})
+_T = TypeVar("_T")
 
 
 class ConfigError(ValueError):
     """A setting has a value that cannot be used; the message names the setting and its source."""
 
 
+def _setting(default: _T, doc: str) -> _T:
+    """A field of :class:`Settings` with its meaning (``metadata["doc"]``), for ``docs/settings.md``."""
+    return field(default=default, metadata={"doc": doc})
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    data_dir: Path = Path("data")
-    database_url: str = ""  # empty: SQLite file in data_dir
-    secret_key: str = ""  # empty: generated once into data_dir/secret.key
-    public_url: str = ""  # what clients are told; empty: derived from host/port
-    log_level: str = "info"
-    log_format: str = "auto"  # auto | json | pretty
-    max_body_bytes: int = 1_048_576
-    token_leeway_s: float = 5.0
-    certificate_grace_s: float = 86_400.0
-    session_ttl_s: float = 7 * 86_400.0
-    login_attempts_per_minute: int = 10
-    cookie_secure: bool = False
+    host: str = _setting(
+        "127.0.0.1",
+        "Address the HTTP server (REST API, console, demos, signaling and messaging WebSockets) listens on. "
+        "`0.0.0.0` listens on every IPv4 interface; behind a reverse proxy on the same host keep `127.0.0.1`.",
+    )
+    port: int = _setting(8080, "HTTP port. `0` picks a free one; the ready banner prints it.")
+    data_dir: Path = field(  # Path is immutable; a plain field keeps RUF009 quiet
+        default=Path("data"),
+        metadata={
+            "doc": "Directory for the SQLite database (`hubbub.db`), the generated secret key (`secret.key`), "
+            "the media DTLS certificate (`dtls-certificate.pem`) and message attachments (`attachments/`). "
+            "Created if missing."
+        },
+    )
+    database_url: str = _setting(
+        "",
+        "Database URL: `postgresql+asyncpg://user:password@host:5432/db` for PostgreSQL, or "
+        "`sqlite+aiosqlite:///path/file.db`. Empty: the SQLite file `hubbub.db` in `data_dir`. Migrations "
+        "run at start. Masked by `hubbub config show`.",
+    )
+    secret_key: str = _setting(
+        "",
+        "Key that encrypts the App Certificates and other secrets stored in the database. Empty: generated once "
+        "into `data_dir/secret.key`. Keep it (and back it up) with the database: without it stored certificates "
+        "cannot be decrypted.",
+    )
+    public_url: str = _setting(
+        "",
+        "The server's public base URL, e.g. `https://rtc.example.com`, when it differs from `http://host:port` "
+        "(behind a reverse proxy): printed in the ready banner. Empty: derived from `host` and `port`.",
+    )
+    log_level: str = _setting("info", "Lowest log level written: `debug`, `info`, `warning` or `error`.")
+    log_format: str = _setting(
+        "auto",
+        "Log line format on stderr: `json` (one object per line), `pretty`, or `auto` (pretty on a terminal, "
+        "JSON otherwise).",
+    )
+    max_body_bytes: int = _setting(
+        1_048_576,
+        "Largest HTTP request body accepted, in bytes (at least 1024); larger ones get `413`. It bounds "
+        "attachment uploads too: raise it to match `HUBBUB_RTM_ATTACHMENT_MAX_BYTES` to accept larger files.",
+    )
+    token_leeway_s: float = _setting(
+        5.0, "Clock skew allowed when checking a token's `nbf` and `exp` and a privilege's expiry, in seconds."
+    )
+    certificate_grace_s: float = _setting(
+        86_400.0,
+        "After an App Certificate is rotated, how long the old one still verifies tokens, in seconds (default "
+        "one day; a rotation request may give its own, up to 30 days).",
+    )
+    session_ttl_s: float = _setting(7 * 86_400.0, "How long a console sign-in lasts, in seconds (default 7 days).")
+    login_attempts_per_minute: int = _setting(
+        10,
+        "Console sign-in attempts allowed per e-mail address per minute (five times as many per client IP) "
+        "before `429`.",
+    )
+    cookie_secure: bool = _setting(
+        False,
+        "Mark the console session cookie `Secure` (sent over HTTPS only). Turn it on when the console is "
+        "served over HTTPS, e.g. behind a TLS reverse proxy.",
+    )
     # Media plane (used by the SFU): one UDP port and one ICE-TCP port for every peer.
-    rtc_host: str = ""  # media listen address; empty: same as host
-    rtc_udp_port: int = 7881
-    rtc_tcp_port: int = 7882
-    announced_ip: str = ""  # public address to put in candidates when behind NAT
-    reconnect_window_s: float = 10.0  # how long a dropped participant may resume
-    native_fanout: bool = True  # forward media with the C helper (built on first start) when possible
+    rtc_host: str = _setting(
+        "",
+        "Address the media ports (UDP and ICE-TCP) listen on. Empty: the same as `host`, so a server on "
+        "`127.0.0.1` behind a proxy needs `0.0.0.0` here. With `0.0.0.0` every IPv4 address of the host "
+        "(loopback last) is offered to clients as a candidate, unless `announced_ip` is set.",
+    )
+    rtc_udp_port: int = _setting(
+        7881,
+        "The one UDP port every peer's media (ICE, DTLS, SRTP) uses. Open it in the firewall; a reverse proxy "
+        "does not carry it. `0` picks a free one.",
+    )
+    rtc_tcp_port: int = _setting(
+        7882,
+        "ICE-TCP port, for clients whose UDP is blocked (RFC 6544, passive). Open it in the firewall too. `0` "
+        "picks a free one.",
+    )
+    announced_ip: str = _setting(
+        "",
+        "The public address put in the server's ICE candidates when it sits behind NAT (a cloud VM's public IP, "
+        "a router's port forward): the only address clients are told. Empty: the `rtc_host` address, or every "
+        "local IPv4 address when it is `0.0.0.0`.",
+    )
+    reconnect_window_s: float = _setting(
+        10.0,
+        "How long a participant whose signaling or media dropped stays in the room, tracks kept, so that its "
+        "client can resume; after it the others get `participant_left` (`connection_lost`). In seconds.",
+    )
+    native_fanout: bool = _setting(
+        True,
+        "Forward media with the small C fan-out helper (built with the system C compiler on first start and "
+        "cached; needs libsrtp2). Falls back to pure Python when it cannot be built; `false` never tries.",
+    )
 
     @property
     def effective_database_url(self) -> str:

@@ -75,3 +75,148 @@ def settings_from(args: argparse.Namespace) -> Settings:
         return load_settings(overrides, config_file=args.config)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+
+
+# --- the settings reference (docs/settings.md) ------------------------------------------------
+
+# Variables read outside the settings models: (name, flag, default, meaning), by group.
+OTHER_VARIABLES: tuple[tuple[str, tuple[tuple[str, str, str, str], ...]], ...] = (
+    (
+        "Server process",
+        (
+            ("HUBBUB_CONFIG", "--config", "", "Path of a TOML settings file (`hubbub serve`, `hubbub config show`)."),
+            (
+                "HUBBUB_INFERENCE_THREADS",
+                "",
+                "the core count",
+                "Threads of the pool that runs voice agents' blocking inference (speech recognition, TTS, "
+                "embedded LLM).",
+            ),
+            (
+                "HUBBUB_NATIVE_CACHE",
+                "",
+                "`$XDG_CACHE_HOME/hubbub/native` or `~/.cache/hubbub/native`",
+                "Where the C fan-out helper is built and cached (see `native_fanout`). Point it at a writable "
+                "directory when the service user has no home.",
+            ),
+        ),
+    ),
+    (
+        "Command-line clients (`hubbub token`, `hubbub agent`)",
+        (
+            ("HUBBUB_APP_ID", "--app-id", "", "The project's App ID."),
+            (
+                "HUBBUB_APP_CERTIFICATE",
+                "--app-certificate",
+                "",
+                "The App Certificate `hubbub token` signs with. Prefer the variable: a flag shows in process lists.",
+            ),
+            ("HUBBUB_URL", "--url", "`http://127.0.0.1:8080`", "The server `hubbub agent` talks to."),
+            ("HUBBUB_API_KEY", "--api-key", "", "An API key (`hk_<id>.<secret>`) for `hubbub agent`."),
+        ),
+    ),
+    (
+        "Install and test scripts (`scripts/*.sh`, the test suite)",
+        (
+            ("HUBBUB_VENV", "", "`.venv` in the checkout", "The virtual environment the scripts create and use."),
+            ("HUBBUB_PYTHON", "", "`python3`", "The interpreter the virtual environment is made from."),
+            (
+                "HUBBUB_WHEEL_CACHE",
+                "",
+                "`$XDG_CACHE_HOME/hubbub/wheels`",
+                "Where `scripts/build-llama.sh` keeps the llama-cpp-python wheel it builds.",
+            ),
+            ("HUBBUB_REQUIRE_POSTGRES", "", "", "`1`: a test that needs PostgreSQL fails instead of skipping."),
+            ("HUBBUB_REQUIRE_CHROMIUM", "", "", "`1`: a test that needs Chromium fails instead of skipping."),
+            (
+                "HUBBUB_REQUIRE_AGENT_MODELS",
+                "",
+                "",
+                "`1`: a test that needs a bundled speech model fails instead of skipping.",
+            ),
+            ("HUBBUB_BENCH_KEEP", "", "", "Set: `hubbub bench` keeps the Janus working directory it made."),
+        ),
+    ),
+)
+
+REGENERATE = ".venv/bin/python scripts/gen-settings-doc.py"
+
+
+def _default_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, tuple):
+        value = ",".join(str(v) for v in value)
+    text = str(value)
+    return f"`{text}`" if text else "*(empty)*"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def settings_markdown() -> str:
+    """docs/settings.md: every ``HUBBUB_*`` variable with its flag, default and meaning, from the models."""
+    from dataclasses import MISSING, fields
+
+    from hubbub.config import ENV_PREFIX
+    from hubbub.messaging.config import MessagingSettings
+
+    out = [
+        "# Settings reference",
+        "",
+        f"<!-- Generated from the settings models by `{REGENERATE}`; do not edit by hand. -->",
+        "",
+        "`hubbub serve` reads each setting from, highest precedence first: its command-line flag, its",
+        "`HUBBUB_*` environment variable, a TOML file (`--config FILE` or `$HUBBUB_CONFIG`), the default.",
+        "`hubbub config show` prints the result, secrets masked. In the TOML file a setting is its name,",
+        "at top level or under a `[hubbub]` table:",
+        "",
+        "```toml",
+        "[hubbub]",
+        'host = "127.0.0.1"',
+        "port = 8080",
+        'announced_ip = "203.0.113.10"',
+        'database_url = "postgresql+asyncpg://hubbub:secret@127.0.0.1:5432/hubbub"',
+        "```",
+        "",
+        "Booleans are `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off` in variables); durations are",
+        "seconds. See [deployment](deployment.md) for how the media settings fit NAT and a reverse proxy.",
+        "",
+        "## Server",
+        "",
+        "| Setting | Variable | Flag | Default | Meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for f in fields(Settings):
+        flag = flag_of(f.name)
+        out.append(
+            f"| `{f.name}` | `{ENV_PREFIX}{f.name.upper()}` | {f'`{flag}`' if flag else ''} "
+            f"| {_default_text(f.default)} | {_cell(str(f.metadata.get('doc', '')))} |"
+        )
+    out += [
+        "",
+        "## Messaging",
+        "",
+        "Limits and storage of real-time messaging (`/rtm/v1`), from `HUBBUB_RTM_*` environment variables only",
+        "(no flag, not in the TOML file).",
+        "",
+        "| Setting | Variable | Default | Meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    for f in fields(MessagingSettings):
+        if f.default is MISSING:  # `extra` is for embedding code, not a variable
+            continue
+        out.append(
+            f"| `{f.name}` | `{ENV_PREFIX}RTM_{f.name.upper()}` | {_default_text(f.default)} "
+            f"| {_cell(str(f.metadata.get('doc', '')))} |"
+        )
+    out += ["", "## Other variables", ""]
+    for title, rows in OTHER_VARIABLES:
+        out += [f"### {title}", "", "| Variable | Flag | Default | Meaning |", "| --- | --- | --- | --- |"]
+        for name, flag, default, meaning in rows:
+            out.append(f"| `{name}` | {f'`{flag}`' if flag else ''} | {default} | {_cell(meaning)} |")
+        out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -7,8 +7,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from hubbub.schema.messaging import MAX_PAYLOAD_BYTES
+
+_T = TypeVar("_T")
 
 DEFAULT_TYPES = (
     "image/png",
@@ -25,31 +28,76 @@ DEFAULT_TYPES = (
 )
 
 
+def _setting(default: _T, doc: str) -> _T:
+    """A field with its meaning (``metadata["doc"]``), for the settings reference."""
+    return field(default=default, metadata={"doc": doc})
+
+
 @dataclass(frozen=True, slots=True)
 class MessagingSettings:
-    max_payload_bytes: int = MAX_PAYLOAD_BYTES
-    messages_per_s: float = 10.0  # per connection, channel and peer sends together
-    burst: int = 20
-    frames_per_s: float = 100.0  # every frame; far beyond it (flood_factor x) disconnects
-    flood_factor: float = 5.0
-    typing_interval_s: float = 1.0  # at most one typing event per target in this interval
-    outbox_frames: int = 4096  # a connection's unsent frames before it counts as a slow consumer
-    outbox_bytes: int = 8 * 1024 * 1024
-    peer_retention_s: float = 7 * 86_400.0
-    replay_max: int = 1000  # messages replayed on a resubscribe; beyond, clients page history
-    presence_coalesce_over: int = 100  # channels with more members get presence batched
-    presence_interval_s: float = 1.0
-    login_timeout_s: float = 10.0
-    batch_max: int = 256  # channel messages stored in one transaction
-    attachment_max_bytes: int = 10 * 1024 * 1024
-    attachment_types: tuple[str, ...] = DEFAULT_TYPES
-    attachment_dir: Path = Path("data/attachments")
-    thumbnail_px: int = 256
-    s3_endpoint: str = ""  # set to store attachments in S3-compatible storage
-    s3_bucket: str = ""
-    s3_region: str = "us-east-1"
-    s3_access_key: str = ""
-    s3_secret_key: str = ""
+    max_payload_bytes: int = _setting(
+        MAX_PAYLOAD_BYTES, "Largest message body, in bytes; a larger one is refused with `payload_too_large`."
+    )
+    messages_per_s: float = _setting(
+        10.0,
+        "Messages a connection may send per second, channel and peer sends together; beyond the burst they "
+        "are refused with `rate_limited` and a `retry_after`.",
+    )
+    burst: int = _setting(20, "Messages a connection may send at once before `messages_per_s` applies.")
+    frames_per_s: float = _setting(
+        100.0, "Frames of any kind a connection may send per second (pings, typing, subscribes included)."
+    )
+    flood_factor: float = _setting(
+        5.0, "A connection that sends more than this many times `frames_per_s` at once is closed (`flood`)."
+    )
+    typing_interval_s: float = _setting(
+        1.0, "At most one typing event per target in this interval, in seconds; extra ones are dropped."
+    )
+    outbox_frames: int = _setting(
+        4096,
+        "Frames queued for a connection that is not reading before it is closed as a slow consumer "
+        "(`slow_consumer`, close code 4008).",
+    )
+    outbox_bytes: int = _setting(8 * 1024 * 1024, "Bytes queued for a connection before it counts as a slow consumer.")
+    peer_retention_s: float = _setting(
+        7 * 86_400.0,
+        "How long a peer message waits for an offline recipient before it is deleted, in seconds (default 7 days).",
+    )
+    replay_max: int = _setting(
+        1000, "Messages replayed on a resubscribe; when more were missed, clients page the history instead."
+    )
+    presence_coalesce_over: int = _setting(
+        100,
+        "Channels with more members than this get presence changes batched (one frame per tick) instead of "
+        "each sent at once.",
+    )
+    presence_interval_s: float = _setting(
+        1.0, "Reserved: batched presence is sent on every messaging tick (a quarter of a second) today."
+    )
+    login_timeout_s: float = _setting(
+        10.0, "How long a new `/rtm/v1` connection may take to send its `login` frame before it is closed, in seconds."
+    )
+    batch_max: int = _setting(256, "Channel messages stored in one database transaction.")
+    attachment_max_bytes: int = _setting(10 * 1024 * 1024, "Largest attachment (image or file) upload, in bytes.")
+    attachment_types: tuple[str, ...] = _setting(
+        DEFAULT_TYPES, "Content types an attachment may have, comma-separated in the variable."
+    )
+    attachment_dir: Path = field(
+        default=Path("data/attachments"),
+        metadata={
+            "doc": "Where attachments are stored on disk when no S3 endpoint is set. "
+            "Default: `attachments/` in `data_dir`."
+        },
+    )
+    thumbnail_px: int = _setting(256, "Longest side of the thumbnail made for an image attachment, in pixels.")
+    s3_endpoint: str = _setting(
+        "",
+        "URL of an S3-compatible store (AWS S3, MinIO...) to keep attachments in. Empty: on disk in `attachment_dir`.",
+    )
+    s3_bucket: str = _setting("", "The S3 bucket attachments go to.")
+    s3_region: str = _setting("us-east-1", "The S3 region used to sign requests.")
+    s3_access_key: str = _setting("", "The S3 access key id.")
+    s3_secret_key: str = _setting("", "The S3 secret access key.")
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
