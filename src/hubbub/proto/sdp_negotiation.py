@@ -2,7 +2,10 @@
 
 Theory of operation. The *publisher* connection is offered by the client: the SFU answers
 every m= line in place (RFC 3264 §6), keeps the offer's payload types and extmap ids so that
-ingested packets need no rewriting, and rejects what it cannot forward with port 0. The
+ingested packets need no rewriting, and rejects what it cannot forward with port 0. Each
+accepted line accepts exactly one media codec (the SFU's first preference among those offered)
+and its RTX: the offerer may send with any format the answer lists (RFC 3264 §7), and a subscriber
+is offered one codec per track, so a second accepted codec would be one nobody receives. The
 *subscriber* connection is offered by the SFU: one sendonly m= line per forwarded track;
 on renegotiation m= lines never move (RFC 8829 §5.2.2), a removed track leaves a rejected
 (port 0, inactive) line, and a later track of the same kind recycles such a line under a
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hubbub.proto.sdp import (
@@ -354,8 +357,13 @@ def answer_publisher_offer(
     codecs: Sequence[CodecCapability] = SERVER_CODECS,
     extensions: Sequence[str] = SERVER_EXTENSIONS,
     data_channel: bool = False,
+    refused: Collection[str] = (),
 ) -> tuple[SessionDescription, list[NegotiatedMedia]]:
-    """Answer a publisher's offer; return the answer and what each accepted m= line carries."""
+    """Answer a publisher's offer; return the answer and what each accepted m= line carries.
+
+    m= lines whose mid is in ``refused`` (e.g. media the participant may not publish) are
+    rejected with port 0 (RFC 3264 §6) and carry nothing.
+    """
     remote = transport_parameters(offer)
     if remote.setup == "passive":  # RFC 8842 §5.3: the SFU is always the DTLS server
         raise NegotiationError("offer says a=setup:passive but the SFU must be the DTLS server")
@@ -365,7 +373,10 @@ def answer_publisher_offer(
     for index, offered in enumerate(offer.media):
         if offered.mid is None:
             raise NegotiationError(f"m= line {index} has no a=mid (RFC 8843 §7.2.1 needs one)")
-        section, media = _answer_section(offered, bundle, codecs, extensions, data_channel)
+        if offered.mid in refused:
+            section, media = _rejected(offered), None
+        else:
+            section, media = _answer_section(offered, bundle, codecs, extensions, data_channel)
         _transport(
             section,
             ice_ufrag=ice_ufrag,
@@ -436,6 +447,9 @@ def _answer_section(
     chosen, rtx = _choose_codecs(offered, caps)
     if not chosen:
         return _rejected(offered), None
+    # One media codec per line: every payload type the answer accepts must be forwardable.
+    chosen = chosen[:1]
+    rtx = {pt: r for pt, r in rtx.items() if pt == chosen[0].pt}
     direction = _reverse(offered.direction)
     section = MediaSection(offered.kind, 9, offered.proto, [], mid=offered.mid, direction=direction)
     section.codecs = _codec_list(chosen, rtx)

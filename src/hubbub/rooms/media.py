@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -174,8 +175,16 @@ class RoomMedia:
     # --- publishing ----------------------------------------------------------------------------
 
     def publisher_offer(
-        self, p: Participant, text: str, approve: Callable[[str, str], Publication | None]
-    ) -> tuple[str, list[Publication]]:
+        self, p: Participant, text: str, approve: Callable[[str, str], Publication]
+    ) -> tuple[str, list[Publication], list[MediaError]]:
+        """Answer ``p``'s publisher offer: the answer, the publications it activated, and why
+        any m-line was refused.
+
+        ``approve(kind, msid track id)`` names the publication an offered m-line carries or
+        raises :class:`MediaError` (e.g. ``permission_denied``): a refused line is rejected in
+        the answer (port 0) and nothing of it is received. When nothing is accepted and there
+        is no publisher connection yet, none is created, so no packet can arrive.
+        """
         pm = self._media(p)
         try:
             offer = sdp.parse(text)
@@ -185,7 +194,25 @@ class RoomMedia:
         fingerprints = tuple((f.algorithm, f.value) for f in params.fingerprints)
         if not fingerprints or not params.ice_ufrag or not params.ice_pwd:
             raise MediaError(sig.ErrorCode.invalid_sdp, "the offer lacks ICE credentials or a DTLS fingerprint")
+        # What each m-line would carry (negotiation is pure), before any transport exists.
+        trial = self._answer(offer, self.transport.new_ufrag(), secrets.token_hex(16), with_candidates=False)[1]
+        approved: dict[str, Publication] = {}
+        refusals: dict[str, MediaError] = {}
+        for nm in trial:
+            if nm.direction != "recvonly" or not nm.codecs:
+                continue
+            if not nm.ssrcs:
+                log.info("offered track without SSRCs (rid simulcast) is not routed yet", extra={"mid": nm.mid})
+                continue
+            try:
+                approved[nm.mid] = approve(nm.kind, (nm.msid.track_id or "") if nm.msid else "")
+            except MediaError as exc:
+                refusals[nm.mid] = exc
         peer = pm.publisher
+        no_transport = peer is None or peer.state is PeerState.CLOSED
+        if no_transport and all(nm.mid in refusals for nm in trial):  # nothing to receive: no transport
+            refused, _ = self._answer(offer, self.transport.new_ufrag(), secrets.token_hex(16), refused=refusals)
+            return sdp.serialize(refused), [], list(refusals.values())
         replaced = False
         if peer is None or fingerprints != pm.publisher_fingerprints or peer.state is PeerState.CLOSED:
             if peer is not None:
@@ -201,30 +228,37 @@ class RoomMedia:
         elif params.ice_ufrag != pm.publisher_ufrag:  # RFC 8445 §9: ICE restart, DTLS kept
             peer.restart_ice(params.ice_ufrag, params.ice_pwd)
             pm.publisher_ufrag = params.ice_ufrag
-        try:
-            answer, negotiated = answer_publisher_offer(
-                offer,
-                ice_ufrag=peer.ice_ufrag,
-                ice_pwd=peer.ice_pwd,
-                fingerprint=self.transport.fingerprint,
-                candidates=self.transport.local_candidates(peer.ice_ufrag),
-            )
-        except NegotiationError as exc:
-            raise MediaError(sig.ErrorCode.invalid_sdp, str(exc)) from None
+        answer, negotiated = self._answer(offer, peer.ice_ufrag, peer.ice_pwd, refused=refusals)
         activated = []
         for nm in negotiated:
-            if nm.direction != "recvonly" or not nm.codecs:
-                continue
-            if not nm.ssrcs:
-                log.info("offered track without SSRCs (rid simulcast) is not routed yet", extra={"mid": nm.mid})
-                continue
-            pub = approve(nm.kind, (nm.msid.track_id or "") if nm.msid else "")
-            if pub is None:
+            pub = approved.get(nm.mid)
+            if pub is None or nm.direction != "recvonly" or not nm.codecs or not nm.ssrcs:
                 continue
             if self._route(p, peer, pub, nm, force=replaced) and not pub.active:
                 pub.active = True
                 activated.append(pub)
-        return sdp.serialize(answer), activated
+        return sdp.serialize(answer), activated, list(refusals.values())
+
+    def _answer(
+        self,
+        offer: sdp.SessionDescription,
+        ufrag: str,
+        pwd: str,
+        *,
+        refused: Iterable[str] = (),
+        with_candidates: bool = True,
+    ) -> tuple[sdp.SessionDescription, list[NegotiatedMedia]]:
+        try:
+            return answer_publisher_offer(
+                offer,
+                ice_ufrag=ufrag,
+                ice_pwd=pwd,
+                fingerprint=self.transport.fingerprint,
+                candidates=self.transport.local_candidates(ufrag) if with_candidates else [],
+                refused=frozenset(refused),
+            )
+        except NegotiationError as exc:
+            raise MediaError(sig.ErrorCode.invalid_sdp, str(exc)) from None
 
     def _route(
         self, p: Participant, peer: PeerTransport, pub: Publication, nm: NegotiatedMedia, *, force: bool

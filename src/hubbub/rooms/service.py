@@ -276,11 +276,15 @@ class RoomService:
         participant.publications[pub.sid] = pub
         return pub
 
-    def publisher_offer(self, room: Room, participant: Participant, sdp: str) -> str:
-        """Answer the client's publisher offer; tracks it carries become active and are routed."""
+    def publisher_offer(self, room: Room, participant: Participant, sdp: str) -> tuple[str, RoomError | None]:
+        """Answer the client's publisher offer; tracks it carries become active and are routed.
+
+        Returns the answer and, when some m-line was refused (rejected in the answer with port 0,
+        e.g. media the token may not publish), the error to tell the client.
+        """
         media = self._media[room.sid]
         try:
-            answer, activated = media.publisher_offer(participant, sdp, self._approve(participant))
+            answer, activated, refusals = media.publisher_offer(participant, sdp, self._approve(participant))
         except MediaError as exc:
             raise RoomError(exc.code, exc.message) from None
         now = self.clock()
@@ -292,21 +296,31 @@ class RoomService:
                         continue
                     if other.can(Privilege.subscribe, now):
                         self._subscribe(room, other, participant, pub)
-        return answer
+        refusal = None
+        if refusals:
+            denied = [r for r in refusals if r.code == E.permission_denied]
+            code = denied[0].code if denied else refusals[0].code
+            messages = dict.fromkeys(r.message for r in refusals)
+            refusal = RoomError(code, "m-lines rejected (port 0): " + "; ".join(messages))
+        return answer, refusal
 
-    def _approve(self, participant: Participant) -> Callable[[str, str], Publication | None]:
-        """Which publication an offered m-line (kind, msid track id) belongs to, if allowed."""
+    def _approve(self, participant: Participant) -> Callable[[str, str], Publication]:
+        """Which publication an offered m-line (kind, msid track id) belongs to; raises
+        :class:`MediaError` when the participant may not send it."""
 
-        def approve(kind: str, cid: str) -> Publication | None:
+        def approve(kind: str, cid: str) -> Publication:
             now = self.clock()
             pub = participant.publication_by_cid(cid) if cid else None
             if pub is None:  # offered without a publish request: accept when allowed
                 try:
                     pub = self.publish_for_offer(participant, kind, cid)
-                except RoomError:
-                    return None
-            if pub.kind.value != kind or not participant.can(_PUBLISH_PRIVILEGE[pub.kind], now):
-                return None
+                except RoomError as exc:
+                    raise MediaError(exc.code, exc.message) from None
+            if pub.kind.value != kind:
+                raise MediaError(E.invalid_sdp, f"a {kind} m-line names the {pub.kind.value} track {cid!r}")
+            needed = _PUBLISH_PRIVILEGE[pub.kind]
+            if not participant.can(needed, now):
+                raise MediaError(E.permission_denied, f"the token does not grant {needed.value}")
             return pub
 
         return approve

@@ -273,8 +273,10 @@ class SignalingSession:
                 pub = rooms.publish(room, p, msg)
                 self.outbox.send(sig.TrackPublished(cid=pub.cid, track=pub.info(), re=msg.id))
             case sig.Offer():
-                answer = rooms.publisher_offer(room, p, msg.sdp)
+                answer, refusal = rooms.publisher_offer(room, p, msg.sdp)
                 self.outbox.send(sig.Answer(sdp=answer, re=msg.id))
+                if refusal is not None:  # after the answer, which a client applies to settle its offer
+                    self._error(refusal.code, refusal.message, msg.id)
             case sig.Answer():
                 rooms.subscriber_answer(room, p, msg.sdp)
                 self._ack(msg)

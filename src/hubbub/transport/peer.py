@@ -113,6 +113,7 @@ class TransportStats:
     bytes_in: int = 0
     datagrams_out: int = 0
     bytes_out: int = 0
+    rtp_in: int = 0  # RTP that passed SRTP and reached a peer's handler (live peers added by the server)
     dropped_unknown_address: int = 0  # not an ICE check for a live peer
     dropped_malformed: int = 0  # from a bound address: empty or unknown first byte
     stun_bad_auth: int = 0

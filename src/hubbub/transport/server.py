@@ -201,6 +201,7 @@ class RtcTransportServer:
         for peer in self._peers.values():
             out["datagrams_out"] += peer.stats.packets_out
             out["bytes_out"] += peer.stats.bytes_out
+            out["rtp_in"] += peer.stats.rtp_in
         return out
 
     def advertised_addresses(self) -> list[str]:
@@ -350,6 +351,7 @@ class RtcTransportServer:
             # Keep the server totals when the peer's own counters go away.
             self.counters.datagrams_out += peer.stats.packets_out
             self.counters.bytes_out += peer.stats.bytes_out
+            self.counters.rtp_in += peer.stats.rtp_in
 
     # -- UdpHost ----------------------------------------------------------------------------
 
