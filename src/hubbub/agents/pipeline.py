@@ -44,6 +44,9 @@ from hubbub.agents.transcripts import Conversation, TranscriptLine, TranscriptSt
 
 log = logging.getLogger("hubbub.agents")
 
+STOP_TIMEOUT = 2.0
+"""Seconds :meth:`Pipeline.stop` waits for the stages' workers to end, and then for each ``close``."""
+
 
 @dataclass
 class AgentContext:
@@ -218,16 +221,27 @@ class Pipeline:
                 if self._tasks[i] is me:
                     self._busy[i] = None
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Cancel every stage's worker and close the stages, each step bounded by ``timeout``:
+        a stage that ignores cancellation or hangs in ``close`` is logged and left behind, never
+        waited for, so stopping an agent always ends."""
         tasks = [t for t in self._tasks if t is not None]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=timeout)
+            if pending:
+                log.warning("%d stage worker(s) still running %.1f s after cancellation", len(pending), timeout)
+            for task in done:  # retrieve outcomes, so none is reported as never retrieved
+                if not task.cancelled():
+                    task.exception()
         for stage in self.stages:
-            with contextlib.suppress(Exception):
-                await stage.close()
+            try:
+                await asyncio.wait_for(stage.close(), timeout)
+            except TimeoutError:
+                log.warning("stage %s did not close within %.1f s", stage.name, timeout)
+            except Exception:
+                log.exception("stage %s failed to close", stage.name)
 
 
 def _drain(queue: asyncio.Queue[Frame]) -> list[Frame]:
