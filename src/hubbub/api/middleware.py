@@ -109,24 +109,17 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(
-            413,
-            "body_too_large",
-            "Payload too large",
-            f"The request body exceeds the limit of {self.max_body} bytes.",
-            instance=scope.get("path", ""),
-        )
-        await response(scope, receive, send)
+        detail = f"The request body exceeds the limit of {self.max_body} bytes."
+        await _refuse(scope, receive, send, 413, "body_too_large", "Payload too large", detail)
 
     async def _too_deep(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(
-            400,
-            "malformed_json",
-            "Malformed JSON",
-            f"The request body nests objects and arrays deeper than {MAX_BODY_DEPTH} levels.",
-            instance=scope.get("path", ""),
-        )
-        await response(scope, receive, send)
+        detail = f"The request body nests objects and arrays deeper than {MAX_BODY_DEPTH} levels."
+        await _refuse(scope, receive, send, 400, "malformed_json", "Malformed JSON", detail)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, title: str, detail: str) -> None:
+    """Answer with a problem document before the app sees the request."""
+    await problem(status, code, title, detail, instance=scope.get("path", ""))(scope, receive, send)
 
 
 MAX_BODY_DEPTH = jsonsafe.MAX_DEPTH
