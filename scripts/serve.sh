@@ -3,9 +3,11 @@
 # Any arguments go to `hubbub serve` (e.g. --port 9000 --data-dir /var/lib/hubbub).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
-# Voice agents' embedded providers (VAD, speech recognition, espeak-ng speech). The embedded LLM
-# needs a native build (several minutes): run scripts/build-llama.sh once, or configure an
-# OpenAI-compatible LLM endpoint for your agents.
+# Voice agents' embedded providers (VAD, speech recognition, espeak-ng speech). For the LLM give
+# agents an OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp's server): the embedded SmolLM2-135M
+# (scripts/build-llama.sh, a native build of several minutes) is a smoke test, not an assistant.
 hubbub_bootstrap "agents" espeak-ng gcc libsrtp2-dev libssl-dev
 hubbub_agent_models
+# Which agent providers run here, and how to enable the rest (to stderr: stdout stays the server's).
+"$HUBBUB_VENV/bin/hubbub" agent providers >&2 || true
 exec "$HUBBUB_VENV/bin/hubbub" serve "$@"

@@ -168,29 +168,46 @@ def build_provider(kind: str, spec: ProviderSpec) -> object:
     """One provider from its spec: built-in fakes by name, everything else through the registry.
 
     Raises :class:`AgentConfigError` for an unknown name, bad options or a provider that cannot
-    start here (a missing package or model): the agent is refused before it joins.
+    start here (a missing package or model): the agent is refused before it joins. The message
+    says it once, with what to install and what to configure instead.
     """
+    from hubbub.agents.providers import registry
+
     options = spec.options
+    field = f"providers.{kind}"
     try:
         if spec.name == "scripted" or (kind == "vad" and spec.name == "energy"):
             return _scripted(kind, options)
-        from hubbub.agents.providers import registry
-
         build = getattr(registry, f"build_{kind}")
         return build({"name": spec.name, **options})
     except AgentConfigError:
         raise
+    except registry.ProviderUnavailableError as exc:
+        message = f"{exc.provider!r} cannot run here: {exc.reason}; {registry.alternative(exc.kind)}"
+        raise _field_error(field, message) from None
     except TypeError as exc:
-        raise AgentConfigError(f"providers.{kind}: bad options for {spec.name!r}: {exc}") from None
+        raise _field_error(field, f"bad options for {spec.name!r}: {exc}") from None
     except ImportError as exc:
-        raise AgentConfigError(f"providers.{kind}: provider {spec.name!r} is not available here: {exc}") from None
+        raise _field_error(field, f"{spec.name!r} cannot run here: {exc}") from None
     except Exception as exc:
-        raise AgentConfigError(f"providers.{kind}: cannot start {spec.name!r}: {exc}") from None
+        raise _field_error(field, f"cannot start {spec.name!r}: {exc}") from None
+
+
+def _field_error(field: str, message: str) -> AgentConfigError:
+    return AgentConfigError(f"{field}: {message}", [{"field": field, "message": message}])
 
 
 def build_providers(config: AgentConfig) -> Providers:
     p = config.providers
-    built = {kind: build_provider(kind, getattr(p, kind)) for kind in ("vad", "stt", "llm", "tts")}
+    built: dict[str, object] = {}
+    errors: list[dict[str, str]] = []
+    for kind in ("vad", "stt", "llm", "tts"):  # every provider that cannot start is named, each once
+        try:
+            built[kind] = build_provider(kind, getattr(p, kind))
+        except AgentConfigError as exc:
+            errors.extend(exc.errors or [{"field": f"providers.{kind}", "message": exc.message}])
+    if errors:
+        raise AgentConfigError("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
     vad = built["vad"]
     if isinstance(vad, VAD) and vad.capabilities.sample_rate != 16_000:
         raise AgentConfigError(f"providers.vad: {p.vad.name!r} runs at {vad.capabilities.sample_rate} Hz; 16000 needed")

