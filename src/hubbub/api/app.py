@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+import fastapi_offline
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from hubbub import __version__
@@ -15,6 +18,9 @@ from hubbub.api.services import Services
 
 API_PREFIX = "/api/v1"
 WEB = Path(__file__).resolve().parent.parent / "web"  # the Web SDK and the demo pages
+# Swagger UI's script, stylesheet and icon, shipped by the fastapi-offline package: /docs needs no CDN.
+SWAGGER_UI = Path(fastapi_offline.__file__).resolve().parent / "static"
+DOCS_ASSETS = "/docs/assets"
 
 DESCRIPTION = """
 Hubbub's control plane: console accounts, projects (App ID + App Certificate), API keys,
@@ -29,7 +35,7 @@ def create_app(services: Services) -> FastAPI:
         title="Hubbub",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # served by install_docs, from the package rather than a CDN
         redoc_url=None,
         openapi_url=f"{API_PREFIX}/openapi.json",
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
@@ -41,8 +47,28 @@ def create_app(services: Services) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
+    install_docs(app)
     app.mount("/sdk", StaticFiles(directory=WEB / "sdk"), name="sdk")
     app.mount("/demo", StaticFiles(directory=WEB / "demo", html=True), name="demo")
     app.mount("/console", StaticFiles(directory=WEB / "console", html=True), name="console")
     app.add_middleware(RequestContextMiddleware, max_body_bytes=services.settings.max_body_bytes)
     return app
+
+
+def install_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs with every asset served from here, so the page works without internet."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=SWAGGER_UI), name="docs-assets")
+    openapi_url = app.openapi_url or f"{API_PREFIX}/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - API docs",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            # No badge that sends the document to the public online validator.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
