@@ -53,3 +53,20 @@ async def test_cli_start_without_llama_prints_the_error_once(
     assert status == 2 and out == ""
     assert err.startswith("hubbub: invalid_agent_config: providers.llm: "), err
     _says_it_once(err)
+
+
+async def test_every_provider_that_cannot_run_is_named_once(
+    live_agents: Any, no_llama: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)
+    base = f"{live_agents.url}/api/v1/projects/{live_agents.app_id}/agents"
+    async with httpx.AsyncClient(headers=live_agents.headers, timeout=20) as http:
+        r = await http.post(base, json={"channel": "room1"})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert [e["field"] for e in body["errors"]] == ["providers.stt", "providers.llm"]
+    lines = body["detail"].splitlines()
+    assert [line.split(":")[0] for line in lines] == ["providers.stt", "providers.llm"]
+    assert "faster-whisper is not installed (pip install faster-whisper)" in lines[0]
+    assert '"stt": {"name": "openai"' in lines[0]
+    _says_it_once(lines[1])

@@ -207,7 +207,7 @@ def build_providers(config: AgentConfig) -> Providers:
         except AgentConfigError as exc:
             errors.extend(exc.errors or [{"field": f"providers.{kind}", "message": exc.message}])
     if errors:
-        raise AgentConfigError("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
+        raise AgentConfigError("\n".join(f"{e['field']}: {e['message']}" for e in errors), errors)  # one a line
     vad = built["vad"]
     if isinstance(vad, VAD) and vad.capabilities.sample_rate != 16_000:
         raise AgentConfigError(f"providers.vad: {p.vad.name!r} runs at {vad.capabilities.sample_rate} Hz; 16000 needed")

