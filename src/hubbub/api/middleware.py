@@ -12,7 +12,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hubbub.api.problems import problem
-from hubbub.util import jsonsafe
+from hubbub.schema import jsonsafe
 from hubbub.util.logging import request_id_var
 
 log = logging.getLogger("hubbub.http")

@@ -144,7 +144,7 @@ def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) ->
 
 def _start(args: argparse.Namespace) -> int:
     from hubbub.cli import CliError
-    from hubbub.util import jsonsafe
+    from hubbub.schema import jsonsafe
 
     config: dict[str, Any] = {}
     if args.config:
@@ -207,7 +207,7 @@ def _eval_llm(args: argparse.Namespace) -> int:
     from hubbub.agents.eval import llm as evaluation
     from hubbub.agents.providers import registry
     from hubbub.cli import CliError
-    from hubbub.util import jsonsafe
+    from hubbub.schema import jsonsafe
 
     config = _llm_from_flags(args)
     if args.llm_json is not None:

@@ -50,6 +50,7 @@ from typing import Any, Final
 import jwt
 from jwt.algorithms import HMACAlgorithm
 
+from hubbub.schema import jsonsafe
 from hubbub.schema.tokens import (
     ALGORITHM,
     CLAIM_APP_ID,
@@ -74,7 +75,6 @@ from hubbub.schema.tokens import (
     is_valid_user_id,
 )
 from hubbub.sdk.token import PrivilegeSpec, build_token
-from hubbub.util import jsonsafe
 
 __all__ = [
     "APP_ONLY_LIFETIME",

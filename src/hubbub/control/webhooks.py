@@ -43,9 +43,9 @@ from hubbub.control.context import ControlContext, Principal
 from hubbub.control.errors import InvalidInput, NotFound
 from hubbub.control.projects import Projects
 from hubbub.messaging.types import HookVerdict
+from hubbub.schema import jsonsafe
 from hubbub.storage.models import Project
 from hubbub.storage.models_messaging import WebhookDelivery, WebhookEndpoint
-from hubbub.util import jsonsafe
 
 log = logging.getLogger("hubbub.webhooks")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from hubbub.util import jsonsafe
+from hubbub.schema import jsonsafe
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 import msgspec
 
-from hubbub.util import jsonsafe
+from hubbub.schema import jsonsafe
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 256 * 1024

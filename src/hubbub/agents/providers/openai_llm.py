@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from hubbub.util import jsonsafe
+from hubbub.schema import jsonsafe
 
 from .base import LLM, ChatMessage, LlmCapabilities, LlmOptions, ProviderError
 

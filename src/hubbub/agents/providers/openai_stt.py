@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from hubbub.util import jsonsafe
+from hubbub.schema import jsonsafe
 
 from .audio import encode_wav
 from .base import STT, ProviderError, SttCapabilities, Transcript

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hubbub.util import jsonsafe
+from hubbub.schema import jsonsafe
 
 tricky_text = st.text(alphabet='[]{}"\\:,ab\n\u00e9\U0001f600', max_size=12)
 values = st.recursive(
