@@ -8,6 +8,7 @@ straight to the media UDP port, not through the proxy. A proxy that is not insta
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import datetime
@@ -316,3 +317,42 @@ async def test_backup_script_restores_a_working_server(
         assert keys is not None and keys.certificate == certificate  # decrypted with the restored secret.key
     finally:
         await again.close()
+
+
+@pytest.mark.parametrize("announced", ["203.0.113.10", ""])
+async def test_announced_ip_is_the_one_address_clients_are_told(announced: str, tmp_path: Path) -> None:
+    """The NAT section: with announced_ip, the candidates carry it alone (UDP and ICE-TCP) on the
+    listening ports; without it, rtc_host 0.0.0.0 offers every IPv4 address of the host, loopback last."""
+    settings = Settings(data_dir=tmp_path, rtc_host="0.0.0.0", rtc_udp_port=0, rtc_tcp_port=0, announced_ip=announced)
+    platform = await Platform.start(settings)
+    try:
+        transport = platform.transport
+        assert transport.udp_address is not None and transport.tcp_address is not None
+        candidates = transport.local_candidates()
+        ports = {"udp": transport.udp_address[1], "tcp": transport.tcp_address[1]}
+        assert {c.transport for c in candidates} == {"udp", "tcp"}
+        assert all(c.port == ports[c.transport] for c in candidates)
+        udp = [c.ip for c in sorted(candidates, key=lambda c: -c.priority) if c.transport == "udp"]
+        if announced:
+            assert {c.ip for c in candidates} == {announced}
+        else:
+            assert udp[-1] == "127.0.0.1" and udp == [c.ip for c in candidates if c.transport == "udp"]
+    finally:
+        await platform.close()
+
+
+def test_the_guide_names_only_real_settings_and_flags() -> None:
+    """Every HUBBUB_* variable the guides name is in the settings reference; every flag of the guide's
+    `hubbub serve` command is one that `hubbub serve` accepts."""
+    from hubbub.cli import build_parser
+
+    reference = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+    for doc in (DOC, ROOT / "docs" / "troubleshooting.md"):
+        for name in set(re.findall(r"HUBBUB_[A-Z0-9_]+", doc.read_text(encoding="utf-8"))):
+            assert f"`{name}`" in reference, f"{doc.name} names {name}, which docs/settings.md does not list"
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = {o for action in commands.choices["serve"]._actions for o in action.option_strings}
+    command = re.search(r"```sh\n(hubbub serve .*?)```", DOC.read_text(encoding="utf-8"), flags=re.DOTALL)
+    assert command is not None
+    flags = re.findall(r"(--[a-z-]+)", command.group(1))
+    assert "--announced-ip" in flags and set(flags) <= options, set(flags) - options

@@ -78,3 +78,14 @@ def test_the_generator_script_finds_the_doc_current() -> None:
         [sys.executable, str(ROOT / "scripts" / "gen-settings-doc.py"), "--check"], capture_output=True, text=True
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_the_toml_example_is_a_valid_settings_file(tmp_path: Path) -> None:
+    from hubbub.config import load_settings
+
+    block = re.search(r"```toml\n(.*?)```", settings_markdown(), flags=re.DOTALL)
+    assert block is not None
+    path = tmp_path / "hubbub.toml"
+    path.write_text(block.group(1), encoding="utf-8")
+    settings = load_settings(env={}, config_file=path)
+    assert settings.announced_ip == "203.0.113.10" and settings.database_url.startswith("postgresql+asyncpg://")

@@ -174,6 +174,7 @@ def settings_markdown() -> str:
         "`hubbub config show` prints the result, secrets masked. In the TOML file a setting is its name,",
         "at top level or under a `[hubbub]` table:",
         "",
+        "<!-- not-an-example: a settings file; tests/docs/test_settings_doc.py loads it with the server's loader -->",
         "```toml",
         "[hubbub]",
         'host = "127.0.0.1"',
