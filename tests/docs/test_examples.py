@@ -12,6 +12,7 @@ to the README's ``http://127.0.0.1:8080``, ``HUBBUB_APP_ID``, ...), and does wha
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -284,6 +285,24 @@ async def test_server_message_reaches_a_verified_webhook(live: Live) -> None:
         receiver.cancel()
     assert "verified message.channel" in out, out
     assert "refused" not in out, out
+
+
+def test_token_claims_are_what_the_builder_writes() -> None:
+    documented = json.loads((EXAMPLES / "token_claims.json").read_text())
+    token = build_token(
+        documented["iss"],
+        "c" * 32,
+        user_id="alice",
+        channel="room1",
+        role="host",
+        expires_in=3600,
+        privileges={"join_channel": 3600, "subscribe": 3600, "publish_audio": 600},
+        now=documented["iat"],
+    )
+    part = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    assert len(claims.pop("jti")) == len(documented.pop("jti"))
+    assert claims == documented
 
 
 def test_agent_configs_are_valid() -> None:
