@@ -219,7 +219,10 @@ class _Event(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True)
     re: str | None = None
 
 
-class Joined(_Event, tag="joined"):
+class Joined(_Event, tag="joined", omit_defaults=False):
+    """Sent with every field, defaults included: a client reads ``ice_servers``, ``protocol``,
+    ``ping_interval`` and ``resumed`` from it, not from what it assumes of the server."""
+
     room: RoomInfo
     participant: ParticipantInfo
     participants: list[ParticipantInfo]

@@ -1,0 +1,79 @@
+"""A real ``joined`` frame from a live server carries every field docs/protocol.md lists for it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest_asyncio
+import websockets
+
+from hubbub.config import Settings
+from hubbub.control.context import UserPrincipal
+from hubbub.schema import signaling as sig
+from hubbub.sdk.token import build_token
+from hubbub.server.platform import Platform, serving
+
+_spec = importlib.util.spec_from_file_location("protocol_doc", Path(__file__).with_name("test_protocol_doc.py"))
+assert _spec is not None and _spec.loader is not None
+_doc = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("protocol_doc", _doc)  # its dataclasses look their module up
+_spec.loader.exec_module(_doc)
+joined_doc_fields: Callable[[], set[str]] = _doc.joined_doc_fields
+
+
+@pytest_asyncio.fixture
+async def server(tmp_path: Path) -> AsyncIterator[tuple[str, Callable[[str], str]]]:
+    """A live server (HTTP, signaling, media on real sockets) and a token maker for its project."""
+    settings = Settings(host="127.0.0.1", port=0, data_dir=tmp_path / "data", rtc_udp_port=0, rtc_tcp_port=0)
+    platform = await Platform.start(settings)
+    try:
+        async with serving(platform) as url:
+            svc = platform.services
+            user = await svc.accounts.sign_up("owner@example.com", "correct horse battery")
+            project, certificate = await svc.projects.create(UserPrincipal(user.id), "docs")
+            yield url, lambda who: build_token(project.app_id, certificate, user_id=who, channel="room1")
+    finally:
+        await platform.close()
+
+
+async def _join(url: str, frame: dict[str, object]) -> tuple[dict[str, object], object]:
+    ws = await websockets.connect(url.replace("http", "ws", 1) + "/rtc/v1", max_size=2**22)
+    await ws.send(json.dumps(frame))
+    return json.loads(await ws.recv()), ws
+
+
+async def test_joined_carries_every_documented_field(server: tuple[str, Callable[[str], str]]) -> None:
+    url, token = server
+    joined, ws = await _join(url, {"type": "join", "id": "j", "token": token("alice")})
+    try:
+        assert joined["type"] == "joined" and joined["re"] == "j"
+        missing = sorted(joined_doc_fields() - joined.keys())
+        assert missing == [], f"joined lacks fields docs/protocol.md lists: {missing}"
+        assert joined["ice_servers"] == []  # no STUN/TURN server is configured
+        assert joined["protocol"] == sig.PROTOCOL_VERSION
+        assert joined["ping_interval"] == 5.0
+        assert joined["resumed"] is False
+        # What the SDKs decode is the same frame.
+        decoded = sig.decode_server(json.dumps(joined))
+        assert isinstance(decoded, sig.Joined) and decoded.resumed is False
+    finally:
+        await ws.close()  # type: ignore[attr-defined]
+
+
+async def test_a_resumed_join_says_so(server: tuple[str, Callable[[str], str]]) -> None:
+    url, token = server
+    first, ws1 = await _join(url, {"type": "join", "id": "j1", "token": token("bob")})
+    participant = first["participant"]
+    assert isinstance(participant, dict)
+    await ws1.close()  # type: ignore[attr-defined]  # dropped, not left: the participant waits
+    resume = {"resume_sid": participant["sid"], "resume_key": first["resume_key"]}
+    second, ws2 = await _join(url, {"type": "join", "id": "j2", "token": token("bob"), **resume})
+    try:
+        assert second["type"] == "joined" and second["resumed"] is True, second
+        assert second["participant"]["sid"] == participant["sid"]  # type: ignore[index]
+    finally:
+        await ws2.close()  # type: ignore[attr-defined]
