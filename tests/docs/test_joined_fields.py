@@ -26,7 +26,7 @@ joined_doc_fields: Callable[[], set[str]] = _doc.joined_doc_fields
 
 
 @pytest_asyncio.fixture
-async def server(tmp_path: Path) -> AsyncIterator[tuple[str, Callable[[str], str]]]:
+async def server(tmp_path: Path) -> AsyncIterator[tuple[str, Callable[..., str]]]:
     """A live server (HTTP, signaling, media on real sockets) and a token maker for its project."""
     settings = Settings(host="127.0.0.1", port=0, data_dir=tmp_path / "data", rtc_udp_port=0, rtc_tcp_port=0)
     platform = await Platform.start(settings)
@@ -35,7 +35,12 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[str, Callable[[str], str
             svc = platform.services
             user = await svc.accounts.sign_up("owner@example.com", "correct horse battery")
             project, certificate = await svc.projects.create(UserPrincipal(user.id), "docs")
-            yield url, lambda who: build_token(project.app_id, certificate, user_id=who, channel="room1")
+            yield (
+                url,
+                lambda who, role="host": build_token(
+                    project.app_id, certificate, user_id=who, channel="room1", role=role
+                ),
+            )
     finally:
         await platform.close()
 
@@ -46,7 +51,7 @@ async def _join(url: str, frame: dict[str, object]) -> tuple[dict[str, object], 
     return json.loads(await ws.recv()), ws
 
 
-async def test_joined_carries_every_documented_field(server: tuple[str, Callable[[str], str]]) -> None:
+async def test_joined_carries_every_documented_field(server: tuple[str, Callable[..., str]]) -> None:
     url, token = server
     joined, ws = await _join(url, {"type": "join", "id": "j", "token": token("alice")})
     try:
@@ -64,7 +69,7 @@ async def test_joined_carries_every_documented_field(server: tuple[str, Callable
         await ws.close()  # type: ignore[attr-defined]
 
 
-async def test_a_resumed_join_says_so(server: tuple[str, Callable[[str], str]]) -> None:
+async def test_a_resumed_join_says_so(server: tuple[str, Callable[..., str]]) -> None:
     url, token = server
     first, ws1 = await _join(url, {"type": "join", "id": "j1", "token": token("bob")})
     participant = first["participant"]
@@ -77,3 +82,20 @@ async def test_a_resumed_join_says_so(server: tuple[str, Callable[[str], str]]) 
         assert second["participant"]["sid"] == participant["sid"]  # type: ignore[index]
     finally:
         await ws2.close()  # type: ignore[attr-defined]
+
+
+async def test_an_audience_publish_gets_the_code_tokens_md_names(server: tuple[str, Callable[..., str]]) -> None:
+    """docs/tokens.md says what an audience token that publishes is told: the code the server sends."""
+    url, token = server
+    joined, ws = await _join(url, {"type": "join", "id": "j", "token": token("viewer", "audience")})
+    try:
+        assert joined["type"] == "joined"
+        await ws.send(json.dumps({"type": "publish", "id": "p", "cid": "mic", "kind": "audio"}))  # type: ignore[attr-defined]
+        reply = json.loads(await ws.recv())  # type: ignore[attr-defined]
+        assert reply["type"] == "error" and reply["re"] == "p", reply
+        tokens_doc = _doc.section((_doc.DOCS / "tokens.md").read_text(encoding="utf-8"), "Error codes")
+        assert f"`{reply['code']}`" in tokens_doc, (
+            f"docs/tokens.md does not say a publish is refused with {reply['code']}"
+        )
+    finally:
+        await ws.close()  # type: ignore[attr-defined]
