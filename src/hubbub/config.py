@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 ENV_PREFIX = "HUBBUB_"
-SECRET_FIELDS = frozenset({"secret_key", "database_url"})
+SECRET_FIELDS = frozenset({"secret_key", "database_url", "turn_secret"})
+ICE_URL_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 _T = TypeVar("_T")
 
 
@@ -117,6 +118,18 @@ class Settings:
         "a router's port forward): the only address clients are told. Empty: the `rtc_host` address, or every "
         "local IPv4 address when it is `0.0.0.0`.",
     )
+    ice_servers: str = _setting(
+        "",
+        "STUN and TURN servers that `joined` gives every client to use, as comma-separated URLs (RFC 7064, "
+        "RFC 7065), e.g. `stun:stun.example.com:3478,turns:turn.example.com:443?transport=tcp`. TURN URLs need "
+        "`turn_secret`. Empty: none (`ice_servers` is `[]`; clients may pass their own).",
+    )
+    turn_secret: str = _setting(
+        "",
+        "Shared secret of the TURN server in `ice_servers` (coturn's `use-auth-secret` with "
+        "`static-auth-secret`): each `joined` carries a username `<expiry>:<user id>` and its HMAC-SHA1 "
+        "credential, valid for 24 hours. Masked by `hubbub config show`.",
+    )
     reconnect_window_s: float = _setting(
         10.0,
         "How long a participant whose signaling or media dropped stays in the room, tracks kept, so that its "
@@ -142,6 +155,10 @@ class Settings:
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def ice_server_urls(self) -> tuple[str, ...]:
+        return tuple(u.strip() for u in self.ice_servers.split(",") if u.strip())
 
 
 def _field_types() -> dict[str, Any]:
@@ -244,6 +261,11 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         raise bad("log_level", f"must be debug, info, warning or error, not {s.log_level!r}")
     if s.database_url and not s.database_url.startswith(("sqlite", "postgresql")):
         raise bad("database_url", "must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+    for url in s.ice_server_urls:
+        if not url.startswith(ICE_URL_SCHEMES):
+            raise bad("ice_servers", f"{url!r} is not a stun:, stuns:, turn: or turns: URL")
+        if url.startswith(("turn:", "turns:")) and not s.turn_secret:
+            raise bad("ice_servers", "TURN URLs need turn_secret (the TURN server's static-auth-secret)")
 
 
 def _mask_url(url: str) -> str:
@@ -263,7 +285,7 @@ def masked(settings: Settings) -> dict[str, Any]:
         if f.name == "database_url":
             value = _mask_url(settings.effective_database_url)
         elif f.name in SECRET_FIELDS:
-            value = "****" if value else "(generated in data_dir)"
+            value = "****" if value else ("(generated in data_dir)" if f.name == "secret_key" else "")
         elif isinstance(value, Path):
             value = str(value)
         out[f.name] = value

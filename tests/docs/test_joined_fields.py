@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import importlib.util
 import json
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 import websockets
 
-from hubbub.config import Settings
+from hubbub.config import ConfigError, Settings, load_settings, masked
 from hubbub.control.context import UserPrincipal
 from hubbub.schema import signaling as sig
 from hubbub.sdk.token import build_token
@@ -99,3 +104,39 @@ async def test_an_audience_publish_gets_the_code_tokens_md_names(server: tuple[s
         )
     finally:
         await ws.close()  # type: ignore[attr-defined]
+
+
+async def test_configured_ice_servers_reach_the_client(tmp_path: Path) -> None:
+    """STUN/TURN servers from the settings are in ``joined``; TURN ones with time-limited credentials
+    as coturn's ``use-auth-secret`` checks them (username ``<expiry>:<identity>``, HMAC-SHA1)."""
+    env = {
+        "HUBBUB_ICE_SERVERS": "stun:stun.example.com:3478, turn:turn.example.com:3478?transport=udp,"
+        "turns:turn.example.com:443",
+        "HUBBUB_TURN_SECRET": "s3cret",
+    }
+    settings = load_settings({"port": 0, "rtc_udp_port": 0, "rtc_tcp_port": 0, "data_dir": tmp_path}, env=env)
+    platform = await Platform.start(settings)
+    try:
+        async with serving(platform) as url:
+            user = await platform.services.accounts.sign_up("owner@example.com", "correct horse battery")
+            project, certificate = await platform.services.projects.create(UserPrincipal(user.id), "docs")
+            tok = build_token(project.app_id, certificate, user_id="alice", channel="room1")
+            joined, ws = await _join(url, {"type": "join", "id": "j", "token": tok})
+            await ws.close()  # type: ignore[attr-defined]
+    finally:
+        await platform.close()
+    stun, turn = joined["ice_servers"]  # type: ignore[misc]
+    assert stun == {"urls": ["stun:stun.example.com:3478"]}
+    assert turn["urls"] == ["turn:turn.example.com:3478?transport=udp", "turns:turn.example.com:443"]
+    expiry, identity = turn["username"].split(":")
+    assert identity == "alice" and int(expiry) > time.time() + 3600
+    digest = hmac.new(b"s3cret", turn["username"].encode(), hashlib.sha1).digest()
+    assert turn["credential"] == base64.b64encode(digest).decode()
+
+
+def test_ice_server_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="ice_servers"):
+        load_settings(env={"HUBBUB_ICE_SERVERS": "http://stun.example.com"})
+    with pytest.raises(ConfigError, match="turn_secret"):
+        load_settings(env={"HUBBUB_ICE_SERVERS": "turn:turn.example.com"})
+    assert "s3cret" not in str(masked(load_settings(env={"HUBBUB_TURN_SECRET": "s3cret"})))

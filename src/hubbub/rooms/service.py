@@ -16,6 +16,9 @@ token and privilege expiry (a warning ``token_expiring`` first), and emits activ
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import secrets
 from collections.abc import Callable, Iterator
@@ -52,6 +55,9 @@ class RoomSettings:
     max_participants: int = 500
     speaker_interval: float = 0.3
     native_fanout: bool = True  # the C fan-out helper when it can be built (else pure Python)
+    ice_urls: tuple[str, ...] = ()  # STUN/TURN URLs for the clients (``joined.ice_servers``)
+    turn_secret: str = ""  # coturn ``static-auth-secret`` for time-limited TURN credentials
+    turn_credential_ttl: float = 86_400.0
 
 
 _PUBLISH_PRIVILEGE = {sig.TrackKind.audio: Privilege.publish_audio, sig.TrackKind.video: Privilege.publish_video}
@@ -163,7 +169,21 @@ class RoomService:
             reconnect_window=self.settings.reconnect_window,
             resume_key=participant.resume_key,
             resumed=resumed,
+            ice_servers=self._ice_servers(participant.identity, now),
         )
+
+    def _ice_servers(self, identity: str, now: float) -> list[sig.IceServer]:
+        """STUN URLs as one entry; TURN URLs as another with a time-limited credential (the TURN REST
+        scheme coturn checks with ``use-auth-secret``: username ``<expiry>:<user>``, base64 HMAC-SHA1)."""
+        urls = self.settings.ice_urls
+        stun = [u for u in urls if u.startswith(("stun:", "stuns:"))]
+        turn = [u for u in urls if u.startswith(("turn:", "turns:"))]
+        servers = [sig.IceServer(urls=stun)] if stun else []
+        if turn:
+            username = f"{int(now + self.settings.turn_credential_ttl)}:{identity}"
+            digest = hmac.new(self.settings.turn_secret.encode(), username.encode(), hashlib.sha1).digest()
+            servers.append(sig.IceServer(urls=turn, username=username, credential=base64.b64encode(digest).decode()))
+        return servers
 
     def _resume(self, room: Room, sid: str, key: str, grant: Grant, outbox: Outbox) -> Participant | None:
         p = room.participants.get(sid)

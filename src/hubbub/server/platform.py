@@ -124,7 +124,12 @@ class Platform:
             from hubbub.sfu import native
 
             await asyncio.to_thread(native.load)
-        room_settings = RoomSettings(reconnect_window=settings.reconnect_window_s, native_fanout=settings.native_fanout)
+        room_settings = RoomSettings(
+            reconnect_window=settings.reconnect_window_s,
+            native_fanout=settings.native_fanout,
+            ice_urls=settings.ice_server_urls,
+            turn_secret=settings.turn_secret,
+        )
         rooms = RoomService(transport, clock, room_settings, on_usage=on_usage)
         admission = Admission(ctx, projects)
         rtm_settings = rtm_settings or MessagingSettings.from_env(settings.data_dir)
