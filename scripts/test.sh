@@ -3,11 +3,12 @@
 # the whole suite: lint, types, then pytest. Extra arguments go to pytest.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
-hubbub_bootstrap "test,agents,piper" postgresql openssl chromium nftables janus gcc g++ espeak-ng redis-server libsrtp2-dev libssl-dev nginx caddy
+hubbub_bootstrap "test,agents,piper,docs" postgresql openssl chromium nftables janus gcc g++ espeak-ng redis-server libsrtp2-dev libssl-dev nginx caddy
 hubbub_agent_models
 bash "$HUBBUB_ROOT/scripts/build-llama.sh"
 export HUBBUB_REQUIRE_AGENT_MODELS=1 HUBBUB_REQUIRE_CHROMIUM=1
 cd "$HUBBUB_ROOT"
+echo "== guide" && bash "$HUBBUB_ROOT/scripts/docs.sh"  # served at /guide/ by the live-server tests
 export HUBBUB_REQUIRE_POSTGRES=1
 echo "== ruff" && "$HUBBUB_VENV/bin/ruff" check src tests
 echo "== mypy" && "$HUBBUB_VENV/bin/mypy" src/hubbub

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from hubbub import __version__
-from hubbub.api import problems
+from hubbub.api import guide, problems
 from hubbub.api.middleware import RequestContextMiddleware
 from hubbub.api.routes import auth, channels, health, projects, tokens, usage
 from hubbub.api.services import Services
@@ -51,6 +51,7 @@ def create_app(services: Services) -> FastAPI:
     app.mount("/sdk", StaticFiles(directory=WEB / "sdk"), name="sdk")
     app.mount("/demo", StaticFiles(directory=WEB / "demo", html=True), name="demo")
     app.mount("/console", StaticFiles(directory=WEB / "console", html=True), name="console")
+    guide.install(app)  # the user guide at /guide/, built by scripts/docs.sh
     app.add_middleware(RequestContextMiddleware, max_body_bytes=services.settings.max_body_bytes)
     return app
 

@@ -32,7 +32,9 @@
 /** @typedef {'microphone'|'camera'|'screen'|'screen_audio'|'unknown'} TrackSource */
 /** @typedef {'voice'|'1v1-hd'|'group'|'live-host'} PresetName */
 
+/** The SDK's version. */
 export const VERSION = '0.1.0';
+/** The signaling protocol version this SDK speaks (sent in `join`). */
 export const PROTOCOL_VERSION = 1;
 
 // --- errors ---------------------------------------------------------------------------------------
@@ -190,7 +192,7 @@ export class RemotePublication {
     this.update(info);
   }
 
-  /** @param {any} info */
+  /** @private Apply a TrackInfo update from the server. @param {any} info */
   update(info) {
     this.kind = info.kind; this.source = info.source || 'unknown'; this.name = info.name || '';
     this.muted = !!info.muted; this.mimeType = info.mime_type || ''; this.width = info.width || 0; this.height = info.height || 0;
@@ -244,7 +246,7 @@ export class LocalPublication {
     /** @type {boolean} */ this.announced = false;
   }
 
-  /** @returns {RTCRtpSender|null} */
+  /** The RTCRtpSender carrying the track, once negotiated. @returns {RTCRtpSender|null} */
   get sender() { return this.transceiver ? this.transceiver.sender : null; }
 
   /** Stop sending (track.enabled = false: silence / black) and tell the room it is muted. */
@@ -312,6 +314,24 @@ export class Room {
    * trackUnpublished, trackSubscribed, trackUnsubscribed, trackMuted, localTrackMuted, activeSpeakers,
    * connectionStateChanged, networkQuality, tokenExpiring, kicked, reconnecting, reconnected,
    * error, disconnected.
+   * @event participantJoined (participant) someone joined; those present at join are in `participants`, without an event
+   * @event participantLeft (participant, reason) `client_left`, `kicked`, `connection_lost`, `token_expired`, ...
+   * @event participantUpdated (participant) name, metadata or tracks changed
+   * @event trackPublished (publication, participant) a remote track appeared
+   * @event trackUnpublished (publication, participant) a remote track went away
+   * @event trackSubscribed (track, publication, participant) media arrives: attach `track` to a video or audio element
+   * @event trackUnsubscribed (track, publication, participant) this client no longer receives the track
+   * @event trackMuted (publication, participant, muted) a remote track was muted or unmuted
+   * @event localTrackMuted (publication, muted, byServer) one of your tracks; `byServer` is true when a moderator (console or REST) muted or unmuted it
+   * @event activeSpeakers (speakers) `[{participant, participantSid, level}]`, loudest first
+   * @event connectionStateChanged (state) a `ConnectionState`
+   * @event networkQuality ({score, quality, rttMs, lossPercent, jitterMs}) on change, from WebRTC statistics every 2 s
+   * @event tokenExpiring (expiring) `[{what, at}]`: the token or a privilege expires soon; call `renewToken`
+   * @event kicked (reason, message) removed by the server; `disconnected` follows
+   * @event reconnecting (reason) the connection dropped; the room is resuming
+   * @event reconnected (resumed) back in the room; `resumed` is true when the session was resumed
+   * @event error (error) a `HubbubError` for an error frame that answers no pending request
+   * @event disconnected (reason, error) always the last event; `error` is null after `leave()`
    * @param {string} name @param {Function} fn @returns {this}
    */
   on(name, fn) {
@@ -320,7 +340,7 @@ export class Room {
     return this;
   }
 
-  /** @param {string} name @param {Function} fn @returns {this} */
+  /** Remove a listener added with `on`. @param {string} name @param {Function} fn @returns {this} */
   off(name, fn) { this._listeners.get(name)?.delete(fn); return this; }
 
   /** @param {string} name @param {...any} args */

@@ -14,7 +14,9 @@
 
 const PATH = "/rtm/v1";
 
+/** An error from the messaging server (its `code`, e.g. `rate_limited`, `not_subscribed`) or the client (`timeout`, `connection_lost`). */
 export class RtmError extends Error {
+  /** @param {string} code @param {string} message @param {number|null} [retryAfter] seconds to wait, for `rate_limited` */
   constructor(code, message, retryAfter) {
     super(`${code}: ${message}`);
     this.code = code;
@@ -22,6 +24,7 @@ export class RtmError extends Error {
   }
 }
 
+/** `http://h:8080` -> `ws://h:8080/rtm/v1` (https/wss -> wss); a path is a prefix before `/rtm/v1`. @param {string} url @returns {string} */
 export function rtmUrl(url) {
   const u = new URL(url, typeof location !== "undefined" ? location.href : undefined);
   u.protocol = u.protocol === "https:" || u.protocol === "wss:" ? "wss:" : "ws:";
@@ -35,12 +38,22 @@ function randomId() {
   return Array.from(a, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/**
+ * Open a messaging session and log in. Rejects with {@link RtmError} when the server refuses the token.
+ * @param {string} url the server's base URL (http(s) or ws(s)) @param {string} token an access token with the RTM privilege
+ * @param {{appId?: string, userId?: string, reconnect?: boolean, timeoutMs?: number}} [options] `appId` + `userId` instead of a token for testing-mode projects; `reconnect` (default true) logs in again after a lost socket; `timeoutMs` (10000) per request
+ * @returns {Promise<RtmClient>}
+ */
 export async function connectRtm(url, token, { appId = "", userId = "", reconnect = true, timeoutMs = 10000 } = {}) {
   const client = new RtmClient(rtmUrl(url), token, { appId, userId, reconnect, timeoutMs });
   await client._open();
   return client;
 }
 
+/**
+ * A logged-in messaging session (create it with {@link connectRtm}). A channel's messages reach
+ * `message` listeners in seq order, none missing, none twice, across reconnections.
+ */
 export class RtmClient {
   constructor(url, token, { appId, userId, reconnect, timeoutMs }) {
     Object.assign(this, { url, token, appId, userId, reconnect, timeoutMs });
@@ -54,8 +67,21 @@ export class RtmClient {
     this._upWaiters = [];
   }
 
+  /**
+   * Listen to an event; returns a function that removes the listener.
+   * @event message (message) a channel message (`id`, `channel`, `seq`, `sender`, `ts`, `text`, `data`, `attachments`, `deleted`), in seq order
+   * @event peer_message (message) a message sent to this user (`id`, `seq`, `sender`, `to`, `ts`, `text`, `data`, `offline`), acknowledged by the client
+   * @event presence ({channel, changes}) members of a subscribed channel joined, left or changed their attributes
+   * @event typing ({user_id, channel, to}) someone is typing in a channel or to this user
+   * @event deleted ({channel, id, seq}) a message was deleted (its seq stays, as a tombstone)
+   * @event moderated ({channel, action, until}) this user was banned, muted, unbanned or unmuted in a channel
+   * @event unsubscribed ({channel}) the server ended a subscription (e.g. a ban)
+   * @event closing ({reason, message}) the server is closing the session
+   * @event error (RtmError) an error frame that answers no request, or a token refused while reconnecting
+   * @event reconnected ({}) logged in again and resubscribed after a lost socket
+   * @param {string} kind @param {Function} fn @returns {() => void}
+   */
   on(kind, fn) {
-    // kinds: message, peer_message, presence, typing, deleted, moderated, unsubscribed, closing, error, reconnected
     if (!this.listeners.has(kind)) this.listeners.set(kind, new Set());
     this.listeners.get(kind).add(fn);
     return () => this.listeners.get(kind).delete(fn);
@@ -195,6 +221,10 @@ export class RtmClient {
     });
   }
 
+  /**
+   * Subscribe to a channel (needed before sending to it). Resolves with the server's reply: `last_seq`, `members`.
+   * @param {string} channel @param {{presence?: boolean}} [options] `presence` (default true): receive the channel's presence changes
+   */
   async subscribe(channel, { presence = true } = {}) {
     const ch = this.channels.get(channel) ?? { lastSeq: null, buffer: new Map(), filling: false, presence };
     this.channels.set(channel, ch);
@@ -209,6 +239,7 @@ export class RtmClient {
     return reply;
   }
 
+  /** Stop receiving a channel's messages. @param {string} channel */
   async unsubscribe(channel) {
     this.channels.delete(channel);
     await this._request({ type: "rtm_unsubscribe", channel });
@@ -226,27 +257,50 @@ export class RtmClient {
     }
   }
 
+  /**
+   * Send a channel message; resolves with the ack (`id`, `seq`, `ts`) once it is stored. Sent again with
+   * the same `clientMsgId` after a lost socket (stored once) until `timeoutMs` (30000) runs out.
+   * @param {string} channel @param {{text?: string, data?: any, attachments?: string[], clientMsgId?: string, timeoutMs?: number}} [message]
+   */
   send(channel, { text, data, attachments = [], clientMsgId = randomId(), timeoutMs = 30000 } = {}) {
     return this._sendReliably({ type: "rtm_send", channel, text, data, attachments, client_msg_id: clientMsgId }, timeoutMs);
   }
 
+  /**
+   * Send a message to one user (stored while they are away); resolves with the ack, as `send` does.
+   * @param {string} to the user id @param {{text?: string, data?: any, attachments?: string[], clientMsgId?: string, timeoutMs?: number}} [message]
+   */
   sendPeer(to, { text, data, attachments = [], clientMsgId = randomId(), timeoutMs = 30000 } = {}) {
     return this._sendReliably({ type: "rtm_send_peer", to, text, data, attachments, client_msg_id: clientMsgId }, timeoutMs);
   }
 
+  /**
+   * A page of a channel's stored messages: resolves with `{channel, messages, has_more}`.
+   * @param {string} channel @param {{afterSeq?: number, beforeSeq?: number, sinceTs?: number, untilTs?: number, limit?: number}} [range] `limit` defaults to 50
+   */
   history(channel, { afterSeq, beforeSeq, sinceTs, untilTs, limit = 50 } = {}) {
     return this._request({
       type: "rtm_history", channel, after_seq: afterSeq, before_seq: beforeSeq, since_ts: sinceTs, until_ts: untilTs, limit,
     });
   }
 
+  /** Set this user's presence attributes, seen by the members of its channels. @param {Record<string, string>} attrs */
   setPresence(attrs) { return this._request({ type: "rtm_presence_set", attrs }); }
+  /** The members present in a channel: `[{user_id, attrs}]`. @param {string} channel */
   async presence(channel) { return (await this._request({ type: "rtm_presence_get", channel })).members; }
+  /** Tell a channel (or the user `to`) that this user is typing; no reply. @param {{channel?: string, to?: string}} target */
   typing({ channel = "", to = "" } = {}) { this._sendQuiet({ type: "rtm_typing", channel, to }); }
+  /** Record that this user has read a channel up to `seq`. @param {string} channel @param {number} seq */
   markRead(channel, seq) { return this._request({ type: "rtm_read", channel, seq }); }
+  /** Unread counts per channel (`{channel: count}`); no channels: every subscribed one. @param {string[]} [channels] */
   async unread(channels = []) { return (await this._request({ type: "rtm_unread", channels })).counts; }
+  /** Delete a message (your own; any, with a room_admin token). @param {string} channel @param {string} messageId */
   delete(channel, messageId) { return this._request({ type: "rtm_delete", channel, message_id: messageId }); }
 
+  /**
+   * Upload a file with this session's token; resolves with the stored attachment (`id`, `filename`, `content_type`, `size`, ...; the `id` goes in `attachments`).
+   * @param {Blob|File} file @param {string} [httpBase] the server's HTTP base URL (default: derived from the socket's)
+   */
   async uploadAttachment(file, httpBase) {
     const base = httpBase ?? this.url.replace(/^ws/, "http").replace(PATH, "");
     const r = await fetch(`${base}/api/v1/rtm/attachments?filename=${encodeURIComponent(file.name || "file")}`, {
@@ -257,8 +311,10 @@ export class RtmClient {
     return body;
   }
 
+  /** The seq of the last message delivered on a channel, or null. @param {string} channel @returns {number|null} */
   lastSeq(channel) { return this.channels.get(channel)?.lastSeq ?? null; }
 
+  /** Log out and close the socket; no reconnection follows. */
   close() {
     this.closed = true;
     this._sendQuiet({ type: "rtm_logout" });
@@ -277,6 +333,10 @@ const CHAT_CSS = `:where(.hubbub-chat){display:flex;flex-direction:column;gap:6p
 :where(.hubbub-chat form){display:flex;gap:6px;margin:0}
 :where(.hubbub-chat input){flex:1;min-width:0}`;
 
+/**
+ * Render a small chat panel (log, typing line, input) for one channel into `element`; returns a function that removes its listeners.
+ * @param {HTMLElement} element @param {RtmClient} rtm @param {string} channel @returns {() => void}
+ */
 export function mountChatPanel(element, rtm, channel) {
   if (!document.getElementById("hubbub-chat-css")) {
     const style = document.createElement("style");
