@@ -4,6 +4,7 @@ and a live server serves the built site at /guide/ with nothing loaded from outs
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ import yaml
 
 from hubbub.api import guide
 from hubbub.config import Settings
-from hubbub.server.platform import Platform, serving
+from hubbub.server.platform import Platform, ready_banner, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 MKDOCS = Path(sys.executable).with_name("mkdocs")
@@ -191,3 +192,9 @@ async def test_before_the_guide_is_built_guide_says_how(tmp_path: Path, monkeypa
         page = await http.get(f"{url}/guide/")
     assert page.status_code == 404
     assert "scripts/docs.sh" in page.text
+
+
+def test_the_ready_banner_names_the_guide(tmp_path: Path) -> None:
+    out = io.StringIO()
+    ready_banner(Settings(host="127.0.0.1", port=8080, data_dir=tmp_path), 8080, out)
+    assert "Guide        http://127.0.0.1:8080/guide/" in out.getvalue()

@@ -264,6 +264,7 @@ def ready_banner(settings: Settings, port: int, out: TextIO, transport: RtcTrans
         f"  Demos        {base}/demo/",
         f"  REST API     {base}/api/v1",
         f"  API docs     {base}/docs",
+        f"  Guide        {base}/guide/",
         f"  Health       {base}/healthz  {base}/readyz",
         f"  Metrics      {base}/metrics",
         f"  Signaling    {base.replace('http', 'ws', 1)}/rtc/v1",
