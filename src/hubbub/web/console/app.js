@@ -133,19 +133,23 @@ function signUpView(el) {
 
 /** @param {HTMLElement} el */
 function docsView(el) {
-  const doc = (/** @type {string} */ path, /** @type {string} */ what) => h('li', null, h('code', null, path), ' — ', what);
+  // docs/<name>.md is served, built, at /guide/<name>/ (scripts/docs.sh; serve.sh builds it)
+  const doc = (/** @type {string} */ path, /** @type {string} */ what) => h('li', null,
+    h('a', {href: `/guide/${path.replace(/^docs\//, '').replace(/\.md$/, '')}/`, target: '_blank', rel: 'noopener'}, h('code', null, path)),
+    ' — ', what);
   render(el,
     h('h1', null, 'Documentation'),
     h('div', {class: 'grid2'},
       h('div', {class: 'card'},
         h('h2', null, 'On this server'),
         h('ul', null,
+          h('li', null, h('a', {href: '/guide/', target: '_blank', rel: 'noopener'}, 'User guide'), ': concepts, your first call, tuning per scenario, troubleshooting, references (works offline)'),
           h('li', null, h('a', {href: '/docs', target: '_blank', rel: 'noopener'}, 'REST API reference'), ' (OpenAPI, try calls in the page)'),
           h('li', null, h('a', {href: '/api/v1/openapi.json', target: '_blank', rel: 'noopener'}, 'openapi.json'), ' for code generators'),
           h('li', null, h('a', {href: '/demo/', target: '_blank', rel: 'noopener'}, 'Scenario demos'), ': 1v1 and group calls, voice room, live show'),
           h('li', null, h('a', {href: '/sdk/hubbub.js', target: '_blank', rel: 'noopener'}, 'Web SDK'), ' (one ES module, no build step)'))),
       h('div', {class: 'card'},
-        h('h2', null, 'Guides (in the repository)'),
+        h('h2', null, 'Guides'),
         h('ul', null,
           doc('docs/console.md', 'this console, page by page'),
           doc('docs/tokens.md', 'App ID, App Certificate, tokens, privileges, rotation'),
