@@ -3,7 +3,7 @@
 # the whole suite: lint, types, then pytest. Extra arguments go to pytest.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
-hubbub_bootstrap "test,agents,piper,docs" postgresql openssl chromium nftables janus gcc g++ espeak-ng redis-server libsrtp2-dev libssl-dev nginx caddy
+hubbub_bootstrap "test,agents,piper,docs" postgresql openssl chromium nftables janus gcc g++ espeak-ng redis-server libsrtp2-dev libssl-dev nginx caddy nodejs
 hubbub_agent_models
 bash "$HUBBUB_ROOT/scripts/build-llama.sh"
 export HUBBUB_REQUIRE_AGENT_MODELS=1 HUBBUB_REQUIRE_CHROMIUM=1
