@@ -13,8 +13,8 @@ from typing import Any
 
 from hubbub.cli import CliError
 from hubbub.control.tokens import AppKeys, TokenError, verify_token
+from hubbub.schema.token_builder import build_token
 from hubbub.schema.tokens import Privilege, Role
-from hubbub.sdk.token import build_token
 
 __all__ = ["register"]
 

@@ -19,13 +19,14 @@ stops at the first failure with a :class:`TokenError` whose ``code`` says why:
 7. ``token_channel_mismatch``: the token names another channel (and not ``*``).
 8. ``token_privilege_missing`` / ``token_privilege_expired``: for each required privilege.
 
-Parsing is done here, strictly (canonical base64url, JSON objects, one accepted header), in a single
-pass. PyJWT's ``jwt.decode`` is not used: its alphabet check walks every character in Python, which
-made verification about 2.7x slower (7.8k against 21k per second on one core), and the signature has
-to be checked after the App ID lookup anyway. Time is never read from the wall clock: ``nbf``,
-``exp`` and privilege expiries are compared with the injected ``now``. The signature is checked with
-PyJWT's HS256 algorithm object, which refuses asymmetric keys (PEM, SSH, DER) as HMAC secrets and
-compares in constant time; the prepared key is cached per certificate.
+Parsing is done here, strictly (canonical base64url with :func:`hubbub.schema.tokens.b64url_decode`,
+JSON objects, one accepted header), in a single pass. PyJWT's ``jwt.decode`` is not used: its
+alphabet check walks every character in Python, which made verification about 2.7x slower (7.8k
+against 21k per second on one core), and the signature has to be checked after the App ID lookup
+anyway. Time is never read from the wall clock: ``nbf``, ``exp`` and privilege expiries are
+compared with the injected ``now``. The signature is checked with PyJWT's HS256 algorithm object,
+which refuses asymmetric keys (PEM, SSH, DER) as HMAC secrets and compares in constant time; the
+prepared key is cached per certificate.
 
 Testing mode
 ============
@@ -38,10 +39,8 @@ still verified normally in such a project when a client presents one.
 
 from __future__ import annotations
 
-import base64
 import functools
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -51,6 +50,7 @@ import jwt
 from jwt.algorithms import HMACAlgorithm
 
 from hubbub.schema import jsonsafe
+from hubbub.schema.token_builder import PrivilegeSpec, build_token
 from hubbub.schema.tokens import (
     ALGORITHM,
     CLAIM_APP_ID,
@@ -71,10 +71,11 @@ from hubbub.schema.tokens import (
     Privilege,
     Role,
     TokenErrorCode,
+    b64url_decode,
     is_valid_channel,
     is_valid_user_id,
+    parse_role,
 )
-from hubbub.sdk.token import PrivilegeSpec, build_token
 
 __all__ = [
     "APP_ONLY_LIFETIME",
@@ -95,7 +96,6 @@ MAX_TOKEN_LENGTH: Final = 8192
 
 _Code = TokenErrorCode
 _HS256: Final = HMACAlgorithm(HMACAlgorithm.SHA256)
-_B64URL: Final = re.compile(r"[A-Za-z0-9_-]*")
 _PRIVILEGE_BY_NAME: Final[Mapping[object, Privilege]] = {p.value: p for p in Privilege}
 _ROLE_BY_NAME: Final[Mapping[object, Role]] = {r.value: r for r in Role}
 _MAX_SECONDS: Final = 2**53  # larger integers do not fit a float exactly
@@ -212,16 +212,6 @@ def _number(claims: Mapping[str, Any], name: str) -> float:
     raise _malformed(f"claim {name!r} must be a number of seconds since the epoch")
 
 
-def _b64url_decode(segment: str) -> bytes:
-    """Strict base64url (RFC 7515 §2): no padding, alphabet only, canonical trailing bits."""
-    if len(segment) % 4 == 1 or _B64URL.fullmatch(segment) is None:
-        raise ValueError("not base64url")
-    data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    if base64.urlsafe_b64encode(data).rstrip(b"=") != segment.encode("ascii"):
-        raise ValueError("non-canonical base64url")
-    return data
-
-
 def _parse(token: str) -> tuple[bytes, bytes, VerifiedToken]:
     """Split and decode without checking the signature; refuse anything not shaped like our tokens.
 
@@ -233,9 +223,9 @@ def _parse(token: str) -> tuple[bytes, bytes, VerifiedToken]:
     if len(token) > MAX_TOKEN_LENGTH or len(parts) != 3:
         raise _malformed("expected a JWT: three base64url parts separated by dots (RFC 7515 §7.1)")
     try:
-        header = jsonsafe.loads(_b64url_decode(parts[0]))
-        claims = jsonsafe.loads(_b64url_decode(parts[1]))
-        signature = _b64url_decode(parts[2])
+        header = jsonsafe.loads(b64url_decode(parts[0]))
+        claims = jsonsafe.loads(b64url_decode(parts[1]))
+        signature = b64url_decode(parts[2])
     except (ValueError, RecursionError):
         raise _malformed("not valid base64url-encoded JSON (RFC 7515 §7.1)") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
@@ -385,7 +375,7 @@ def verify_app_only(
     if not is_valid_channel(channel):
         raise _malformed("not a valid channel name")
     try:
-        role_ = Role(role)
+        role_ = parse_role(role)
     except ValueError:
         raise _malformed("not a known role") from None
     expires_at = now + APP_ONLY_LIFETIME
@@ -414,7 +404,8 @@ def mint_token(
 ) -> str:
     """Mint a token with the project's current certificate (the server side of the SDK builder).
 
-    Raises :class:`ValueError` for invalid inputs, as :func:`hubbub.sdk.token.build_token` does.
+    Raises :class:`ValueError` for invalid inputs, as :func:`hubbub.schema.token_builder.build_token`
+    does.
     """
     return build_token(
         keys.app_id,

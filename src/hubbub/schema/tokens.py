@@ -1,7 +1,8 @@
 """Access tokens: roles, privileges, error codes and the claim layout (shared by SDK and server).
 
-This module is standard library only: the SDK token builder, the server verifier and the CLI all
-import it, and a customer's backend may copy it together with ``hubbub/sdk/token.py``.
+This module is standard library only: the token builder (``hubbub/schema/token_builder.py``), the
+server verifier and the CLI all import it, and a customer's backend may copy it together with the
+builder.
 
 Token format
 ============
@@ -41,6 +42,7 @@ Agora's), or ``*`` alone meaning any channel.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -70,8 +72,11 @@ __all__ = [
     "Privilege",
     "Role",
     "TokenErrorCode",
+    "b64url_decode",
+    "b64url_encode",
     "is_valid_channel",
     "is_valid_user_id",
+    "parse_role",
 ]
 
 
@@ -156,6 +161,7 @@ MIN_CERTIFICATE_LENGTH: Final = 32
 """HS256 keys must be at least as long as the hash output, 256 bits (RFC 7518 §3.2)."""
 
 _CHANNEL_RE: Final = re.compile(r"[A-Za-z0-9 !#$%&()+\-:;<=.>?@\[\]^_{|}~,]{1,64}")
+_B64URL_RE: Final = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def is_valid_channel(channel: object) -> bool:
@@ -168,6 +174,33 @@ def is_valid_channel(channel: object) -> bool:
 def is_valid_user_id(user_id: object) -> bool:
     """Whether ``user_id`` is a string of 1..255 characters."""
     return isinstance(user_id, str) and 1 <= len(user_id) <= USER_ID_MAX
+
+
+def parse_role(name: Role | str) -> Role:
+    """The :class:`Role` called ``name``; :class:`ValueError` naming the known roles otherwise."""
+    try:
+        return Role(name)
+    except ValueError:
+        known = ", ".join(r.value for r in Role)
+        raise ValueError(f"unknown role {name!r}; known roles: {known}") from None
+
+
+def b64url_encode(data: bytes) -> str:
+    """Base64url without padding (RFC 7515 §2, "Base64url Encoding")."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Strict base64url (RFC 7515 §2): no padding, alphabet only, canonical trailing bits.
+
+    Raises :class:`ValueError` for anything :func:`b64url_encode` would not have written.
+    """
+    if len(segment) % 4 == 1 or _B64URL_RE.fullmatch(segment) is None:
+        raise ValueError("not base64url")
+    data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if b64url_encode(data) != segment:
+        raise ValueError("non-canonical base64url")
+    return data
 
 
 class Grant(Protocol):
