@@ -93,7 +93,6 @@ class DownTrack:
         "paused",
         "plis_received",
         "receiving",
-        "remb_bitrate",
         "retransmits",
         "rtt",
         "rtx_ssrc",
@@ -151,12 +150,11 @@ class DownTrack:
         self.plis_received = 0
         self.next_report = 0.0
         self._sr_sent: dict[int, float] = {}
-        # From the subscriber's Receiver Reports and REMB.
+        # From the subscriber's Receiver Reports.
         self.fraction_lost = 0
         self.packets_lost = 0
         self.jitter = 0
         self.rtt: float | None = None
-        self.remb_bitrate: int | None = None
 
     # --- state that the native fan-out may hold ----------------------------------------------
 

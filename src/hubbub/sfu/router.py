@@ -80,7 +80,6 @@ class Router:
         self._downs: dict[int, DownTrack] = {}  # by media and RTX SSRC
         self._subscriptions: dict[tuple[str, Hashable], DownTrack] = {}
         self.drops: Counter[str] = Counter()
-        self.twcc: dict[Hashable, TransportCc] = {}  # last transport-wide CC feedback per subscriber
         self.rtcp_ssrc = self.allocate_ssrc()  # our SSRC as a receiver / feedback sender
         self._sdes = bytes(Sdes.with_cname(self.rtcp_ssrc, self.config.cname))
 
@@ -412,13 +411,9 @@ class Router:
                         if dt is not None and dt.subscriber_key == subscriber_key and dt.ssrc == block.ssrc:
                             dt.on_receiver_report(block, now)
                 elif pt == PT_PSFB and fmt == FMT_AFB and packet[start + 12 : start + 16] == b"REMB":
-                    remb = Remb.parse(packet[start:end])
-                    for ssrc in remb.ssrcs:
-                        dt = self._downs.get(ssrc)
-                        if dt is not None and dt.subscriber_key == subscriber_key:
-                            dt.remb_bitrate = remb.bitrate
+                    Remb.parse(packet[start:end])  # validated only; nothing estimates bandwidth yet
                 elif pt == PT_RTPFB and fmt == FMT_TWCC:
-                    self.twcc[subscriber_key] = TransportCc.parse(packet[start:end])
+                    TransportCc.parse(packet[start:end])  # validated only, as REMB
         except ValueError:
             self.drops["malformed_rtcp"] += 1
 
