@@ -17,23 +17,14 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from hubbub.storage.base import NAMING, Base
 
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+__all__ = ["NAMING", "ApiKey", "Base", "Project", "Session", "UsageDaily", "User"]
 
 
 class User(Base):
@@ -104,4 +95,5 @@ class UsageDaily(Base):
     agent_minutes: Mapped[float] = mapped_column(Float, default=0.0)
 
 
-from hubbub.storage import models_messaging as _models_messaging  # noqa: E402, F401  (registers the RTM and webhook tables)
+# Registers the RTM and webhook tables on Base.metadata (they import only hubbub.storage.base).
+from hubbub.storage import models_messaging as _models_messaging  # noqa: E402, F401
