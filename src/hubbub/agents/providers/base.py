@@ -4,6 +4,11 @@ Each kind has a capabilities record and a public method that handles timeouts, e
 metrics; implementations override the ``_``-prefixed method only. Audio crosses these interfaces
 as 16-bit signed little-endian mono PCM (``bytes``) with an explicit sample rate.
 
+A :class:`ProviderError` marked ``retryable`` that STT, LLM or TTS raise before their result (the
+transcript, the first token, the first audio) is retried once, after ``retry_backoff`` seconds,
+if the call's timeout leaves room for it; a timeout itself, or a failure after output has started,
+is not retried.
+
 CPU-heavy inference (onnxruntime, CTranslate2, llama.cpp, piper) runs through
 :func:`run_blocking` on one bounded pool shared by every agent in the process, so the event loop
 never stalls and many agents share the cores fairly. Those libraries release the GIL while they
@@ -39,6 +44,9 @@ async def run_blocking(fn: Callable[..., T], *args: object) -> T:
     return await asyncio.get_running_loop().run_in_executor(inference_pool(), fn, *args)
 
 
+RETRY_BACKOFF_S = 0.25  # the pause before the one retry of a retryable failure
+
+
 class ProviderError(Exception):
     """A provider failed. ``retryable`` says whether the same call may succeed if repeated."""
 
@@ -47,6 +55,11 @@ class ProviderError(Exception):
         self.provider = provider
         self.message = message
         self.retryable = retryable
+
+
+def _may_retry(error: ProviderError, deadline: float, backoff: float) -> bool:
+    """Whether one retry fits: the error says so and the backoff leaves as much again of the budget."""
+    return error.retryable and deadline - time.perf_counter() > 2 * backoff
 
 
 @dataclass(slots=True)
@@ -123,18 +136,29 @@ class STT(ABC):
 
     def __init__(self, timeout: float = 30.0) -> None:
         self.timeout = timeout
+        self.retry_backoff = RETRY_BACKOFF_S
         self.metrics = ProviderMetrics()
 
     async def transcribe(self, pcm: bytes, sample_rate: int, *, language: str | None = None) -> Transcript:
         started = time.perf_counter()
-        try:
-            result = await asyncio.wait_for(self._transcribe(pcm, sample_rate, language), self.timeout)
-        except TimeoutError:
-            self.metrics.record(time.perf_counter() - started, False)
-            raise ProviderError(self.name, f"no transcript within {self.timeout:.0f} s", retryable=True) from None
-        except ProviderError:
-            self.metrics.record(time.perf_counter() - started, False)
-            raise
+        deadline = started + self.timeout
+        retried = False
+        while True:
+            try:
+                result = await asyncio.wait_for(
+                    self._transcribe(pcm, sample_rate, language), deadline - time.perf_counter()
+                )
+                break
+            except TimeoutError:
+                self.metrics.record(time.perf_counter() - started, False)
+                raise ProviderError(self.name, f"no transcript within {self.timeout:.0f} s", retryable=True) from None
+            except ProviderError as error:
+                if not retried and _may_retry(error, deadline, self.retry_backoff):
+                    retried = True
+                    await asyncio.sleep(self.retry_backoff)
+                    continue
+                self.metrics.record(time.perf_counter() - started, False)
+                raise
         self.metrics.record(time.perf_counter() - started, True)
         return result
 
@@ -174,22 +198,34 @@ class LLM(ABC):
 
     def __init__(self, first_token_timeout: float = 15.0) -> None:
         self.first_token_timeout = first_token_timeout
+        self.retry_backoff = RETRY_BACKOFF_S
         self.metrics = ProviderMetrics()
 
     async def chat(self, messages: Sequence[ChatMessage], options: LlmOptions | None = None) -> AsyncIterator[str]:
         started = time.perf_counter()
-        stream = self._chat(list(messages), options or LlmOptions())
-        ok = False
+        deadline = started + self.first_token_timeout
+        history, opts = list(messages), options or LlmOptions()
+        stream = self._chat(history, opts)
+        ok = retried = False
         try:
-            try:
-                first = await asyncio.wait_for(anext(stream), self.first_token_timeout)
-            except StopAsyncIteration:
-                ok = True
-                return
-            except TimeoutError:
-                raise ProviderError(
-                    self.name, f"no first token within {self.first_token_timeout:.0f} s", retryable=True
-                ) from None
+            while True:
+                try:
+                    first = await asyncio.wait_for(anext(stream), deadline - time.perf_counter())
+                    break
+                except StopAsyncIteration:
+                    ok = True
+                    return
+                except TimeoutError:
+                    raise ProviderError(
+                        self.name, f"no first token within {self.first_token_timeout:.0f} s", retryable=True
+                    ) from None
+                except ProviderError as error:
+                    if retried or not _may_retry(error, deadline, self.retry_backoff):
+                        raise
+                    retried = True
+                    await stream.aclose()
+                    await asyncio.sleep(self.retry_backoff)
+                    stream = self._chat(history, opts)
             yield first
             async for delta in stream:
                 yield delta
@@ -219,20 +255,31 @@ class TTS(ABC):
 
     def __init__(self, timeout: float = 20.0) -> None:
         self.timeout = timeout
+        self.retry_backoff = RETRY_BACKOFF_S
         self.metrics = ProviderMetrics()
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         started = time.perf_counter()
+        deadline = started + self.timeout
         stream = self._synthesize(text)
-        ok = False
+        ok = retried = False
         try:
-            try:
-                first = await asyncio.wait_for(anext(stream), self.timeout)
-            except StopAsyncIteration:
-                ok = True
-                return
-            except TimeoutError:
-                raise ProviderError(self.name, f"no audio within {self.timeout:.0f} s", retryable=True) from None
+            while True:
+                try:
+                    first = await asyncio.wait_for(anext(stream), deadline - time.perf_counter())
+                    break
+                except StopAsyncIteration:
+                    ok = True
+                    return
+                except TimeoutError:
+                    raise ProviderError(self.name, f"no audio within {self.timeout:.0f} s", retryable=True) from None
+                except ProviderError as error:
+                    if retried or not _may_retry(error, deadline, self.retry_backoff):
+                        raise
+                    retried = True
+                    await stream.aclose()
+                    await asyncio.sleep(self.retry_backoff)
+                    stream = self._synthesize(text)
             yield first
             async for chunk in stream:
                 yield chunk
