@@ -62,6 +62,41 @@ def _may_retry(error: ProviderError, deadline: float, backoff: float) -> bool:
     return error.retryable and deadline - time.perf_counter() > 2 * backoff
 
 
+async def _first_retried(
+    make: Callable[[], AsyncGenerator[T, None]],
+    deadline: float,
+    backoff: float,
+    on_timeout: Callable[[], ProviderError],
+) -> AsyncGenerator[T, None]:
+    """The items of ``make()``; a retryable failure before the first item starts it once more.
+
+    The first item must come by ``deadline`` (``on_timeout()`` is raised otherwise, never retried);
+    a failure after output started is raised as it is.
+    """
+    stream, retried = make(), False
+    try:
+        while True:
+            try:
+                first = await asyncio.wait_for(anext(stream), deadline - time.perf_counter())
+                break
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise on_timeout() from None
+            except ProviderError as error:
+                if retried or not _may_retry(error, deadline, backoff):
+                    raise
+                retried = True
+                await stream.aclose()
+                await asyncio.sleep(backoff)
+                stream = make()
+        yield first
+        async for item in stream:
+            yield item
+    finally:
+        await stream.aclose()
+
+
 @dataclass(slots=True)
 class ProviderMetrics:
     calls: int = 0
@@ -203,30 +238,15 @@ class LLM(ABC):
 
     async def chat(self, messages: Sequence[ChatMessage], options: LlmOptions | None = None) -> AsyncIterator[str]:
         started = time.perf_counter()
-        deadline = started + self.first_token_timeout
         history, opts = list(messages), options or LlmOptions()
-        stream = self._chat(history, opts)
-        ok = retried = False
+
+        def timed_out() -> ProviderError:
+            return ProviderError(self.name, f"no first token within {self.first_token_timeout:.0f} s", retryable=True)
+
+        deadline = started + self.first_token_timeout
+        stream = _first_retried(lambda: self._chat(history, opts), deadline, self.retry_backoff, timed_out)
+        ok = False
         try:
-            while True:
-                try:
-                    first = await asyncio.wait_for(anext(stream), deadline - time.perf_counter())
-                    break
-                except StopAsyncIteration:
-                    ok = True
-                    return
-                except TimeoutError:
-                    raise ProviderError(
-                        self.name, f"no first token within {self.first_token_timeout:.0f} s", retryable=True
-                    ) from None
-                except ProviderError as error:
-                    if retried or not _may_retry(error, deadline, self.retry_backoff):
-                        raise
-                    retried = True
-                    await stream.aclose()
-                    await asyncio.sleep(self.retry_backoff)
-                    stream = self._chat(history, opts)
-            yield first
             async for delta in stream:
                 yield delta
             ok = True
@@ -260,27 +280,13 @@ class TTS(ABC):
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         started = time.perf_counter()
-        deadline = started + self.timeout
-        stream = self._synthesize(text)
-        ok = retried = False
+
+        def timed_out() -> ProviderError:
+            return ProviderError(self.name, f"no audio within {self.timeout:.0f} s", retryable=True)
+
+        stream = _first_retried(lambda: self._synthesize(text), started + self.timeout, self.retry_backoff, timed_out)
+        ok = False
         try:
-            while True:
-                try:
-                    first = await asyncio.wait_for(anext(stream), deadline - time.perf_counter())
-                    break
-                except StopAsyncIteration:
-                    ok = True
-                    return
-                except TimeoutError:
-                    raise ProviderError(self.name, f"no audio within {self.timeout:.0f} s", retryable=True) from None
-                except ProviderError as error:
-                    if retried or not _may_retry(error, deadline, self.retry_backoff):
-                        raise
-                    retried = True
-                    await stream.aclose()
-                    await asyncio.sleep(self.retry_backoff)
-                    stream = self._synthesize(text)
-            yield first
             async for chunk in stream:
                 yield chunk
             ok = True
