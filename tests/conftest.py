@@ -19,9 +19,11 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from hubbub.config import Settings
 from hubbub.server import Platform
@@ -200,3 +202,22 @@ async def client(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=platform.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://hubbub.test") as c:
         yield c
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium through Playwright (never a downloaded browser), one per test module."""
+    from hubbub.bench.setup import CHROMIUM, CHROMIUM_FLAGS
+
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("HUBBUB_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"HUBBUB_REQUIRE_CHROMIUM=1 but {CHROMIUM} is missing (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield b
+        finally:
+            await b.close()

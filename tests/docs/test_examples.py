@@ -321,25 +321,6 @@ def test_settings_file_is_read() -> None:
 # --- the browser examples, in Chromium, served from the server's own origin -------------------
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Any]:
-    """Debian's Chromium through Playwright (never a downloaded browser)."""
-    from hubbub.bench.setup import CHROMIUM, CHROMIUM_FLAGS
-
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("HUBBUB_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"HUBBUB_REQUIRE_CHROMIUM=1 but {CHROMIUM} is missing (apt-get install chromium)")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
 async def open_example(browser: Any, live: Live, name: str, token: str) -> tuple[Any, Any]:
     """docs/examples/<name> as a page of the server's origin, as a developer's own page would be.
 

@@ -8,7 +8,6 @@ module runs on one event loop (``pytest.mark.asyncio(loop_scope="module")``).
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from hubbub.bench.setup import CHROMIUM, CHROMIUM_FLAGS
 from hubbub.config import Settings
 from hubbub.control.context import UserPrincipal
 from hubbub.sdk.token import build_token
@@ -62,23 +60,6 @@ async def live(tmp_path: Path) -> AsyncIterator[LiveServer]:
 async def live_module(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     async with live_server(tmp_path_factory.mktemp("live") / "data") as server:
         yield server
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Any]:
-    """Debian's Chromium through Playwright (never a downloaded browser)."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("HUBBUB_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"HUBBUB_REQUIRE_CHROMIUM=1 but {CHROMIUM} is missing (apt-get install chromium)")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 @pytest.fixture(scope="session")
