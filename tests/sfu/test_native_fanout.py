@@ -1,12 +1,12 @@
-"""The native fan-out (``hubbub.sfu.native``) against the pure-Python forwarder.
+"""The native fan-out (the transport's ``NativeSender`` + ``NativeForwarder``) against pure Python.
 
 Two routers with the same seed run the same random input, one with :class:`PythonForwarder`,
-one with :class:`NativeForwarder`. Every subscriber is a stand-in for ``PeerTransport`` that
-protects with its own ``SrtpSession`` and sends from a real UDP socket, exactly as
-``PeerTransport.send_rtp`` does; the native router's copies go out from C (its own libsrtp
-context made from the same keys, sendmmsg on the same kind of socket). The datagrams each
-subscriber receives, unprotected with the subscriber's own session, must be byte-identical
-(and, SRTP being deterministic for a given key, SSRC and index, so must the ciphertext).
+one with :class:`NativeForwarder`. Every subscriber's sink is the send half of a ``PeerTransport``:
+a real transport sender (:class:`PythonSender` for the Python router, :class:`NativeSender` for
+the native one) keyed with the same keys and sending from a real UDP socket. The native router's
+copies go out from C (the sender's one SRTP context, sendmmsg on the socket). The datagrams each
+subscriber receives, unprotected with the subscriber's own session, must be byte-identical (and,
+SRTP being deterministic for a given key, SSRC and index, so must the ciphertext).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -27,9 +28,11 @@ from hubbub.proto.rtcp import GenericNack
 from hubbub.proto.rtp import RtpPacket
 from hubbub.proto.srtp import AEAD_AES_128_GCM, AES_CM_128_HMAC_SHA1_80, SrtpError, SrtpProfile, SrtpSession
 from hubbub.sfu import Router
-from hubbub.sfu import native as native_mod
+from hubbub.sfu.fanout import FanoutEntry
 from hubbub.sfu.forwarder import NativeForwarder, PythonForwarder, make_forwarder
+from hubbub.transport import native as native_mod
 from hubbub.transport.peer import PeerStats
+from hubbub.transport.sender import NativeFanout, make_sender
 
 lib = native_mod.load()
 needs_native = pytest.mark.skipif(lib is None, reason=f"native fan-out unavailable: {native_mod.failure()}")
@@ -41,69 +44,65 @@ EXT_ID = 3
 PUB = "pub"
 
 
-class StandInPeer:
-    """What the SFU sees of a ``PeerTransport``: ``send_rtp``/``send_rtcp`` plus the native hooks."""
+class SenderSink:
+    """What the SFU sees of a ``PeerTransport``: its sender on a real UDP socket, and its stats."""
 
-    def __init__(self, profile: SrtpProfile, local: bytes, remote: bytes, dest: tuple[str, int], *, tcp: bool) -> None:
+    def __init__(
+        self,
+        native: ModuleType | None,
+        profile: SrtpProfile,
+        local: bytes,
+        remote: bytes,
+        dest: tuple[str, int],
+        *,
+        tcp: bool,
+    ) -> None:
         self.session = SrtpSession(profile, local, remote)
-        self.key = (profile, local)
         self.dest = dest
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.setblocking(False)
         self.tcp = tcp  # stand for ICE-TCP: the native side must call our sendto
-        self.stats = PeerStats()
-        self.connected = True
-        self.observers: list[Callable[[Any], None]] = []
+        self._stats = PeerStats()
+        self.sender = make_sender(native, self._stats)
+        self.sender.set_keys(self.session, local)
+        self.set_connected(True)
 
-    # PacketSink, as PeerTransport.send_rtp / send_rtcp
+    # PacketSink and FanoutSink, as PeerTransport
     def send_rtp(self, packet: bytes) -> None:
-        if not self.connected:
-            self.stats.dropped_not_connected += 1
-            return
-        data = self.session.protect_rtp(packet)
-        self._sendto(data, self.dest)
-        self.stats.rtp_out += 1
-        self.stats.packets_out += 1
-        self.stats.bytes_out += len(data)
+        self.sender.send_rtp(packet)
 
     def send_rtcp(self, packet: bytes) -> None:
-        if not self.connected:
-            self.stats.dropped_not_connected += 1
-            return
-        data = self.session.protect_rtcp(packet)
-        self._sendto(data, self.dest)
-        self.stats.rtcp_out += 1
-        self.stats.packets_out += 1
-        self.stats.bytes_out += len(data)
+        self.sender.send_rtcp(packet)
+
+    def fanout_entry(self, ssrc: int, pt_map: bytes) -> FanoutEntry | None:
+        return self.sender.fanout_entry(ssrc, pt_map)
+
+    @property
+    def stats(self) -> PeerStats:
+        self.sender.flush()
+        return self._stats
 
     def _sendto(self, data: bytes, addr: tuple[str, int]) -> None:
         self.sock.sendto(data, addr)
 
-    # the native hooks
-    @property
-    def srtp_outbound_key(self) -> tuple[SrtpProfile, bytes] | None:
-        return self.key
-
-    @property
-    def send_path(self) -> tuple[tuple[str, int], Callable[[bytes, tuple[str, int]], None], int | None] | None:
-        if not self.connected:
-            return None
-        return self.dest, self._sendto, None if self.tcp else self.sock.fileno()
-
-    def observe_send_path(self, callback: Callable[[Any], None]) -> None:
-        self.observers.append(callback)
-
-    def unobserve_send_path(self, callback: Callable[[Any], None]) -> None:
-        self.observers.remove(callback)
-
     def set_connected(self, connected: bool) -> None:
-        self.connected = connected
-        for cb in tuple(self.observers):
-            cb(self)
+        """As ``PeerTransport`` tells its sender when its send path changes."""
+        fd = None if self.tcp else self.sock.fileno()
+        self.sender.set_path((self.dest, self._sendto, fd) if connected else None)
 
     def close(self) -> None:
         self.sock.close()
+
+
+class Publisher:
+    """The publisher's sink: PLIs and receiver reports go nowhere."""
+
+    def send_rtp(self, packet: bytes) -> None:
+        pass
+
+    def send_rtcp(self, packet: bytes) -> None:
+        pass
 
 
 class Subscriber:
@@ -123,8 +122,8 @@ class Subscriber:
         self.rx_native.bind(("127.0.0.1", 0))
         self.rx_native.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self.rx_native.setblocking(False)
-        self.py_peer = StandInPeer(self.profile, server_keys, client_keys, self.rx.getsockname(), tcp=tcp)
-        self.c_peer = StandInPeer(self.profile, server_keys, client_keys, self.rx_native.getsockname(), tcp=tcp)
+        self.py_peer = SenderSink(None, self.profile, server_keys, client_keys, self.rx.getsockname(), tcp=tcp)
+        self.c_peer = SenderSink(lib, self.profile, server_keys, client_keys, self.rx_native.getsockname(), tcp=tcp)
         # The receiver's view (keys the other way round), one per router: replay state is per session.
         self.py_rx_session = SrtpSession(self.profile, client_keys, server_keys)
         self.c_rx_session = SrtpSession(self.profile, client_keys, server_keys)
@@ -183,7 +182,7 @@ def build_pair(
     world: dict[str, Any], seed: int, n: int
 ) -> tuple[Router, Router, NativeForwarder, list[Subscriber], dict[str, int]]:
     assert lib is not None
-    fw = NativeForwarder(lib)
+    fw = NativeForwarder(NativeFanout(lib))
     py_router = Router(rng=random.Random(seed), forwarder=PythonForwarder())
     c_router = Router(rng=random.Random(seed), forwarder=fw)
     keys = random.Random(seed + 1)
@@ -197,7 +196,7 @@ def build_pair(
             rtx_ssrc=0xCAFF,
             codecs=[(VP8, "video/VP8", 90_000, RTX_PT), (OTHER_PT, "video/VP8", 90_000, None)],
             ext_ids={"urn:example:ext": EXT_ID},
-            publisher=StandInPeer(AEAD_AES_128_GCM, bytes(28), bytes(28), ("127.0.0.1", 9), tcp=True),
+            publisher=Publisher(),
             publisher_key=PUB,
         )
     ssrcs: dict[str, int] = {}
@@ -232,7 +231,6 @@ def compare(py_router: Router, c_router: Router, fw: NativeForwarder, subs: list
         assert c_dt.munger.last_seq == py_dt.munger.last_seq
         assert c_dt.munger.last_ts == py_dt.munger.last_ts
         assert c_dt.waiting_keyframe == py_dt.waiting_keyframe
-    fw.flush_stats()
     for sub in subs:
         a, b = sub.py_peer.stats, sub.c_peer.stats
         assert (b.rtp_out, b.rtcp_out, b.packets_out, b.bytes_out, b.dropped_not_connected) == (
@@ -305,7 +303,7 @@ def test_random_sequences_are_byte_identical(world: dict[str, Any], seed: int) -
                     rtx_ssrc=s + 1,
                     codecs=[(VP8, "video/VP8", 90_000, RTX_PT), (OTHER_PT, "video/VP8", 90_000, None)],
                     ext_ids={"urn:example:ext": EXT_ID},
-                    publisher=StandInPeer(AEAD_AES_128_GCM, bytes(28), bytes(28), ("127.0.0.1", 9), tcp=True),
+                    publisher=Publisher(),
                     publisher_key=PUB,
                     now=t,
                 )
@@ -393,7 +391,7 @@ def test_mute_keyframe_wait_and_switch_behave_the_same(world: dict[str, Any]) ->
             ssrc=0xBEEF,
             codecs=[(VP8, "video/VP8", 90_000, None)],
             ext_ids={"urn:example:ext": EXT_ID},
-            publisher=StandInPeer(AEAD_AES_128_GCM, bytes(28), bytes(28), ("127.0.0.1", 9), tcp=True),
+            publisher=Publisher(),
             publisher_key=PUB,
             now=now + 1.0,
         )
@@ -427,14 +425,13 @@ def test_sender_reports_count_native_packets(world: dict[str, Any]) -> None:
 @needs_native
 def test_send_errors_are_counted_and_do_not_stop_the_others(world: dict[str, Any]) -> None:
     assert lib is not None
-    _, c_router, fw, subs, _ = build_pair(world, 31, 3)
+    _, c_router, _fw, subs, _ = build_pair(world, 31, 3)
     bad = subs[0].c_peer
     bad.dest = ("::1", 9)  # an IPv6 destination on an IPv4 socket: sendmmsg refuses that one
     bad.set_connected(True)
     rng = random.Random(1)
     for i in range(20):
         c_router.on_rtp(PUB, make_packet(rng, 10 + i, 3000 * i, keyframe=i == 0), i * 0.01)
-    fw.flush_stats()
     for sub in subs[1:]:
         sub.drain()
         assert len(sub.c_got) == 20
@@ -452,7 +449,7 @@ def test_sink_change_moves_the_down_track_to_the_new_peer(world: dict[str, Any])
     newcomer = Subscriber(random.Random(7), 1)
     world["subs"].append(newcomer)
     dt.sink = newcomer.c_peer  # as RoomMedia does when the subscriber connection is replaced
-    assert not dt.native
+    assert dt.native and dt.native_entry is not None  # attached to the new sender at once, not on the next packet
     c_router.on_rtp(PUB, make_packet(rng, 2, 3000, keyframe=False), 0.03)
     assert dt.native and dt.packets_sent == 2
     newcomer.drain()
@@ -461,45 +458,89 @@ def test_sink_change_moves_the_down_track_to_the_new_peer(world: dict[str, Any])
     assert int.from_bytes(newcomer.c_got[0][1][2:4], "big") == (int.from_bytes(subs[0].c_got[0][1][2:4], "big") + 1)
 
 
-def test_build_without_a_compiler_fails_cleanly(tmp_path: Path) -> None:
-    with pytest.raises(native_mod.NativeUnavailable, match="not found"):
-        native_mod.build(cc="/nonexistent/cc", directory=tmp_path)
-    broken = tmp_path / "broken.c"
-    broken.write_text("#include <no-such-header.h>\n")
-    with pytest.raises(native_mod.NativeUnavailable, match="build failed"):
-        native_mod.build(directory=tmp_path, source=broken)
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no half-written files
+def test_fallback_to_python_without_a_fanout() -> None:
+    assert isinstance(make_forwarder(None), PythonForwarder)
+    if lib is not None:
+        assert isinstance(make_forwarder(NativeFanout(lib)), NativeForwarder)
 
 
-def test_fallback_to_python_when_the_helper_is_missing() -> None:
-    assert isinstance(make_forwarder(native=True, loader=lambda: None), PythonForwarder)
-    assert isinstance(make_forwarder(native=False), PythonForwarder)
-
-
-def test_fallback_in_a_process_without_a_compiler(tmp_path: Path) -> None:
-    code = (
-        "import logging; logging.basicConfig(level=logging.WARNING)\n"
-        "from hubbub.sfu.forwarder import make_forwarder, PythonForwarder\n"
-        "assert isinstance(make_forwarder(), PythonForwarder)\n"
-        "assert isinstance(make_forwarder(), PythonForwarder)\n"
-        "print('ok')\n"
+@needs_native
+def test_a_subscription_is_attached_when_it_starts_receiving(world: dict[str, Any]) -> None:
+    """Setup happens on membership changes, never on the data path."""
+    assert lib is not None
+    router = Router(rng=random.Random(3), forwarder=NativeForwarder(NativeFanout(lib)))
+    router.add_up_track(
+        "cam",
+        kind="video",
+        ssrc=0xCAFE,
+        codecs=[(VP8, "video/VP8", 90_000, None)],
+        publisher=Publisher(),
+        publisher_key=PUB,
     )
-    env = dict(os.environ, PATH=str(tmp_path), HUBBUB_NATIVE_CACHE=str(tmp_path / "cache"))
+    sub = Subscriber(random.Random(4), 1)
+    world["subs"].append(sub)
+    dt = router.subscribe("cam", sub.key, sub.c_peer, ssrc=router.allocate_ssrc(), receiving=False)
+    assert not dt.native
+    rng = random.Random(5)
+    router.on_rtp(PUB, make_packet(rng, 1, 0, keyframe=True), 0.0)  # forwarded in Python meanwhile
+    assert not dt.native and dt.packets_sent == 1
+    router.start_receiving("cam", sub.key, 0.01)
+    assert dt.native and dt.waiting_keyframe
+    for i in range(2, 6):
+        router.on_rtp(PUB, make_packet(rng, i, 3000 * i, keyframe=i == 2), 0.01 * i)
+    assert dt.packets_sent == 5 and sub.c_peer.stats.rtp_out == 5
+    router.unsubscribe("cam", sub.key)
+    assert not dt.native
+    router.on_rtp(PUB, make_packet(rng, 6, 30_000, keyframe=False), 0.1)
+    assert dt.packets_sent == 5  # gone from the group at once
+
+
+_NO_EXTENSION = (
+    "import logging, sys; logging.basicConfig(level=logging.WARNING)\n"
+    "sys.modules['hubbub.transport.native._fanout'] = None  # as if it was never built\n"
+    "from hubbub.transport import native\n"
+    "from hubbub.transport.peer import PeerStats\n"
+    "from hubbub.transport.sender import PythonSender, make_sender\n"
+    "from hubbub.sfu.forwarder import PythonForwarder, make_forwarder\n"
+    "assert native.load() is None and native.load() is None\n"
+    "assert isinstance(make_sender(native.load(), PeerStats()), PythonSender)\n"
+    "assert isinstance(make_forwarder(None), PythonForwarder)\n"
+    "print(native.failure())\n"
+)
+
+
+def test_fallback_in_a_process_without_the_extension() -> None:
+    done = subprocess.run([sys.executable, "-c", _NO_EXTENSION], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("not built")
+    # Logged once, with the reason, however often it is asked for.
+    assert done.stderr.count("native fan-out unavailable") == 1
+
+
+@needs_native
+def test_no_compiler_is_needed_at_run_time(tmp_path: Path) -> None:
+    """The extension is built when the package is installed: it loads with no compiler on PATH."""
+    code = "from hubbub.transport import native; m = native.load(); assert m is not None; print(m.aead_backend())"
+    env = dict(os.environ, PATH=str(tmp_path))
     env.pop("CC", None)
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
-    # Logged once, with the reason, however often it is asked for.
-    assert done.stderr.count("native fan-out unavailable") == 1
-    assert "no C compiler" in done.stderr
+    assert done.stdout.strip() in ("openssl", "libsrtp")
 
 
-def test_settings_switch_native_fanout(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``HUBBUB_NATIVE_FANOUT=0`` (the ``native_fanout`` setting) forces the Python forwarder."""
+def test_settings_switch_native_fanout() -> None:
+    """``HUBBUB_NATIVE_FANOUT=0`` (the ``native_fanout`` setting) forces the Python sender and forwarder."""
+    import time
+
     from hubbub.config import load_settings
+    from hubbub.proto.certificate import Certificate
+    from hubbub.transport.server import RtcTransportServer
 
     assert load_settings(env={"HUBBUB_NATIVE_FANOUT": "0"}).native_fanout is False
     assert load_settings(env={}).native_fanout is True
-    assert isinstance(make_forwarder(native=False), PythonForwarder)
+    cert = Certificate.generate(time.time())
+    assert RtcTransportServer(certificate=cert, native=False).fanout is None
+    fanout = RtcTransportServer(certificate=cert, native=True).fanout
+    assert (fanout is not None) == (lib is not None)
     expected = NativeForwarder if lib is not None else PythonForwarder
-    assert isinstance(make_forwarder(native=True), expected)
+    assert isinstance(make_forwarder(fanout), expected)

@@ -125,11 +125,11 @@ class RoomMedia:
         self.room = room
         self.transport = transport
         self.transport_now: Callable[[], float] = transport.now
-        # The native fan-out (C: rewrite + SRTP + sendmmsg) unless switched off; falls back to the
-        # pure-Python forwarder (logged once) when the helper cannot be built here.
+        # The native fan-out (C: rewrite + SRTP + sendmmsg) unless switched off; the pure-Python
+        # forwarder when the transport has no native sender (the extension was not built).
         self.router = Router(
             RouterConfig(wall_clock_offset=time.time() - transport.now()),
-            forwarder=make_forwarder(native=native_fanout),
+            forwarder=make_forwarder(transport.fanout if native_fanout else None),
         )
         self._on_speakers = on_speakers
         self._published: dict[str, _Published] = {}

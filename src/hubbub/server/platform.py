@@ -101,6 +101,7 @@ class Platform:
             udp_port=settings.rtc_udp_port,
             tcp_port=settings.rtc_tcp_port,
             announced_ip=settings.announced_ip,
+            native=settings.native_fanout,
         )
         try:
             await transport.start()
@@ -120,10 +121,6 @@ class Platform:
             pending.add(task)
             task.add_done_callback(pending.discard)
 
-        if settings.native_fanout:  # build or load the C fan-out helper now, off the event loop
-            from hubbub.sfu import native
-
-            await asyncio.to_thread(native.load)
         room_settings = RoomSettings(
             reconnect_window=settings.reconnect_window_s,
             native_fanout=settings.native_fanout,

@@ -13,32 +13,30 @@ instead; when the numbering agrees (the common case) no remapping is done at all
 
 Native fan-out
 --------------
-With :class:`~hubbub.sfu.forwarder.NativeForwarder` a down-track may be *attached* to an entry
-of the C helper (``hubbub.sfu.native``), which then runs the steady state of :meth:`write_rtp`
-(the next packet of the munger's open epoch) without Python. Python still makes every decision:
-whatever changes the entry's state here (a new epoch, mute, keyframe wait, a source switch) is
-*pushed* to the entry (:meth:`_push_native`), and before Python reads or changes the state the
-C side moves on (munger position, counters) it is *pulled* back (:meth:`_pull_native`). The
-counters, ``munger``, ``waiting_keyframe`` and ``sink`` are properties for that reason; the
-Python hot path uses the underlying slots directly. RTP on the media SSRC of an attached
-down-track (slow-path packets, NACK retransmissions without RTX) goes out through the entry's
-peer (``_rtp_out``), the C context that owns that SSRC; RTX and RTCP go through ``sink``.
+With :class:`~hubbub.sfu.forwarder.NativeForwarder` a down-track whose sink can take one (a
+:class:`~hubbub.sfu.fanout.FanoutSink`) is *attached* to a fan-out entry of that sink's sender
+when it starts receiving; the entry then runs the steady state of :meth:`write_rtp` (the next
+packet of the munger's open epoch) without Python. Python still makes every decision: whatever
+changes the entry's state here (a new epoch, mute, keyframe wait, a source switch) is *pushed*
+to the entry (:meth:`_push_native`), and before Python reads or changes the state the C side
+moves on (the munger's position, see ``Munger.snapshot``/``restore``, and the counters) it is
+*pulled* back (:meth:`_pull_native`). The counters, ``munger``, ``waiting_keyframe`` and
+``sink`` are properties for that reason; the Python hot path uses the underlying slots directly.
+Every packet, native or not, RTP or RTX or RTCP, leaves through the sink's one sender, so one
+SRTP context protects each SSRC whichever path sent it.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Hashable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Hashable, Mapping
 
 from hubbub.proto import rtp_ext
 from hubbub.proto.rtcp import ReportBlock, Sdes, SenderReport, ntp_from_unix, ntp_middle32
 from hubbub.proto.rtp import header_fields, rewrite, rtx_wrap
+from hubbub.sfu.fanout import FanoutEntry
 from hubbub.sfu.munger import Munger
 from hubbub.sfu.track import PacketSink, UpTrack
-
-if TYPE_CHECKING:
-    from hubbub.sfu.forwarder import NativeForwarder
 
 __all__ = ["DownTrack", "ext_id_table"]
 
@@ -70,12 +68,11 @@ class DownTrack:
         "_ext_table",
         "_munger",
         "_native",
-        "_native_owner",
         "_octets_sent",
         "_packets_dropped",
         "_packets_sent",
         "_pt_map",
-        "_rtp_out",
+        "_reattach",
         "_rtx_pts",
         "_rtx_seq",
         "_sink",
@@ -119,10 +116,9 @@ class DownTrack:
     ) -> None:
         self.up = up
         self.subscriber_key = subscriber_key
-        self._native: Any = None  # the C helper's entry while attached (see the module docstring)
-        self._native_owner: NativeForwarder | None = None
+        self._native: FanoutEntry | None = None  # the fan-out entry while attached (module docstring)
+        self._reattach: Callable[[DownTrack], None] | None = None  # the forwarder's, on a sink change
         self._sink = sink
-        self._rtp_out: PacketSink = sink  # where RTP on the media SSRC goes
         self.ssrc = ssrc
         self.rtx_ssrc = rtx_ssrc
         self.cname = cname
@@ -160,18 +156,17 @@ class DownTrack:
 
     @property
     def sink(self) -> PacketSink:
-        """The subscriber's transport (RTCP, RTX; RTP too unless attached to the native fan-out)."""
+        """The subscriber's transport: everything this down-track sends goes through it."""
         return self._sink
 
     @sink.setter
     def sink(self, sink: PacketSink) -> None:
-        owner = self._native_owner
-        if self._native is not None:
-            self.detach_native()
+        """A new subscriber connection: an attached down-track moves to its sender at once."""
+        reattach = self._reattach
+        self.detach_native()
         self._sink = sink
-        self._rtp_out = sink
-        if owner is not None:
-            owner.invalidate(self)
+        if reattach is not None:
+            reattach(self)
 
     @property
     def munger(self) -> Munger:
@@ -238,65 +233,49 @@ class DownTrack:
         return self._native is not None
 
     @property
-    def native_entry(self) -> Any:
-        """The native entry while attached, else None."""
+    def native_entry(self) -> FanoutEntry | None:
+        """The fan-out entry while attached, else None."""
         return self._native
 
-    def attach_native(self, entry: Any, rtp_out: PacketSink, owner: NativeForwarder) -> None:
-        """Hand the steady state to a native entry; ``rtp_out`` sends on its SSRC context."""
+    def attach_native(self, entry: FanoutEntry, reattach: Callable[[DownTrack], None]) -> None:
+        """Hand the steady state to ``entry``; ``reattach(self)`` runs when the sink changes."""
         if self._native is not None:
             self.detach_native()
         self._native = entry
-        self._native_owner = owner
-        self._rtp_out = rtp_out
+        self._reattach = reattach
         self._push_native()
 
     def detach_native(self) -> None:
-        """Take the state back from the native entry; Python runs every packet again."""
-        if self._native is None:
+        """Take the state back from the fan-out entry; Python runs every packet again."""
+        entry = self._native
+        if entry is None:
             return
         self._pull_native()
-        self._native.dropping = True  # a group not yet rebuilt skips it
+        entry.dropping = True  # a group that still holds it skips it
         self._native = None
-        self._native_owner = None
-        self._rtp_out = self._sink
+        self._reattach = None
 
     def _pull_native(self) -> None:
-        """Bring what the native entry moved on (munger position, counters) into Python."""
+        """Bring what the fan-out entry moved on (munger position, counters) into Python."""
         e = self._native
         if e is None:
             return
-        m = self._munger
-        m._in_ext = e.in_ext
-        m._in_ts = e.in_ts
-        m._last_now = e.last_now
-        self._packets_sent = e.packets_sent
-        self._bytes_sent = e.bytes_sent
-        self._octets_sent = e.octets_sent
-        self._packets_dropped = e.packets_dropped
+        self._munger.restore(e.munger)
+        self._packets_sent, self._bytes_sent, self._octets_sent, self._packets_dropped = e.counters
 
     def _push_native(self) -> None:
-        """Give the native entry the whole state after Python changed any of it."""
+        """Give the fan-out entry the whole state after Python changed any of it."""
         e = self._native
         if e is None:
             return
-        m = self._munger
-        e.in_ext = m._in_ext
-        e.in_ts = m._in_ts
-        e.last_now = m._last_now
-        e.seq_off = m._seq_off
-        e.ts_off = m._ts_off
-        e.fast = m._state == 0
+        e.munger = self._munger.snapshot()
         e.dropping = self._dropping
         e.waiting_keyframe = self._waiting_keyframe
         e.slow = self._ext_table is not None
-        e.packets_sent = self._packets_sent
-        e.bytes_sent = self._bytes_sent
-        e.octets_sent = self._octets_sent
-        e.packets_dropped = self._packets_dropped
+        e.counters = (self._packets_sent, self._bytes_sent, self._octets_sent, self._packets_dropped)
 
     def native_pt_map(self) -> bytes:
-        """The payload type map as the native entry takes it: 128 bytes, 0xFF = not forwarded."""
+        """The payload type map as a fan-out entry takes it: 128 bytes, 0xFF = not forwarded."""
         table = bytearray(b"\xff" * 128)
         for pt, opt in self._pt_map.items():
             if 0 <= pt < 128 and 0 <= opt < 128:
@@ -306,7 +285,7 @@ class DownTrack:
     def write_rtp_native(
         self, packet: bytes, head: int, tail: bytes, pt: int, seq: int, ts: int, keyframe: bool, size: int, now: float
     ) -> None:
-        """:meth:`write_rtp` for a packet the native entry handed back (the slow path)."""
+        """:meth:`write_rtp` for a packet the fan-out entry handed back (the slow path)."""
         self._pull_native()
         self.write_rtp(packet, head, tail, pt, seq, ts, keyframe, size, now)
         self._push_native()
@@ -351,7 +330,7 @@ class DownTrack:
             except ValueError:  # malformed extension element (RFC 8285 §4)
                 self._packets_dropped += 1
                 return
-        self._rtp_out.send_rtp(out)
+        self._sink.send_rtp(out)
         self._packets_sent += 1
         self._bytes_sent += len(out)
         self._octets_sent += payload_size
@@ -386,10 +365,9 @@ class DownTrack:
         if self.rtx_ssrc is not None and rtx_pt is not None:
             data = rtx_wrap(out, self.rtx_ssrc, self._rtx_seq, rtx_pt)
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
-            self._sink.send_rtp(data)  # the RTX SSRC: the transport's own SRTP context
+            self._sink.send_rtp(data)
         else:
-            # The media SSRC: whichever context sends it (RFC 3711 §9.1), native or not.
-            self._rtp_out.send_rtp(bytes(out))
+            self._sink.send_rtp(bytes(out))
         self.retransmits += 1
         return True
 

@@ -2,20 +2,23 @@
 
 Everything that is per *received* packet (parsing, RTX unwrap, statistics, cache, keyframe and
 audio-level detection) happens once in the router before this point; everything here is per
-*sent* packet. The loop sits behind :class:`Forwarder` so that a native helper (rewrite + SRTP
-protect + sendmmsg in C) can replace :class:`PythonForwarder` without touching the rest.
+*sent* packet. The loop sits behind :class:`Forwarder` so that :class:`NativeForwarder` (the
+rewrite, SRTP protect and sendmmsg of the transport's native sender, see ``hubbub.sfu.fanout``)
+can replace :class:`PythonForwarder` without touching the rest.
+
+Membership is the router's business and reaches the forwarder as it happens: :meth:`Forwarder.
+update` when an up-track's ``down_tracks`` change, :meth:`Forwarder.attach` when a subscription
+starts receiving, :meth:`Forwarder.release` when an up-track goes. :meth:`Forwarder.forward`
+does no setup work.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
-from collections.abc import Callable
-from types import ModuleType
-from typing import Any, Protocol
+from typing import Protocol
 
 from hubbub.sfu.downtrack import DownTrack
+from hubbub.sfu.fanout import Fanout, FanoutGroup, FanoutSink
 from hubbub.sfu.track import UpTrack
 
 __all__ = ["Forwarder", "NativeForwarder", "PythonForwarder", "make_forwarder"]
@@ -35,6 +38,18 @@ class Forwarder(Protocol):
         self, up: UpTrack, packet: bytes, pt: int, seq: int, ts: int, keyframe: bool, payload_size: int, now: float
     ) -> None: ...
 
+    def update(self, up: UpTrack) -> None:
+        """``up.down_tracks`` changed (a subscription began or ended, a source moved to ``up``)."""
+        ...
+
+    def attach(self, dt: DownTrack) -> None:
+        """``dt`` starts receiving (its subscriber can decode it)."""
+        ...
+
+    def release(self, up: UpTrack) -> None:
+        """The router forgot ``up``."""
+        ...
+
 
 class PythonForwarder:
     """The pure-Python fan-out: one :meth:`DownTrack.write_rtp` call per down-track."""
@@ -53,17 +68,23 @@ class PythonForwarder:
         for dt in up.down_tracks:
             dt.write_rtp(packet, head, tail, pt, seq, ts, keyframe, payload_size, now)
 
+    def update(self, up: UpTrack) -> None:
+        pass
+
+    def attach(self, dt: DownTrack) -> None:
+        pass
+
+    def release(self, up: UpTrack) -> None:
+        pass
+
 
 class _Group:
-    """What the native forwarder keeps per up-track."""
+    """What the native forwarder keeps per up-track with at least one attached down-track."""
 
-    __slots__ = ("c", "downs", "native", "python")
+    __slots__ = ("c", "native", "python")
 
-    def __init__(
-        self, c: Any, downs: tuple[DownTrack, ...], native: tuple[DownTrack, ...], python: tuple[DownTrack, ...]
-    ) -> None:
-        self.c = c  # the helper's Group, with one entry per native down-track
-        self.downs = downs  # the up-track's ``down_tracks`` this was built from
+    def __init__(self, c: FanoutGroup, native: tuple[DownTrack, ...], python: tuple[DownTrack, ...]) -> None:
+        self.c = c  # the sender's group, with one entry per native down-track
         self.native = native
         self.python = python
 
@@ -71,39 +92,33 @@ class _Group:
 class NativeForwarder:
     """Fan-out in C (rewrite + SRTP protect + sendmmsg): one call per received packet.
 
-    Down-tracks whose sink is a peer transport (it has ``observe_send_path``) are *attached*
-    to an entry of the helper; the rest (test sinks, anything else) run
-    :meth:`DownTrack.write_rtp` as with :class:`PythonForwarder`. Per subscriber peer the
-    helper keeps an outbound SRTP context made from the peer's DTLS-exported key + salt; it
-    protects every RTP packet on the media SSRCs of that peer's attached down-tracks (the
-    steady state here, the slow path and non-RTX retransmissions through ``Peer.send_rtp``),
-    while the transport's own session keeps RTX and RTCP. The two contexts never share an
-    SSRC, so no keystream is used twice (RFC 3711 §9.1, RFC 7714 §8.1); SRTCP has its own
-    keys and index and only the transport sends it.
-
-    The peer's counters (``rtp_out``, ``packets_out``, ``bytes_out``...) are brought up to
-    date once a second while packets flow, on every change of its send path and at close.
+    A down-track whose sink is a :class:`~hubbub.sfu.fanout.FanoutSink` (a peer transport with
+    a native sender) is *attached* to an entry of that sender when it starts receiving; the
+    rest (test sinks, Python senders, subscribers not receiving yet) run
+    :meth:`DownTrack.write_rtp` as with :class:`PythonForwarder`. Attached or not, every packet
+    leaves through the sink's one sender and its one SRTP context.
     """
 
-    __slots__ = ("_groups", "_lib", "_next_flush", "_peers")
+    __slots__ = ("_fanout", "_groups")
 
-    def __init__(self, lib: ModuleType) -> None:
-        self._lib = lib
+    def __init__(self, fanout: Fanout) -> None:
+        self._fanout = fanout
         self._groups: dict[UpTrack, _Group] = {}
-        self._peers: dict[Any, Any] = {}  # peer transport -> helper Peer
-        self._next_flush = 0.0
 
     # --- hot path --------------------------------------------------------------------------------
 
     def forward(
         self, up: UpTrack, packet: bytes, pt: int, seq: int, ts: int, keyframe: bool, payload_size: int, now: float
     ) -> None:
+        head = (packet[0] << 8) | (packet[1] & 0x80)
         group = self._groups.get(up)
-        if group is None or group.downs is not up.down_tracks:
-            group = self._rebuild(up)
-        slow = group.c.forward(packet, pt, seq, ts, keyframe, payload_size, now) if group.native else None
+        if group is None:  # nothing attached: all in Python
+            tail = packet[12:]
+            for dt in up.down_tracks:
+                dt.write_rtp(packet, head, tail, pt, seq, ts, keyframe, payload_size, now)
+            return
+        slow = group.c.forward(packet, pt, seq, ts, keyframe, payload_size, now)
         if slow is not None or group.python:
-            head = (packet[0] << 8) | (packet[1] & 0x80)
             tail = packet[12:]
             for dt in group.python:
                 dt.write_rtp(packet, head, tail, pt, seq, ts, keyframe, payload_size, now)
@@ -111,122 +126,45 @@ class NativeForwarder:
                 native = group.native
                 for i in slow:
                     native[i].write_rtp_native(packet, head, tail, pt, seq, ts, keyframe, payload_size, now)
-        if now >= self._next_flush:
-            self._next_flush = now + 1.0
-            self.flush_stats()
 
     # --- membership ------------------------------------------------------------------------------
 
-    def _rebuild(self, up: UpTrack) -> _Group:
+    def attach(self, dt: DownTrack) -> None:
+        if not dt.native:
+            sink = dt.sink
+            entry = sink.fanout_entry(dt.ssrc, dt.native_pt_map()) if isinstance(sink, FanoutSink) else None
+            if entry is not None:
+                dt.attach_native(entry, self._sink_changed)
+        self.update(dt.up)
+
+    def _sink_changed(self, dt: DownTrack) -> None:
+        """``dt`` got a new sink (and was detached from the old one's sender)."""
+        self.attach(dt)
+
+    def update(self, up: UpTrack) -> None:
         downs = up.down_tracks
-        native: list[DownTrack] = []
-        python: list[DownTrack] = []
-        for dt in downs:
-            if dt.native or self._attach(dt):
-                native.append(dt)
-            else:
-                python.append(dt)
+        native = tuple(dt for dt in downs if dt.native)
         old = self._groups.get(up)
-        c = old.c if old is not None else self._lib.Group()
-        c.set_entries(tuple(dt.native_entry for dt in native))
-        group = _Group(c, downs, tuple(native), tuple(python))
-        self._groups[up] = group
-        return group
-
-    def _attach(self, dt: DownTrack) -> bool:
-        sink = dt.sink
-        if not hasattr(sink, "observe_send_path"):
-            return False
-        peer = self._peers.get(sink)
-        if peer is None:
-            peer = self._lib.Peer()
-            self._peers[sink] = peer
-            sink.observe_send_path(self._send_path_changed)
-            self._configure(sink, peer)
-        entry = self._lib.Entry(peer, dt.ssrc, dt.native_pt_map())
-        dt.attach_native(entry, peer, self)
-        return True
-
-    def invalidate(self, dt: DownTrack) -> None:
-        """``dt`` left the native path (its sink changed): rebuild its group on the next packet."""
-        self._groups.pop(dt.up, None)
+        if old is not None:
+            for dt in old.native:
+                if dt.native and dt not in native:
+                    dt.detach_native()  # the subscription ended
+        if not native:
+            self._groups.pop(up, None)
+            return
+        c = old.c if old is not None else self._fanout.group()
+        entries = []
+        for dt in native:
+            entry = dt.native_entry
+            assert entry is not None
+            entries.append(entry)
+        c.set_entries(tuple(entries))
+        self._groups[up] = _Group(c, native, tuple(dt for dt in downs if not dt.native))
 
     def release(self, up: UpTrack) -> None:
-        """The router forgot ``up``."""
         self._groups.pop(up, None)
 
-    # --- peers -----------------------------------------------------------------------------------
 
-    def _send_path_changed(self, transport: Any) -> None:
-        peer = self._peers.get(transport)
-        if peer is None:
-            return
-        self._flush(transport, peer)
-        if transport.srtp_outbound_key is None and transport.send_path is None:
-            # Closed (keys are never taken back otherwise): media to it is dropped and counted
-            # like the transport's own send_rtp would, until the down-tracks move elsewhere.
-            peer.set_down()
-            del self._peers[transport]
-            transport.unobserve_send_path(self._send_path_changed)
-            return
-        self._configure(transport, peer)
-
-    def _configure(self, transport: Any, peer: Any) -> None:
-        key = transport.srtp_outbound_key
-        if key is not None and not peer.keyed:
-            profile, key_salt = key
-            peer.set_key(profile.libsrtp_id, key_salt)
-        path = transport.send_path
-        if path is None or not peer.keyed:
-            peer.set_down()
-            return
-        addr, sendto, fd = path
-        target = _sockaddr(addr) if fd is not None else None
-        if target is not None:
-            assert fd is not None
-            peer.set_udp(fd, *target)
-        else:
-            peer.set_python(sendto, addr)
-
-    def flush_stats(self) -> None:
-        """Add what the helper sent for each peer to the peer transport's counters."""
-        for transport, peer in tuple(self._peers.items()):
-            self._flush(transport, peer)
-
-    @staticmethod
-    def _flush(transport: Any, peer: Any) -> None:
-        packets, octets, protect_failures, not_connected, send_dropped, send_errors = peer.take_stats()
-        stats = transport.stats
-        if packets:
-            stats.rtp_out += packets
-            stats.packets_out += packets
-            stats.bytes_out += octets
-        if protect_failures:
-            stats.protect_failures += protect_failures
-        if not_connected:
-            stats.dropped_not_connected += not_connected
-        if send_dropped or send_errors:
-            stats.dropped_send_buffer += send_dropped + send_errors
-
-
-def _sockaddr(addr: tuple[str, int]) -> tuple[int, bytes, int] | None:
-    """``(family, packed ip, port)`` for the helper, None if the host is not a numeric address."""
-    try:
-        ip = ipaddress.ip_address(addr[0].split("%", 1)[0])
-    except ValueError:
-        return None
-    family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-    return family, ip.packed, int(addr[1])
-
-
-def make_forwarder(native: bool = True, *, loader: Callable[[], ModuleType | None] | None = None) -> Forwarder:
-    """The native forwarder when ``native`` and the helper can be had here, else :class:`PythonForwarder`."""
-    if native:
-        if loader is None:
-            from hubbub.sfu.native import load
-
-            loader = load
-        lib = loader()
-        if lib is not None:
-            return NativeForwarder(lib)
-    return PythonForwarder()
+def make_forwarder(fanout: Fanout | None) -> Forwarder:
+    """:class:`NativeForwarder` on ``fanout`` (the transport's, when its native sender is there), else Python."""
+    return NativeForwarder(fanout) if fanout is not None else PythonForwarder()

@@ -22,6 +22,8 @@ another source (a simulcast layer, a replaced publisher). The munger keeps that 
   timestamp offset) for NACKs, and maps late packets of closed epochs.
 
 The steady state (next packet of the open epoch, gap or not) is one branch in :meth:`munge`.
+:meth:`snapshot` and :meth:`restore` let a mirror of that branch (the native fan-out) take the
+open epoch's position and give it back: it may move the position on, never open an epoch.
 """
 
 from __future__ import annotations
@@ -112,6 +114,30 @@ class Munger:
     def ts_offset(self) -> int:
         """Current ``output ts - input ts`` modulo 2^32 (for Sender Reports, RFC 3550 §6.4.1)."""
         return self._ts_off
+
+    def snapshot(self) -> tuple[int, int, float, int, int, bool]:
+        """The open epoch: ``(in_ext, in_ts, last_now, seq_off, ts_off, open)``.
+
+        ``in_ext`` is the highest extended input seq, ``in_ts`` and ``last_now`` that packet's
+        input timestamp and arrival time; output seq = input + ``seq_off``, output ts = input +
+        ``ts_off`` (mod 2^32). ``open`` is False while the next packet must go through
+        :meth:`munge` (no epoch yet, after :meth:`mute` or :meth:`switch_source`).
+        """
+        return self._in_ext, self._in_ts, self._last_now, self._seq_off, self._ts_off, self._state == 0
+
+    def restore(self, state: tuple[int, int, float, int, int, bool]) -> None:
+        """Take back a :meth:`snapshot` whose position was moved on by a mirror of the steady state.
+
+        Only the position (``in_ext``, ``in_ts``, ``last_now``) is taken, and only forwards;
+        the offsets must be those of the open epoch, else ``ValueError`` (the mirror ran a
+        stale epoch).
+        """
+        in_ext, in_ts, last_now, seq_off, ts_off, _open = state
+        if seq_off != self._seq_off or ts_off != self._ts_off or in_ext < self._in_ext:
+            raise ValueError("the snapshot is not of this munger's open epoch")
+        self._in_ext = in_ext
+        self._in_ts = in_ts
+        self._last_now = last_now
 
     def mute(self) -> None:
         """Packets are about to be dropped upstream; the next one continues at ``last + 1``."""

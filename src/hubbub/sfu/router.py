@@ -192,6 +192,7 @@ class Router:
         for dt in downs:
             dt.switch_up_track(up, now)
         up.down_tracks = downs
+        self.forwarder.update(up)
         if downs:
             self._request_keyframe(up, now)
         return up
@@ -206,9 +207,7 @@ class Router:
         if not table:
             self._by_publisher.pop(up.publisher_key, None)
         self.speakers.remove_track(up.track_id)
-        release = getattr(self.forwarder, "release", None)  # a forwarder with per-track state
-        if release is not None:
-            release(up)
+        self.forwarder.release(up)
 
     def subscribe(
         self,
@@ -263,6 +262,9 @@ class Router:
             self._downs[rtx_ssrc] = dt
         self._ssrcs.update(s for s in (ssrc, rtx_ssrc) if s is not None)
         up.down_tracks = (*up.down_tracks, dt)
+        self.forwarder.update(up)
+        if receiving:
+            self.forwarder.attach(dt)
         if up.kind == "video" and receiving:
             up.keyframe_pending = True
         return dt
@@ -273,6 +275,7 @@ class Router:
         if dt is None:
             return None
         dt.up.down_tracks = tuple(d for d in dt.up.down_tracks if d is not dt)
+        self.forwarder.update(dt.up)
         for s in (dt.ssrc, dt.rtx_ssrc):
             if s is not None and self._downs.get(s) is dt:
                 del self._downs[s]
@@ -355,6 +358,7 @@ class Router:
         if dt is None:
             return
         dt.receiving = True
+        self.forwarder.attach(dt)  # the native fan-out takes it from here, if it can
         if not dt.restart():
             return
         up = dt.up

@@ -21,17 +21,22 @@ only while connected or disconnected (consent still holds then).
 
 Timers: the earliest of the ICE and DTLS deadlines (and the connect timeout) is kept in one
 ``Deadline``, moved after STUN/DTLS events only.
+
+Sending: every packet after DTLS (RTP on any SSRC, RTCP) goes through the peer's one
+:class:`~hubbub.transport.sender.Sender` (native or Python), which owns the outbound SRTP context,
+the path to the socket and the send counters; ``_refresh`` hands it the send path whenever that
+changes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import logging
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
 from hubbub.proto.dtls import DtlsClosed, DtlsConnected, DtlsEndpoint, DtlsFailed, DtlsState
@@ -45,20 +50,19 @@ from hubbub.proto.ice import (
     generate_password,
     ufrag_of,
 )
-from hubbub.proto.srtp import SrtpError, SrtpProfile, SrtpSession
+from hubbub.proto.srtp import SrtpError, SrtpSession
+from hubbub.transport.sender import Address, SendPath, SendTo, make_sender
 from hubbub.transport.timers import Deadline
 
 if TYPE_CHECKING:
     import asyncio
 
+    from hubbub.transport.native import _fanout
     from hubbub.transport.tcp import IceTcpConnection
 
 __all__ = ["PeerHandler", "PeerState", "PeerStats", "PeerTransport", "TransportStats"]
 
 logger = logging.getLogger(__name__)
-
-Address = tuple[str, int]
-SendTo = Callable[[bytes, Address], None]
 
 
 class PeerState(enum.Enum):
@@ -142,6 +146,8 @@ class PeerHost(Protocol):
 
     def udp_sendto(self) -> SendTo: ...
 
+    def udp_fileno(self) -> int | None: ...
+
     def bind_address(self, peer: PeerTransport, addr: Address) -> bool: ...
 
     def unbind_address(self, peer: PeerTransport, addr: Address) -> None: ...
@@ -172,19 +178,18 @@ class PeerTransport:
         "_ice",
         "_ice_down",
         "_links",
-        "_observers",
-        "_out",
+        "_path",
         "_remote_closed",
+        "_sender",
         "_srtp",
-        "_srtp_local",
         "_state",
+        "_stats",
         "_timed_out",
         "_timer",
         "_udp_send",
         "addresses",
         "fingerprint",
         "id",
-        "stats",
     )
 
     def __init__(
@@ -196,6 +201,8 @@ class PeerTransport:
         dtls: DtlsEndpoint,
         fingerprint: tuple[str, str],
         connect_timeout: float,
+        *,
+        native: ModuleType | None = None,
     ) -> None:
         self._host = host
         self.id = peer_id
@@ -203,15 +210,14 @@ class PeerTransport:
         self._ice = ice
         self._dtls = dtls
         self.fingerprint = fingerprint  # ours, for a=fingerprint (RFC 8122 §5)
-        self.stats = PeerStats()
+        self._stats = PeerStats()
         self.addresses: set[Address] = set()  # UDP addresses bound to this peer on the server
         self._links: dict[Address, IceTcpConnection] = {}  # ICE-TCP connections by remote address
         self._udp_send: SendTo = host.udp_sendto()
-        self._srtp: SrtpSession | None = None
-        self._srtp_local: tuple[SrtpProfile, bytes] | None = None  # for a native sender's own context
-        self._observers: list[Callable[[PeerTransport], None]] = []
-        # (session, address, sendto) while media may be sent; None otherwise. One lookup per send.
-        self._out: tuple[SrtpSession, Address, SendTo] | None = None
+        self._srtp: SrtpSession | None = None  # inbound (and SRTCP out, through the sender)
+        # Everything sent after DTLS; ``native`` is the C extension (hubbub.transport.native).
+        self._sender = make_sender(native, self._stats)
+        self._path: SendPath | None = None  # what the sender was last told
         self._state = PeerState.NEW
         self._ice_down = False
         self._dtls_failed = False
@@ -245,45 +251,14 @@ class PeerTransport:
         return None if self._srtp is None else self._srtp.profile.name
 
     @property
-    def srtp_outbound_key(self) -> tuple[SrtpProfile, bytes] | None:
-        """The negotiated profile and our DTLS-exported master key + salt (RFC 5764 §4.2), once connected.
+    def stats(self) -> PeerStats:
+        """This peer's counters, brought up to date with what the sender counted on its own."""
+        self._sender.flush()
+        return self._stats
 
-        For a native sender that keeps its own outbound SRTP context with the same keys. It must
-        send only on SSRCs this transport's own session never protects (RFC 3711 §9.1: a
-        keystream is unique per SSRC and packet index, so two contexts sharing keys must not
-        share an SSRC) and never SRTCP.
-        """
-        return self._srtp_local
-
-    @property
-    def send_path(self) -> tuple[Address, SendTo, int | None] | None:
-        """Where media goes while it may be sent: ``(address, sendto, udp_fd)``, else None.
-
-        ``udp_fd`` is the shared UDP socket's descriptor when the path is UDP (for a native
-        sender writing to it directly); None over ICE-TCP, where ``sendto`` is the connection's.
-        Observers registered with :meth:`observe_send_path` hear of every change.
-        """
-        out = self._out
-        if out is None:
-            return None
-        _srtp, addr, sendto = out
-        fd: int | None = None
-        if addr not in self._links:
-            fileno = getattr(self._host, "udp_fileno", None)
-            fd = fileno() if fileno is not None else None
-        return addr, sendto, fd
-
-    def observe_send_path(self, callback: Callable[[PeerTransport], None]) -> None:
-        """Call ``callback(self)`` whenever :attr:`send_path` changes, and once on close.
-
-        On close the callback runs before the peer's counters are handed to the server (so a
-        native sender can add its own), with ``send_path`` and ``srtp_outbound_key`` both None.
-        """
-        self._observers.append(callback)
-
-    def unobserve_send_path(self, callback: Callable[[PeerTransport], None]) -> None:
-        with contextlib.suppress(ValueError):
-            self._observers.remove(callback)
+    def fanout_entry(self, ssrc: int, pt_map: bytes) -> _fanout.Entry | None:
+        """A native fan-out entry for a down-track on ``ssrc`` (see ``Sender.fanout_entry``), or None."""
+        return self._sender.fanout_entry(ssrc, pt_map)
 
     @property
     def over_tcp(self) -> bool:
@@ -293,31 +268,11 @@ class PeerTransport:
 
     def send_rtp(self, packet: bytes) -> None:
         """RFC 3711 §3.3: protect and send to the selected address; counted drop if not connected."""
-        self._send(packet, rtcp=False)
+        self._sender.send_rtp(packet)
 
     def send_rtcp(self, packet: bytes) -> None:
         """RFC 3711 §3.4: protect and send to the selected address; counted drop if not connected."""
-        self._send(packet, rtcp=True)
-
-    def _send(self, packet: bytes, *, rtcp: bool) -> None:
-        out = self._out
-        stats = self.stats
-        if out is None:
-            stats.dropped_not_connected += 1
-            return
-        srtp, addr, sendto = out
-        try:
-            data = srtp.protect_rtcp(packet) if rtcp else srtp.protect_rtp(packet)
-        except SrtpError:
-            stats.protect_failures += 1
-            return
-        sendto(data, addr)
-        if rtcp:
-            stats.rtcp_out += 1
-        else:
-            stats.rtp_out += 1
-        stats.packets_out += 1
-        stats.bytes_out += len(data)
+        self._sender.send_rtcp(packet)
 
     def restart_ice(self, remote_ufrag: str | None, remote_pwd: str | None) -> tuple[str, str]:
         """RFC 8445 §9: new local credentials for the re-offer/answer; DTLS and SRTP are kept.
@@ -356,10 +311,9 @@ class PeerTransport:
         while self._dtls.next_event() is not None:
             pass
         self._timer.cancel()
-        self._out = None
         self._srtp = None
-        self._srtp_local = None
-        self._notify_send_path()
+        self._path = None
+        self._sender.set_path(None)
         links, self._links = list(self._links.values()), {}
         for link in links:
             link.abort("peer closed")
@@ -370,7 +324,7 @@ class PeerTransport:
 
     def receive(self, data: bytes, addr: Address, link: IceTcpConnection | None) -> None:
         """One packet from a bound address (UDP) or an authenticated connection (TCP)."""
-        stats = self.stats
+        stats = self._stats
         stats.packets_in += 1
         stats.bytes_in += len(data)
         try:
@@ -423,7 +377,7 @@ class PeerTransport:
 
     def check(self, data: bytes, addr: Address, link: IceTcpConnection | None) -> bool:
         """Give a STUN message to the ICE engine; bind ``addr`` if it authenticated. True if answered."""
-        self.stats.stun_in += 1
+        self._stats.stun_in += 1
         if self._state is PeerState.CLOSED:
             return False
         ice = self._ice
@@ -431,7 +385,7 @@ class PeerTransport:
         response = ice.receive_stun(data, addr, self._host.now())
         if response is None:
             if _bad_auth(ice) != bad_before:
-                self.stats.stun_bad_auth += 1
+                self._stats.stun_bad_auth += 1
                 self._host.counters.stun_bad_auth += 1
             return False
         # RFC 8445 §7.3.1.2: the response goes back to the source, over the path it came by.
@@ -489,7 +443,7 @@ class PeerTransport:
         while (event := dtls.next_event()) is not None:
             if isinstance(event, DtlsConnected):
                 self._srtp = SrtpSession(event.srtp_profile, event.local_keys, event.remote_keys)
-                self._srtp_local = (event.srtp_profile, event.local_keys)
+                self._sender.set_keys(self._srtp, event.local_keys)
                 logger.info("peer %d: DTLS connected, %s", self.id, event.srtp_profile.name)
             elif isinstance(event, DtlsFailed):
                 self._dtls_failed = True
@@ -539,15 +493,7 @@ class PeerTransport:
         state = self._derive()
         if state is PeerState.CONNECTED:
             self._connect_deadline = None
-        out: tuple[SrtpSession, Address, SendTo] | None = None
-        target = self._ice.remote_address
-        if self._srtp is not None and target is not None and state in (PeerState.CONNECTED, PeerState.DISCONNECTED):
-            link = self._links.get(target)
-            out = (self._srtp, target, self._udp_send if link is None else link.sendto)
-        changed = out != self._out
-        self._out = out
-        if changed:
-            self._notify_send_path()
+        self._update_path(state)
         deadlines = [
             d for d in (self._ice.get_timer(), self._dtls.get_timer(), self._connect_deadline) if d is not None
         ]
@@ -555,15 +501,20 @@ class PeerTransport:
         self._set_state(state)
 
     def send_path_changed(self) -> None:
-        """Tell the observers that :attr:`send_path` may have changed (the UDP socket was lost)."""
-        self._notify_send_path()
+        """The send path may have changed (the UDP socket was lost): tell the sender."""
+        if self._state is not PeerState.CLOSED:
+            self._update_path(self._state)
 
-    def _notify_send_path(self) -> None:
-        for callback in tuple(self._observers):
-            try:
-                callback(self)
-            except Exception:
-                self._handler_failed("send path observer")
+    def _update_path(self, state: PeerState) -> None:
+        """Give the sender the path media takes now: while connected or disconnected, else None."""
+        path: SendPath | None = None
+        target = self._ice.remote_address
+        if self._srtp is not None and target is not None and state in (PeerState.CONNECTED, PeerState.DISCONNECTED):
+            link = self._links.get(target)
+            path = (target, self._udp_send, self._host.udp_fileno()) if link is None else (target, link.sendto, None)
+        if path != self._path:
+            self._path = path
+            self._sender.set_path(path)
 
     def _set_state(self, state: PeerState) -> None:
         if state is self._state:
@@ -583,19 +534,19 @@ class PeerTransport:
 
     def _emit(self, data: bytes, addr: Address, sendto: SendTo) -> None:
         sendto(data, addr)
-        self.stats.packets_out += 1
-        self.stats.bytes_out += len(data)
+        self._stats.packets_out += 1
+        self._stats.bytes_out += len(data)
 
     def _malformed(self) -> None:
-        self.stats.dropped_malformed += 1
+        self._stats.dropped_malformed += 1
         self._host.counters.dropped_malformed += 1
 
     def _srtp_failed(self) -> None:
-        self.stats.srtp_failures += 1
+        self._stats.srtp_failures += 1
         self._host.counters.srtp_auth_failures += 1
 
     def _handler_failed(self, what: str) -> None:
-        errors = self.stats.handler_errors = self.stats.handler_errors + 1
+        errors = self._stats.handler_errors = self._stats.handler_errors + 1
         self._host.counters.handler_errors += 1
         if errors & (errors - 1) == 0:  # log the 1st, 2nd, 4th, 8th... failure, never per packet
             # Type and place only: an exception's message may quote the packet it choked on.

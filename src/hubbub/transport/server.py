@@ -40,7 +40,9 @@ from hubbub.proto.ice import (
     ufrag_of,
 )
 from hubbub.proto.sdp import Candidate
-from hubbub.transport.peer import PeerHandler, PeerState, PeerTransport, SendTo, TransportStats
+from hubbub.transport import native as native_ext
+from hubbub.transport.peer import PeerHandler, PeerState, PeerTransport, TransportStats
+from hubbub.transport.sender import NativeFanout, SendTo
 from hubbub.transport.tcp import IceTcpConnection
 from hubbub.transport.udp import UdpMux, UdpMux6
 
@@ -100,8 +102,13 @@ class RtcTransportServer:
         consent_timeout: float = DEFAULT_CONSENT_TIMEOUT,
         disconnected_after: float = DEFAULT_DISCONNECTED_AFTER,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        native: bool = True,
     ) -> None:
         self._certificate = certificate
+        # The C sender (hubbub.transport.native) unless switched off or not built here; every
+        # peer then sends through it, and ``fanout`` gives the SFU its fan-out groups.
+        self._native = native_ext.load() if native else None
+        self.fanout: NativeFanout | None = NativeFanout(self._native) if self._native is not None else None
         self.host = host
         self._udp_port = udp_port
         self._tcp_port = tcp_port
@@ -199,9 +206,10 @@ class RtcTransportServer:
             out["bytes_in"] += c.bytes_in
             out["socket_errors"] += c.socket_errors
         for peer in self._peers.values():
-            out["datagrams_out"] += peer.stats.packets_out
-            out["bytes_out"] += peer.stats.bytes_out
-            out["rtp_in"] += peer.stats.rtp_in
+            stats = peer.stats
+            out["datagrams_out"] += stats.packets_out
+            out["bytes_out"] += stats.bytes_out
+            out["rtp_in"] += stats.rtp_in
         return out
 
     def advertised_addresses(self) -> list[str]:
@@ -269,7 +277,9 @@ class RtcTransportServer:
         )
         dtls = DtlsEndpoint(self._certificate, "server", list(remote_fingerprints) or None)
         self._next_id += 1
-        peer = PeerTransport(self, self._next_id, handler, ice, dtls, self.fingerprint, self.connect_timeout)
+        peer = PeerTransport(
+            self, self._next_id, handler, ice, dtls, self.fingerprint, self.connect_timeout, native=self._native
+        )
         self._peers[peer.id] = peer
         self.set_ufrags(peer, (ufrag,))
         self.counters.peers_created += 1
@@ -284,7 +294,7 @@ class RtcTransportServer:
         return udp.sendto
 
     def udp_fileno(self) -> int | None:
-        """The shared UDP socket's descriptor (for the native fan-out's sendmmsg), None if closed."""
+        """The shared UDP socket's descriptor (for the native sender's sendmmsg), None if closed."""
         udp = self._udp
         if udp is None or udp.is_closing():
             return None
@@ -349,9 +359,10 @@ class RtcTransportServer:
         if self._peers.pop(peer.id, None) is not None:
             self.counters.peers_closed += 1
             # Keep the server totals when the peer's own counters go away.
-            self.counters.datagrams_out += peer.stats.packets_out
-            self.counters.bytes_out += peer.stats.bytes_out
-            self.counters.rtp_in += peer.stats.rtp_in
+            stats = peer.stats
+            self.counters.datagrams_out += stats.packets_out
+            self.counters.bytes_out += stats.bytes_out
+            self.counters.rtp_in += stats.rtp_in
 
     # -- UdpHost ----------------------------------------------------------------------------
 

@@ -1,16 +1,21 @@
 /*
- * Native fan-out for the Hubbub SFU: rewrite + SRTP protect + sendmmsg, one call per received
- * packet per up-track (see forwarder.py, NativeForwarder, and docs in native/__init__.py).
+ * The native half of the transport's sender (hubbub.transport.sender.NativeSender) and the SFU's
+ * fan-out: rewrite + SRTP protect + sendmmsg, one call per received packet per up-track. Built
+ * when the package is installed (setup.py: the optional extension hubbub.transport.native._fanout).
  *
  * Three types:
  *
- *   Peer   one subscriber connection: an outbound libsrtp context (keyed from the DTLS-exported
- *          key + salt, SSRC_ANY_OUTBOUND) and where its datagrams go: nowhere (mode 0, counted
- *          like PeerTransport's "dropped_not_connected"), a UDP socket fd + sockaddr (mode 1,
- *          sent with sendmmsg), or a Python callable sendto(data, addr) (mode 2, ICE-TCP).
- *   Entry  one down-track: SSRC, payload type map, the munger's open-epoch offsets and the
- *          counters. Python (DownTrack) owns every decision and pushes state here whenever it
- *          changes; C only runs the steady state and sends everything else back to Python.
+ *   Peer   the outbound half of one PeerTransport: THE outbound SRTP context of that connection
+ *          (keyed from the DTLS-exported key + salt, SSRC_ANY_OUTBOUND: every RTP packet the
+ *          transport sends, on any SSRC, is protected here, so no SSRC is ever protected by two
+ *          contexts, RFC 3711 §9.1) and where its datagrams go: nowhere (mode 0, counted like
+ *          "dropped_not_connected"), a UDP socket fd + sockaddr (mode 1, sent with sendmmsg), or
+ *          a Python callable sendto(data, addr) (mode 2, ICE-TCP). SRTCP is not done here: it has
+ *          its own keys and index, and the sender protects it with the transport's libsrtp session.
+ *   Entry  one down-track: SSRC, payload type map, the munger's open-epoch position (``munger``,
+ *          the tuple of Munger.snapshot()) and the counters. Python (DownTrack) owns every
+ *          decision and pushes state here whenever it changes; C only runs the steady state and
+ *          sends everything else back to Python.
  *   Group  the entries of one up-track. Group.forward(packet, pt, seq, ts, keyframe,
  *          payload_size, now) writes, protects and sends every copy and returns None, or the
  *          list of entry indices that need the Python slow path (new epoch, late packet,
@@ -514,7 +519,7 @@ static PyGetSetDef Peer_getset[] = {
     {NULL}};
 
 static PyTypeObject PeerType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_hubbub_fanout.Peer",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "hubbub.transport.native._fanout.Peer",
     .tp_basicsize = sizeof(Peer),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = Peer_new,
@@ -602,21 +607,72 @@ static PyMemberDef Entry_members[] = {
     {"ssrc", T_UINT, offsetof(Entry, ssrc), READONLY, NULL},
     {"dropping", T_INT, offsetof(Entry, dropping), 0, NULL},
     {"waiting_keyframe", T_INT, offsetof(Entry, waiting_keyframe), 0, NULL},
-    {"fast", T_INT, offsetof(Entry, fast), 0, NULL},
     {"slow", T_INT, offsetof(Entry, slow), 0, NULL},
-    {"in_ext", T_LONGLONG, offsetof(Entry, in_ext), 0, NULL},
-    {"seq_off", T_LONGLONG, offsetof(Entry, seq_off), 0, NULL},
-    {"in_ts", T_UINT, offsetof(Entry, in_ts), 0, NULL},
-    {"ts_off", T_UINT, offsetof(Entry, ts_off), 0, NULL},
-    {"last_now", T_DOUBLE, offsetof(Entry, last_now), 0, NULL},
-    {"packets_sent", T_ULONGLONG, offsetof(Entry, packets_sent), 0, NULL},
-    {"bytes_sent", T_ULONGLONG, offsetof(Entry, bytes_sent), 0, NULL},
-    {"octets_sent", T_ULONGLONG, offsetof(Entry, octets_sent), 0, NULL},
-    {"packets_dropped", T_ULONGLONG, offsetof(Entry, packets_dropped), 0, NULL},
+    {NULL}};
+
+/* munger: (in_ext, in_ts, last_now, seq_off, ts_off, open), as Munger.snapshot() / restore() */
+static PyObject *
+Entry_get_munger(Entry *self, void *closure)
+{
+    return Py_BuildValue("(LIdLIO)", self->in_ext, self->in_ts, self->last_now, self->seq_off, self->ts_off,
+                         self->fast ? Py_True : Py_False);
+}
+
+static int
+Entry_set_munger(Entry *self, PyObject *value, void *closure)
+{
+    long long in_ext, seq_off;
+    unsigned int in_ts, ts_off;
+    double last_now;
+    int open;
+    if (value == NULL || !PyTuple_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "munger must be a tuple");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(value, "LIdLIp", &in_ext, &in_ts, &last_now, &seq_off, &ts_off, &open))
+        return -1;
+    self->in_ext = in_ext;
+    self->in_ts = in_ts;
+    self->last_now = last_now;
+    self->seq_off = seq_off;
+    self->ts_off = ts_off;
+    self->fast = open;
+    return 0;
+}
+
+/* counters: (packets_sent, bytes_sent, octets_sent, packets_dropped) */
+static PyObject *
+Entry_get_counters(Entry *self, void *closure)
+{
+    return Py_BuildValue("(KKKK)", self->packets_sent, self->bytes_sent, self->octets_sent, self->packets_dropped);
+}
+
+static int
+Entry_set_counters(Entry *self, PyObject *value, void *closure)
+{
+    unsigned long long a, b, c, d;
+    if (value == NULL || !PyTuple_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "counters must be a tuple");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(value, "KKKK", &a, &b, &c, &d))
+        return -1;
+    self->packets_sent = a;
+    self->bytes_sent = b;
+    self->octets_sent = c;
+    self->packets_dropped = d;
+    return 0;
+}
+
+static PyGetSetDef Entry_getset[] = {
+    {"munger", (getter)Entry_get_munger, (setter)Entry_set_munger,
+     "(in_ext, in_ts, last_now, seq_off, ts_off, open): the munger's open epoch", NULL},
+    {"counters", (getter)Entry_get_counters, (setter)Entry_set_counters,
+     "(packets_sent, bytes_sent, octets_sent, packets_dropped)", NULL},
     {NULL}};
 
 static PyTypeObject EntryType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_hubbub_fanout.Entry",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "hubbub.transport.native._fanout.Entry",
     .tp_basicsize = sizeof(Entry),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = Entry_new,
@@ -624,6 +680,7 @@ static PyTypeObject EntryType = {
     .tp_traverse = (traverseproc)Entry_traverse,
     .tp_clear = (inquiry)Entry_clear,
     .tp_members = Entry_members,
+    .tp_getset = Entry_getset,
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -901,7 +958,7 @@ static PyMethodDef Group_methods[] = {
     {NULL}};
 
 static PyTypeObject GroupType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_hubbub_fanout.Group",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "hubbub.transport.native._fanout.Group",
     .tp_basicsize = sizeof(Group),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = Group_new,
@@ -935,11 +992,11 @@ static PyMethodDef module_methods[] = {
     {NULL}};
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "_hubbub_fanout", "Hubbub native fan-out (rewrite + SRTP + sendmmsg)", -1,
+    PyModuleDef_HEAD_INIT, "_fanout", "Hubbub native fan-out (rewrite + SRTP + sendmmsg)", -1,
     module_methods};
 
 PyMODINIT_FUNC
-PyInit__hubbub_fanout(void)
+PyInit__fanout(void)
 {
     if (!srtp_ready) {
         if (srtp_init() != srtp_err_status_ok) {
