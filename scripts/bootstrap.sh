@@ -40,11 +40,21 @@ hubbub_bootstrap() {
     "$python" -m venv "$HUBBUB_VENV"
   fi
   local stamp="$HUBBUB_VENV/.hubbub-installed${extras:+-$extras}"
-  if [ ! -f "$stamp" ] || [ "$HUBBUB_ROOT/pyproject.toml" -nt "$stamp" ]; then
+  local native_src="$HUBBUB_ROOT/src/hubbub/transport/native/fanout.c"
+  # The install also builds the native sender (setup.py, an optional extension): reinstall when its
+  # source or the build description changed, or when it is missing and could now be built.
+  if [ ! -f "$stamp" ] || [ "$HUBBUB_ROOT/pyproject.toml" -nt "$stamp" ] || [ "$HUBBUB_ROOT/setup.py" -nt "$stamp" ] \
+    || [ "$native_src" -nt "$stamp" ] || { ! hubbub_native_built && [ -f /usr/include/srtp2/srtp.h ]; }; then
     "$HUBBUB_VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     if ! "$HUBBUB_VENV/bin/python" -m pip install -q -e "$HUBBUB_ROOT${extras:+[$extras]}" >"$HUBBUB_VENV/pip.log" 2>&1; then
       grep -v "^WARNING: Location" "$HUBBUB_VENV/pip.log" >&2; echo "hubbub: pip install failed" >&2; return 1
     fi
     "$HUBBUB_VENV/bin/python" -c 'import hubbub' && touch "$stamp"
+    hubbub_native_built || echo "hubbub: the native sender was not built (needs gcc, python3-dev, libsrtp2-dev," \
+      "libssl-dev); media is sent in pure Python" >&2
   fi
+}
+
+hubbub_native_built() {  # the C sender and fan-out (hubbub.transport.native._fanout) imports
+  "$HUBBUB_VENV/bin/python" -c 'import hubbub.transport.native._fanout' 2>/dev/null
 }

@@ -137,8 +137,8 @@ class Settings:
     )
     native_fanout: bool = _setting(
         True,
-        "Forward media with the small C fan-out helper (built with the system C compiler on first start and "
-        "cached; needs libsrtp2). Falls back to pure Python when it cannot be built; `false` never tries.",
+        "Send and fan out media with the C sender (`hubbub.transport.native`, built when the package is "
+        "installed if gcc and libsrtp2 are there). Pure Python when it was not built; `false` never uses it.",
     )
 
     @property

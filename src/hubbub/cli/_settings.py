@@ -92,13 +92,6 @@ OTHER_VARIABLES: tuple[tuple[str, tuple[tuple[str, str, str, str], ...]], ...] =
                 "Threads of the pool that runs voice agents' blocking inference (speech recognition, TTS, "
                 "embedded LLM).",
             ),
-            (
-                "HUBBUB_NATIVE_CACHE",
-                "",
-                "`$XDG_CACHE_HOME/hubbub/native` or `~/.cache/hubbub/native`",
-                "Where the C fan-out helper is built and cached (see `native_fanout`). Point it at a writable "
-                "directory when the service user has no home.",
-            ),
         ),
     ),
     (
