@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -125,3 +126,51 @@ def test_any_permutation_without_loss_gives_continuous_output(start: int, base: 
     assert all(outputs[i] == (base + i) & 0xFFFF for i in outputs)
     assert all(m.reverse(outputs[i]) == ((start + i) & 0xFFFF, 0) for i in outputs)
     assert sorted(outputs) == list(range(40))
+
+
+# --- snapshot / restore: how a mirror of the steady state (the native fan-out) takes part -------
+
+
+def test_snapshot_names_the_open_epoch() -> None:
+    m = Munger(RATE, seq_base=1000, ts_base=5000)
+    assert m.snapshot()[5] is False  # no epoch yet: the next packet must go through munge
+    m.munge(40_000, 123_456, 1.0)
+    in_ext, in_ts, last_now, seq_off, ts_off, is_open = m.snapshot()
+    assert (in_ext & 0xFFFF, in_ts, last_now, is_open) == (40_000, 123_456, 1.0, True)
+    assert ((in_ext + seq_off) & 0xFFFF, (in_ts + ts_off) & 0xFFFFFFFF) == (1000, 5000)
+    m.mute()
+    assert m.snapshot()[5] is False
+
+
+def test_restore_takes_a_position_moved_on_by_the_steady_state() -> None:
+    """What a mirror does for the next packets equals what the munger would have done."""
+    mirrored, reference = Munger(RATE, 7, 9), Munger(RATE, 7, 9)
+    for m in (mirrored, reference):
+        m.munge(65_534, 0, 0.0)
+    in_ext, _ts, _now, seq_off, ts_off, is_open = mirrored.snapshot()
+    assert is_open
+    outputs = []
+    for i, seq in enumerate((65_535, 0, 3)):  # across the wrap, with a loss gap
+        d = (seq - in_ext) & 0xFFFF
+        in_ext += d
+        outputs.append(((in_ext + seq_off) & 0xFFFF, (3000 * (i + 1) + ts_off) & 0xFFFFFFFF))
+        assert reference.munge(seq, 3000 * (i + 1), 0.1 * (i + 1)) == outputs[-1]
+    mirrored.restore((in_ext, 9000, 0.1 * 3, seq_off, ts_off, True))
+    assert mirrored.snapshot() == reference.snapshot()
+    assert mirrored.reverse(outputs[-1][0]) == reference.reverse(outputs[-1][0]) == (3, ts_off)
+    assert mirrored.munge(4, 12_000, 0.4) == reference.munge(4, 12_000, 0.4)
+
+
+def test_restore_refuses_a_stale_epoch() -> None:
+    m = Munger(RATE, 7, 9)
+    m.munge(100, 0, 0.0)
+    stale = m.snapshot()
+    m.switch_source(1.0)
+    m.munge(5000, 777, 1.0)  # a new epoch with other offsets
+    with pytest.raises(ValueError):
+        m.restore(stale)  # a snapshot of a closed epoch
+    ahead = m.snapshot()
+    m.restore(ahead)  # the same position again is fine
+    older = (ahead[0] - 1, *ahead[1:])
+    with pytest.raises(ValueError):
+        m.restore(older)  # a position behind the munger's
