@@ -110,15 +110,16 @@ class NativeForwarder:
     def forward(
         self, up: UpTrack, packet: bytes, pt: int, seq: int, ts: int, keyframe: bool, payload_size: int, now: float
     ) -> None:
-        head = (packet[0] << 8) | (packet[1] & 0x80)
         group = self._groups.get(up)
         if group is None:  # nothing attached: all in Python
+            head = (packet[0] << 8) | (packet[1] & 0x80)
             tail = packet[12:]
             for dt in up.down_tracks:
                 dt.write_rtp(packet, head, tail, pt, seq, ts, keyframe, payload_size, now)
             return
         slow = group.c.forward(packet, pt, seq, ts, keyframe, payload_size, now)
         if slow is not None or group.python:
+            head = (packet[0] << 8) | (packet[1] & 0x80)
             tail = packet[12:]
             for dt in group.python:
                 dt.write_rtp(packet, head, tail, pt, seq, ts, keyframe, payload_size, now)
