@@ -11,5 +11,5 @@ cd "$HUBBUB_ROOT"
 echo "== guide" && bash "$HUBBUB_ROOT/scripts/docs.sh"  # served at /guide/ by the live-server tests
 export HUBBUB_REQUIRE_POSTGRES=1
 echo "== ruff" && "$HUBBUB_VENV/bin/ruff" check src tests
-echo "== mypy" && "$HUBBUB_VENV/bin/mypy" src/hubbub
+echo "== mypy" && "$HUBBUB_VENV/bin/mypy"  # src/hubbub and tests, strict ([tool.mypy] in pyproject.toml)
 echo "== pytest" && exec "$HUBBUB_VENV/bin/pytest" -q -p no:cacheprovider "$@"

@@ -118,7 +118,7 @@ class PostgresServer:
         return f"postgresql+asyncpg://hubbub@127.0.0.1:{self.port}/{database}"
 
     def new_database(self) -> str:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type hints
 
         name = f"t{os.getpid()}_{next(self._counter)}"
 

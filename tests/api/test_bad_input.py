@@ -265,7 +265,7 @@ async def test_client_request_id_is_echoed(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize("rid", ["has space", "x" * 65, "semi;colon", "tab\tinside", "trailing\n", "ünïcode", ""])
 async def test_unsafe_request_id_is_replaced(client: httpx.AsyncClient, rid: str) -> None:
-    r = await client.get("/nope", headers={"X-Request-ID": rid.encode()})
+    r = await client.get("/nope", headers={b"X-Request-ID": rid.encode()})
     body = problem(r, 404, "not_found")
     assert body["request_id"] != rid
     assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"])

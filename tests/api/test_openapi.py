@@ -57,7 +57,7 @@ def _declared_routes() -> set[tuple[str, str]]:
         prefix = "" if info.name == "health" else API
         for route in router.routes:
             assert isinstance(route, APIRoute)
-            found |= {(method.lower(), prefix + route.path) for method in route.methods}
+            found |= {(method.lower(), prefix + route.path) for method in route.methods or ()}
     return found
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from av import VideoFrame
 from starlette.staticfiles import StaticFiles
 
 from hubbub.agents.config import parse_config
@@ -362,7 +363,7 @@ async def test_browser_call_page(browser: Any, live: Live) -> None:
         try:
             video = await room.wait_for_track("web", kind="video", timeout=30)
             frame = await asyncio.wait_for(video.recv(), 15)
-            assert frame.width > 0
+            assert isinstance(frame, VideoFrame) and frame.width > 0
             await page.wait_for_function(
                 "[...document.querySelectorAll('video')].some(v => v.videoWidth > 0)", timeout=20_000
             )

@@ -11,10 +11,12 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 import websockets
+from websockets.asyncio.client import ClientConnection
 
 from hubbub.config import ConfigError, Settings, load_settings, masked
 from hubbub.control.context import UserPrincipal
@@ -50,7 +52,7 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[str, Callable[..., str]]
         await platform.close()
 
 
-async def _join(url: str, frame: dict[str, object]) -> tuple[dict[str, object], object]:
+async def _join(url: str, frame: dict[str, object]) -> tuple[dict[str, Any], ClientConnection]:
     ws = await websockets.connect(url.replace("http", "ws", 1) + "/rtc/v1", max_size=2**22)
     await ws.send(json.dumps(frame))
     return json.loads(await ws.recv()), ws
@@ -71,7 +73,7 @@ async def test_joined_carries_every_documented_field(server: tuple[str, Callable
         decoded = sig.decode_server(json.dumps(joined))
         assert isinstance(decoded, sig.Joined) and decoded.resumed is False
     finally:
-        await ws.close()  # type: ignore[attr-defined]
+        await ws.close()
 
 
 async def test_a_resumed_join_says_so(server: tuple[str, Callable[..., str]]) -> None:
@@ -79,14 +81,14 @@ async def test_a_resumed_join_says_so(server: tuple[str, Callable[..., str]]) ->
     first, ws1 = await _join(url, {"type": "join", "id": "j1", "token": token("bob")})
     participant = first["participant"]
     assert isinstance(participant, dict)
-    await ws1.close()  # type: ignore[attr-defined]  # dropped, not left: the participant waits
+    await ws1.close()  # dropped, not left: the participant waits
     resume = {"resume_sid": participant["sid"], "resume_key": first["resume_key"]}
     second, ws2 = await _join(url, {"type": "join", "id": "j2", "token": token("bob"), **resume})
     try:
         assert second["type"] == "joined" and second["resumed"] is True, second
-        assert second["participant"]["sid"] == participant["sid"]  # type: ignore[index]
+        assert second["participant"]["sid"] == participant["sid"]
     finally:
-        await ws2.close()  # type: ignore[attr-defined]
+        await ws2.close()
 
 
 async def test_an_audience_publish_gets_the_code_tokens_md_names(server: tuple[str, Callable[..., str]]) -> None:
@@ -95,15 +97,15 @@ async def test_an_audience_publish_gets_the_code_tokens_md_names(server: tuple[s
     joined, ws = await _join(url, {"type": "join", "id": "j", "token": token("viewer", "audience")})
     try:
         assert joined["type"] == "joined"
-        await ws.send(json.dumps({"type": "publish", "id": "p", "cid": "mic", "kind": "audio"}))  # type: ignore[attr-defined]
-        reply = json.loads(await ws.recv())  # type: ignore[attr-defined]
+        await ws.send(json.dumps({"type": "publish", "id": "p", "cid": "mic", "kind": "audio"}))
+        reply = json.loads(await ws.recv())
         assert reply["type"] == "error" and reply["re"] == "p", reply
         tokens_doc = _doc.section((_doc.DOCS / "tokens.md").read_text(encoding="utf-8"), "Error codes")
         assert f"`{reply['code']}`" in tokens_doc, (
             f"docs/tokens.md does not say a publish is refused with {reply['code']}"
         )
     finally:
-        await ws.close()  # type: ignore[attr-defined]
+        await ws.close()
 
 
 async def test_configured_ice_servers_reach_the_client(tmp_path: Path) -> None:
@@ -122,10 +124,10 @@ async def test_configured_ice_servers_reach_the_client(tmp_path: Path) -> None:
             project, certificate = await platform.services.projects.create(UserPrincipal(user.id), "docs")
             tok = build_token(project.app_id, certificate, user_id="alice", channel="room1")
             joined, ws = await _join(url, {"type": "join", "id": "j", "token": tok})
-            await ws.close()  # type: ignore[attr-defined]
+            await ws.close()
     finally:
         await platform.close()
-    stun, turn = joined["ice_servers"]  # type: ignore[misc]
+    stun, turn = joined["ice_servers"]
     assert stun == {"urls": ["stun:stun.example.com:3478"]}
     assert turn["urls"] == ["turn:turn.example.com:3478?transport=udp", "turns:turn.example.com:443"]
     expiry, identity = turn["username"].split(":")

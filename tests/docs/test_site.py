@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlparse
 
 import httpx
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints
 
 from hubbub.api import guide
 from hubbub.config import Settings

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from av import AudioFrame, VideoFrame
+
 from hubbub.control.context import UserPrincipal
 from hubbub.sdk import FrameCounterTrack, ToneTrack, connect, detect_tone, read_frame_counter
 
@@ -20,12 +22,14 @@ async def test_audio_and_video_cross_the_sfu(live: Any) -> None:
         counters: list[int] = []
         while len(counters) < 10:
             frame = await asyncio.wait_for(video.recv(), 10)
+            assert isinstance(frame, VideoFrame)
             value = read_frame_counter(frame)
             if value is not None:
                 counters.append(value)
         assert counters == sorted(counters) and len(set(counters)) >= 8
         frames = [await asyncio.wait_for(audio.recv(), 5) for _ in range(50)]
-        assert detect_tone(frames, 440) > 0.5
+        assert all(isinstance(f, AudioFrame) for f in frames)
+        assert detect_tone([f for f in frames if isinstance(f, AudioFrame)], 440) > 0.5
     finally:
         await alice.disconnect()
         await bob.disconnect()

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from av import VideoFrame
 
 from hubbub.sdk import FrameCounterTrack, ToneTrack, connect, read_frame_counter
 
@@ -67,6 +68,7 @@ async def test_video_survives_ten_percent_loss_on_the_subscriber_leg(live: Any) 
         with drop_one_in_ten(server_port, peer.selected_address):
             while len(counters) < 75:  # ~5 s of video at 15 fps
                 frame = await asyncio.wait_for(video.recv(), 10)
+                assert isinstance(frame, VideoFrame)
                 value = read_frame_counter(frame)
                 if value is not None:
                     counters.append(value)

@@ -321,7 +321,7 @@ async def test_every_demo_page_fits_the_screen_without_errors(
         }
         for name, path in pages.items():
             page = await ctx.new_page()
-            page.on("console", lambda msg, n=name: msg.type == "error" and problems.append(f"{n}: {msg.text}"))
+            page.on("console", lambda msg, n=name: problems.append(f"{n}: {msg.text}") if msg.type == "error" else None)
             page.on("pageerror", lambda exc, n=name: problems.append(f"{n}: {exc}"))
             await page.goto(f"{server.url}/demo/{path}")
             if "token=" in path and name != "agent":

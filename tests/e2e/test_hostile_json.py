@@ -125,9 +125,9 @@ EXAMPLES = settings(max_examples=25, deadline=None, suppress_health_check=list(H
 @EXAMPLES
 @given(doc=documents)
 async def test_signaling_frames_of_any_depth_and_width(sockets: dict[str, Socket], doc: tuple[str, int]) -> None:
-    (doc, levels), s = doc, sockets["rtc"]
+    (text, levels), s = doc, sockets["rtc"]
     rid = s.next_id()
-    frame = '{"type":"ping","id":"' + rid + '","t":1,"extra":' + doc + "}"
+    frame = '{"type":"ping","id":"' + rid + '","t":1,"extra":' + text + "}"
     answer = await s.request(frame, rid)
     expect(answer, levels, frame, sig.MAX_FRAME_BYTES, {"pong"})
     await s.still_serves()
@@ -139,9 +139,9 @@ async def test_messaging_frames_of_any_depth_and_width(
     sockets: dict[str, Socket], doc: tuple[str, int], path: str
 ) -> None:
     """``rtm_send`` with the document as its ``data``, on /rtm/v1 and in a call's signaling socket."""
-    (doc, levels), s = doc, sockets[path]
+    (text, levels), s = doc, sockets[path]
     rid = s.next_id()
-    frame = '{"type":"rtm_send","id":"' + rid + '","channel":"room1","data":' + doc + "}"
+    frame = '{"type":"rtm_send","id":"' + rid + '","channel":"room1","data":' + text + "}"
     answer = await s.request(frame, rid)
     expect(answer, levels, frame, rtm.MAX_FRAME_BYTES, {"rtm_ack"})
     if answer["type"] == "error":

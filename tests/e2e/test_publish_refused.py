@@ -27,7 +27,8 @@ def _loopback() -> Iterator[None]:
 
 
 def _ws_url(live: Any) -> str:
-    return live.url.replace("http", "ws", 1) + "/rtc/v1"
+    url: str = live.url
+    return url.replace("http", "ws", 1) + "/rtc/v1"
 
 
 async def _replies(ws: Any, re: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:

@@ -10,11 +10,12 @@ import pytest
 import websockets
 
 from hubbub.control.context import UserPrincipal
-from hubbub.sdk import JoinError, PermissionDenied, ToneTrack, build_token, connect
+from hubbub.sdk import Disconnected, JoinError, PermissionDenied, ToneTrack, build_token, connect
 
 
 def _ws_url(live: Any) -> str:
-    return live.url.replace("http", "ws", 1) + "/rtc/v1"
+    url: str = live.url
+    return url.replace("http", "ws", 1) + "/rtc/v1"
 
 
 async def _frame(ws: Any) -> dict[str, Any]:
@@ -159,7 +160,7 @@ async def test_deleting_a_project_with_live_channels_needs_force(live: Any) -> N
     assert await svc.projects.project_id_of(live.app_id) is None
     assert live.platform.rooms.rooms == {}
     async for event in events:  # the participant is told why the call ended
-        if type(event).__name__ == "Disconnected":
+        if isinstance(event, Disconnected):
             assert event.reason == "room_closed" or isinstance(event.error, Kicked)
             break
     await alice.disconnect()

@@ -40,7 +40,7 @@ def _parse(data: bytes) -> Frame:
 @given(st.one_of(st.text(max_size=300), st.integers(0, 70_000).map(lambda n: "é" * (n // 2) + "x" * (n % 2))))
 def test_text_frame_is_one_final_unmasked_text_frame(text: str) -> None:
     frame = _parse(text_frame(text))
-    assert frame.opcode is Opcode.TEXT and frame.fin and frame.data.decode() == text
+    assert frame.opcode is Opcode.TEXT and frame.fin and bytes(frame.data).decode() == text
 
 
 def test_text_frame_length_boundaries() -> None:
@@ -112,7 +112,7 @@ async def test_a_real_socket_that_stops_reading_is_closed_as_slow_consumer(live_
     await reader.subscribe("bulk", presence=False)
     body = "z" * 30_000
     sent = [await svc.send(None, live.app_id, "bulk", sender="server", text=f"{n}:{body}") for n in range(300)]
-    seqs = []
+    seqs: list[int] = []
     while len(seqs) < len(sent):
         event = await reader.next_event(timeout=10)
         if isinstance(event, rtm.MessageEvent):
