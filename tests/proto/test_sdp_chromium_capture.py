@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hubbub.proto import sdp
-from hubbub.proto.sdp_negotiation import answer_publisher_offer
+from hubbub.sfu.negotiation import answer_publisher_offer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sdp"
 FINGERPRINT = ("sha-256", ":".join(["AB"] * 32))

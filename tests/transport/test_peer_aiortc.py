@@ -23,7 +23,8 @@ from av import AudioFrame
 
 from hubbub.proto import sdp
 from hubbub.proto.certificate import Certificate
-from hubbub.proto.sdp_negotiation import answer_publisher_offer, transport_parameters
+from hubbub.proto.sdp_negotiation import transport_parameters
+from hubbub.sfu.negotiation import answer_publisher_offer
 from hubbub.transport import PeerState, PeerTransport, RtcTransportServer
 
 TONE_HZ = 440

@@ -1,72 +1,56 @@
-"""Offer/answer (RFC 3264, RFC 8829) for the SFU's two peer connections per participant.
+"""Offer/answer mechanics (RFC 3264, RFC 8829): codec matching, answer rules, the parts of
+a remote description a peer connection needs.
 
-Theory of operation. The *publisher* connection is offered by the client: the SFU answers
-every m= line in place (RFC 3264 §6), keeps the offer's payload types and extmap ids so that
-ingested packets need no rewriting, and rejects what it cannot forward with port 0. Each
-accepted line accepts exactly one media codec (the SFU's first preference among those offered)
-and its RTX: the offerer may send with any format the answer lists (RFC 3264 §7), and a subscriber
-is offered one codec per track, so a second accepted codec would be one nobody receives. The
-*subscriber* connection is offered by the SFU: one sendonly m= line per forwarded track;
-on renegotiation m= lines never move (RFC 8829 §5.2.2), a removed track leaves a rejected
-(port 0, inactive) line, and a later track of the same kind recycles such a line under a
-fresh mid. The SFU is ICE-lite (RFC 8445 §2.5), always the DTLS server (RFC 8842 §5) and
-bundles everything on one transport with RTCP multiplexing (RFC 8843, RFC 5761).
-
-Everything here is pure: descriptions in, descriptions and ``NegotiatedMedia`` out.
+Pure helpers from which a media server builds its own answers and offers: which codecs of an
+offer match a capability (RFC 6184, RFC 7587, VP9 payload rules), an answered m= line's
+direction (RFC 3264 §6.1), a rejected or removed line (RFC 3264 §6, RFC 8829 §5.2.2), answered
+rids and simulcast (RFC 8851, RFC 8853), the SSRC plan of an m= line (RFC 5576) and the
+remote ICE/DTLS parameters (RFC 8839, RFC 8122). What a server accepts and offers is its
+policy and lives with it (``hubbub.sfu.negotiation``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hubbub.proto.sdp import (
     Candidate,
     Codec,
-    Connection,
     Fingerprint,
-    Group,
-    HeaderExtension,
     MediaSection,
     Msid,
-    MsidSemantic,
     Origin,
     Rid,
     SessionDescription,
     Simulcast,
-    Ssrc,
-    SsrcGroup,
 )
 
 __all__ = [
-    "SERVER_CODECS",
-    "SERVER_EXTENSIONS",
+    "RTP_PROTOS",
     "CodecCapability",
     "NegotiatedMedia",
     "NegotiationError",
-    "OutgoingTrack",
     "TransportParameters",
-    "answer_publisher_offer",
-    "build_subscriber_offer",
+    "answer_codec",
+    "answer_direction",
+    "answer_rids",
+    "choose_codecs",
+    "codec_list",
+    "codec_matches",
     "h264_profile",
-    "parse_subscriber_answer",
+    "is_rtx",
+    "media_msid",
+    "new_origin",
+    "rejected_section",
+    "removed_section",
+    "ssrc_plan",
     "transport_parameters",
 ]
 
 RTP_PROTOS = ("UDP/TLS/RTP/SAVPF", "TCP/DTLS/RTP/SAVPF")  # RFC 5764 §8, RFC 7850
-VIDEO_FEEDBACK = ("nack", "nack pli", "ccm fir", "goog-remb", "transport-cc")
-MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
-
-SERVER_EXTENSIONS: tuple[str, ...] = (
-    MID_URI,  # RFC 8843 §15.2
-    "urn:ietf:params:rtp-hdrext:ssrc-audio-level",  # RFC 6464
-    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
-    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
-    "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",  # RFC 8852 §3.1
-    "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",  # RFC 8852 §3.2
-)
 
 
 class NegotiationError(ValueError):
@@ -77,7 +61,7 @@ class NegotiationError(ValueError):
 class CodecCapability:
     """A codec the SFU can forward.
 
-    ``fmtp`` must match the offer where the codec's rules say so (see ``_matches``) and is what
+    ``fmtp`` must match the offer where the codec's rules say so (see ``codec_matches``) and is what
     the answer carries; ``echo_fmtp`` names parameters copied from the offer when present.
     """
 
@@ -91,33 +75,6 @@ class CodecCapability:
 
     def param(self, key: str) -> str | None:
         return dict(self.fmtp).get(key)
-
-
-SERVER_CODECS: tuple[CodecCapability, ...] = (
-    # RFC 7587 §7: opus is always 48000/2; usedtx only if the sender offers it.
-    CodecCapability(
-        "audio", "opus", 48000, 2, (("minptime", "10"), ("useinbandfec", "1")), ("usedtx",), ("transport-cc",)
-    ),
-    CodecCapability("video", "VP8", 90000, rtcp_fb=VIDEO_FEEDBACK),
-    CodecCapability("video", "VP9", 90000, fmtp=(("profile-id", "0"),), rtcp_fb=VIDEO_FEEDBACK),
-    # RFC 6184 §8.2.2: H.264 matches on profile and packetization-mode, never on level.
-    CodecCapability(
-        "video",
-        "H264",
-        90000,
-        fmtp=(("packetization-mode", "1"), ("profile-level-id", "42e01f")),
-        echo_fmtp=("level-asymmetry-allowed", "profile-level-id"),
-        rtcp_fb=VIDEO_FEEDBACK,
-    ),
-    CodecCapability(
-        "video",
-        "H264",
-        90000,
-        fmtp=(("packetization-mode", "1"), ("profile-level-id", "42001f")),
-        echo_fmtp=("level-asymmetry-allowed", "profile-level-id"),
-        rtcp_fb=VIDEO_FEEDBACK,
-    ),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,24 +107,6 @@ class TransportParameters:
     candidates: tuple[Candidate, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class OutgoingTrack:
-    """One down-track in a subscriber offer; ``rtx_pt`` is the RTX payload type for ``codecs[0]``."""
-
-    mid: str
-    kind: str
-    codecs: tuple[Codec, ...]
-    ssrc: int
-    cname: str
-    stream_id: str
-    track_id: str
-    rtx_pt: int | None = None
-    rtx_ssrc: int | None = None
-    extensions: Mapping[str, int] = field(default_factory=dict)
-
-
-# -- codec matching ---------------------------------------------------------------------
-
 # RFC 6184 §8.1 profile-level-id: profile_idc, profile-iop, level_idc. Patterns follow
 # RFC 6184 Table 5 for the profiles WebRTC uses ("x" = any bit).
 _H264_PROFILES: tuple[tuple[int, str, str], ...] = (
@@ -198,7 +137,7 @@ def h264_profile(profile_level_id: str) -> str | None:
     return None
 
 
-def _matches(cap: CodecCapability, codec: Codec) -> bool:
+def codec_matches(cap: CodecCapability, codec: Codec) -> bool:
     if cap.name.lower() != codec.name.lower() or cap.clock_rate != codec.clock_rate:
         return False
     if cap.channels is not None and (codec.channels or 1) != cap.channels:
@@ -214,7 +153,7 @@ def _matches(cap: CodecCapability, codec: Codec) -> bool:
     return True
 
 
-def _answer_codec(cap: CodecCapability, offered: Codec, feedback: list[str]) -> Codec:
+def answer_codec(cap: CodecCapability, offered: Codec, feedback: list[str]) -> Codec:
     fmtp = dict(cap.fmtp)
     for key in cap.echo_fmtp:
         if key in offered.fmtp:
@@ -223,29 +162,29 @@ def _answer_codec(cap: CodecCapability, offered: Codec, feedback: list[str]) -> 
     return Codec(offered.pt, offered.name, offered.clock_rate, offered.channels, fmtp, fb)
 
 
-def _is_rtx(codec: Codec) -> bool:
+def is_rtx(codec: Codec) -> bool:
     return codec.name.lower() == "rtx"
 
 
-def _choose_codecs(media: MediaSection, caps: Sequence[CodecCapability]) -> tuple[list[Codec], dict[int, int]]:
+def choose_codecs(media: MediaSection, caps: Sequence[CodecCapability]) -> tuple[list[Codec], dict[int, int]]:
     """Common codecs in the SFU's preference order, each followed by its RTX (RFC 4588 §8.6)."""
     chosen: list[Codec] = []
     for cap in caps:
         if cap.kind != media.kind:
             continue
         for offered in media.codecs:
-            if _matches(cap, offered) and all(c.pt != offered.pt for c in chosen):
-                chosen.append(_answer_codec(cap, offered, media.rtcp_feedback(offered)))
+            if codec_matches(cap, offered) and all(c.pt != offered.pt for c in chosen):
+                chosen.append(answer_codec(cap, offered, media.rtcp_feedback(offered)))
     rtx: dict[int, int] = {}
     for offered in media.codecs:
         apt = offered.fmtp.get("apt", "")
         base = next((c for c in chosen if str(c.pt) == apt), None)
-        if _is_rtx(offered) and base is not None and offered.clock_rate == base.clock_rate:
+        if is_rtx(offered) and base is not None and offered.clock_rate == base.clock_rate:
             rtx.setdefault(base.pt, offered.pt)
     return chosen, rtx
 
 
-def _codec_list(chosen: Sequence[Codec], rtx: Mapping[int, int]) -> list[Codec]:
+def codec_list(chosen: Sequence[Codec], rtx: Mapping[int, int]) -> list[Codec]:
     codecs: list[Codec] = []
     for codec in chosen:
         codecs.append(dataclasses.replace(codec, fmtp=dict(codec.fmtp), rtcp_fb=list(codec.rtcp_fb)))
@@ -254,15 +193,12 @@ def _codec_list(chosen: Sequence[Codec], rtx: Mapping[int, int]) -> list[Codec]:
     return codecs
 
 
-# -- helpers shared by both directions --------------------------------------------------
-
-
-def _reverse(direction: str | None) -> str:
+def answer_direction(direction: str | None) -> str:
     """RFC 3264 §6.1: the answer's direction for a one-way forwarder that never echoes back."""
     return {"sendonly": "recvonly", "sendrecv": "recvonly", None: "recvonly"}.get(direction, "inactive")
 
 
-def _ssrc_plan(media: MediaSection) -> tuple[tuple[int, ...], dict[int, int]]:
+def ssrc_plan(media: MediaSection) -> tuple[tuple[int, ...], dict[int, int]]:
     """Media SSRCs (SIM order if grouped) and their RTX SSRCs from FID groups (RFC 5576 §4.2)."""
     rtx = {g.ssrcs[0]: g.ssrcs[1] for g in media.ssrc_groups if g.semantics == "FID" and len(g.ssrcs) == 2}
     repair = set(rtx.values())
@@ -271,7 +207,7 @@ def _ssrc_plan(media: MediaSection) -> tuple[tuple[int, ...], dict[int, int]]:
     return tuple(s for s in ordered if s not in repair), rtx
 
 
-def _msid(media: MediaSection) -> Msid | None:
+def media_msid(media: MediaSection) -> Msid | None:
     if media.msids:
         return media.msids[0]
     for ssrc in media.ssrcs:  # pre-RFC 8830 form: a=ssrc:<id> msid:<stream> <track>
@@ -281,46 +217,7 @@ def _msid(media: MediaSection) -> Msid | None:
     return None
 
 
-def _transport(
-    media: MediaSection,
-    *,
-    ice_ufrag: str,
-    ice_pwd: str,
-    fingerprint: tuple[str, str],
-    setup: str,
-    candidates: Sequence[Candidate],
-) -> None:
-    """Write the SFU's ICE-lite transport into an m= line (RFC 8839 §5, RFC 8122 §5)."""
-    media.ice_ufrag, media.ice_pwd = ice_ufrag, ice_pwd
-    media.ice_options = []
-    media.fingerprints = [Fingerprint(*fingerprint)]
-    media.setup = setup
-    media.rtcp_mux = "RTP/" in media.proto  # RFC 8843 §9.1 / RFC 5761: one port for RTP and RTCP
-    if media.port == 0:
-        media.connection = Connection(address="0.0.0.0")
-        return
-    media.candidates = [dataclasses.replace(c, extensions=list(c.extensions)) for c in candidates]
-    media.end_of_candidates = True  # RFC 8840 §8.2: ICE-lite gathers nothing more
-    default = next((c for c in candidates if c.transport.lower() == "udp"), None)
-    if default is not None:  # RFC 8839 §4.2.1.2: c=/m= carry the default candidate
-        media.port = default.port
-        media.connection = Connection(addr_type="IP6" if ":" in default.ip else "IP4", address=default.ip)
-    else:
-        media.port = 9
-        media.connection = Connection(address="0.0.0.0")
-
-
-def _session(origin: Origin, groups: list[Group], media: list[MediaSection]) -> SessionDescription:
-    return SessionDescription(
-        origin=origin,
-        ice_lite=True,  # RFC 8445 §5.3: the SFU is a lite agent
-        groups=groups,
-        msid_semantic=MsidSemantic("WMS", ["*"]),
-        media=media,
-    )
-
-
-def _new_origin() -> Origin:
+def new_origin() -> Origin:
     # RFC 8866 §5.2: a numeric session id, RFC 8829 §5.2.1 suggests 62 random bits.
     return Origin(session_id=secrets.randbits(62), session_version=1)
 
@@ -344,63 +241,7 @@ def transport_parameters(desc: SessionDescription) -> TransportParameters:
     return TransportParameters(ufrag, pwd, fingerprints, tagged.setup or desc.setup, tuple(tagged.candidates))
 
 
-# -- publisher connection: the client offers, the SFU answers ------------------------------
-
-
-def answer_publisher_offer(
-    offer: SessionDescription,
-    *,
-    ice_ufrag: str,
-    ice_pwd: str,
-    fingerprint: tuple[str, str],
-    candidates: list[Candidate],
-    codecs: Sequence[CodecCapability] = SERVER_CODECS,
-    extensions: Sequence[str] = SERVER_EXTENSIONS,
-    data_channel: bool = False,
-    refused: Collection[str] = (),
-) -> tuple[SessionDescription, list[NegotiatedMedia]]:
-    """Answer a publisher's offer; return the answer and what each accepted m= line carries.
-
-    m= lines whose mid is in ``refused`` (e.g. media the participant may not publish) are
-    rejected with port 0 (RFC 3264 §6) and carry nothing.
-    """
-    remote = transport_parameters(offer)
-    if remote.setup == "passive":  # RFC 8842 §5.3: the SFU is always the DTLS server
-        raise NegotiationError("offer says a=setup:passive but the SFU must be the DTLS server")
-    bundle = offer.bundle_group()
-    answered: list[MediaSection] = []
-    negotiated: list[NegotiatedMedia] = []
-    for index, offered in enumerate(offer.media):
-        if offered.mid is None:
-            raise NegotiationError(f"m= line {index} has no a=mid (RFC 8843 §7.2.1 needs one)")
-        if offered.mid in refused:
-            section, media = _rejected(offered), None
-        else:
-            section, media = _answer_section(offered, bundle, codecs, extensions, data_channel)
-        _transport(
-            section,
-            ice_ufrag=ice_ufrag,
-            ice_pwd=ice_pwd,
-            fingerprint=fingerprint,
-            setup="passive",
-            candidates=candidates,
-        )
-        answered.append(section)
-        if media is not None:
-            negotiated.append(media)
-    accepted = [m.mid for m in answered if m.port != 0 and m.mid is not None]
-    if bundle is not None:  # RFC 8843 §7.3.1: keep the offerer's order; its first mid tags the transport
-        accepted = [mid for mid in bundle.mids if mid in accepted]
-    elif len(accepted) > 1:
-        raise NegotiationError("offer has no BUNDLE group; the SFU needs max-bundle (RFC 8843)")
-    groups = [Group("BUNDLE", accepted)] if accepted and bundle is not None else []
-    answer = _session(_new_origin(), groups, answered)
-    answer.extmap_allow_mixed = offer.extmap_allow_mixed  # RFC 8285 §6
-    answer.msid_semantic = MsidSemantic("WMS", [])
-    return answer, negotiated
-
-
-def _rejected(offered: MediaSection) -> MediaSection:
+def rejected_section(offered: MediaSection) -> MediaSection:
     """RFC 3264 §6 / RFC 8829 §5.3.1: a rejected line keeps kind, proto and formats, port 0."""
     section = MediaSection(offered.kind, 0, offered.proto, list(offered.formats), mid=offered.mid)
     section.direction = "inactive" if "RTP/" in offered.proto else None
@@ -410,7 +251,7 @@ def _rejected(offered: MediaSection) -> MediaSection:
     return section
 
 
-def _answer_rids(offered: MediaSection, accepted: set[int]) -> tuple[list[Rid], Simulcast | None]:
+def answer_rids(offered: MediaSection, accepted: set[int]) -> tuple[list[Rid], Simulcast | None]:
     """RFC 8851 §7 / RFC 8853 §5.3: reverse each send rid, drop PTs not accepted, and drop
     rids left with none; the simulcast line lists the rids that remain."""
     rids: list[Rid] = []
@@ -426,192 +267,9 @@ def _answer_rids(offered: MediaSection, accepted: set[int]) -> tuple[list[Rid], 
     return rids, Simulcast(recv=streams) if streams else None
 
 
-def _answer_section(
-    offered: MediaSection,
-    bundle: Group | None,
-    caps: Sequence[CodecCapability],
-    uris: Sequence[str],
-    data_channel: bool,
-) -> tuple[MediaSection, NegotiatedMedia | None]:
-    assert offered.mid is not None
-    if offered.port == 0 or (bundle is not None and offered.mid not in bundle.mids):
-        return _rejected(offered), None
-    if offered.kind == "application":
-        if not data_channel or offered.proto not in ("UDP/DTLS/SCTP", "TCP/DTLS/SCTP"):
-            return _rejected(offered), None
-        section = MediaSection("application", 9, offered.proto, list(offered.formats), mid=offered.mid)
-        section.sctp_port, section.max_message_size = 5000, 262144  # RFC 8841 §5, §6
-        return section, NegotiatedMedia(offered.mid, "application", "sendrecv")
-    if offered.kind not in ("audio", "video") or offered.proto not in RTP_PROTOS or not offered.rtcp_mux:
-        return _rejected(offered), None
-    chosen, rtx = _choose_codecs(offered, caps)
-    if not chosen:
-        return _rejected(offered), None
-    # One media codec per line: every payload type the answer accepts must be forwardable.
-    chosen = chosen[:1]
-    rtx = {pt: r for pt, r in rtx.items() if pt == chosen[0].pt}
-    direction = _reverse(offered.direction)
-    section = MediaSection(offered.kind, 9, offered.proto, [], mid=offered.mid, direction=direction)
-    section.codecs = _codec_list(chosen, rtx)
-    section.formats = [str(c.pt) for c in section.codecs]
-    section.rtcp_rsize = offered.rtcp_rsize  # RFC 5506 §5: only if offered
-    section.extmap_allow_mixed = offered.extmap_allow_mixed
-    section.header_extensions = [
-        HeaderExtension(e.id, e.uri, "recvonly" if e.direction == "sendonly" else None)
-        for e in offered.header_extensions
-        if e.uri in uris and e.direction in (None, "sendonly", "sendrecv")
-    ]
-    section.rids, section.simulcast = _answer_rids(offered, {c.pt for c in section.codecs})
-    ssrcs, rtx_ssrcs = _ssrc_plan(offered)
-    cname = next((s.cname for s in offered.ssrcs if s.cname), None)
-    media = NegotiatedMedia(
-        mid=offered.mid,
-        kind=offered.kind,
-        direction=direction,
-        codecs=tuple(chosen),
-        rtx=rtx,
-        extensions={e.uri: e.id for e in section.header_extensions},
-        ssrcs=ssrcs,
-        rtx_ssrcs=rtx_ssrcs,
-        cname=cname,
-        msid=_msid(offered),
-        rids=tuple(offered.rids),
-        simulcast=offered.simulcast,
-        rtcp_rsize=section.rtcp_rsize,
-    )
-    return section, media
-
-
-# -- subscriber connection: the SFU offers, the client answers ------------------------------
-
-
-def build_subscriber_offer(
-    tracks: list[OutgoingTrack],
-    *,
-    ice_ufrag: str,
-    ice_pwd: str,
-    fingerprint: tuple[str, str],
-    candidates: list[Candidate],
-    previous: SessionDescription | None = None,
-) -> SessionDescription:
-    """The SFU's offer to a subscriber, keeping every m= line of ``previous`` in place."""
-    by_mid = {t.mid: t for t in tracks}
-    if len(by_mid) != len(tracks):
-        raise ValueError("two outgoing tracks share a mid")
-    old = previous.media if previous is not None else []
-    old_mids = {m.mid for m in old}
-    waiting = [t for t in tracks if t.mid not in old_mids]
-    sections: list[MediaSection] = []
-    for section in old:
-        track = by_mid.get(section.mid or "")
-        if track is not None and section.port != 0:
-            if track.kind != section.kind:
-                raise ValueError(f"mid {track.mid} was {section.kind}, cannot carry {track.kind}")
-            sections.append(_track_section(track, section.proto))
-            continue
-        if track is not None:
-            raise ValueError(f"mid {track.mid} belongs to a removed track; a new track needs a fresh mid")
-        recycler = next((t for t in waiting if t.kind == section.kind), None) if section.port == 0 else None
-        if recycler is not None:  # RFC 8829 §5.2.2: a rejected m= line may be recycled
-            waiting.remove(recycler)
-            sections.append(_track_section(recycler, section.proto))
-        else:
-            sections.append(_removed_section(section))
-    sections += [_track_section(t, RTP_PROTOS[0]) for t in waiting]
-    for section in sections:
-        _transport(
-            section,
-            ice_ufrag=ice_ufrag,
-            ice_pwd=ice_pwd,
-            fingerprint=fingerprint,
-            setup="actpass",  # RFC 8842 §5.2: offers say actpass; the client must answer active
-            candidates=candidates,
-        )
-    if previous is not None:  # RFC 8866 §5.2: same session id, a higher version
-        origin = dataclasses.replace(previous.origin, session_version=previous.origin.session_version + 1)
-    else:
-        origin = _new_origin()
-    active = [m.mid for m in sections if m.port != 0 and m.mid is not None]
-    return _session(origin, [Group("BUNDLE", active)] if active else [], sections)
-
-
-def _track_section(track: OutgoingTrack, proto: str) -> MediaSection:
-    if track.kind not in ("audio", "video") or not track.codecs:
-        raise ValueError(f"track {track.mid} needs an audio or video kind and at least one codec")
-    section = MediaSection(track.kind, 9, proto, [], mid=track.mid, direction="sendonly")
-    rtx = {track.codecs[0].pt: track.rtx_pt} if track.rtx_pt is not None else {}
-    section.codecs = _codec_list(track.codecs, rtx)
-    section.formats = [str(c.pt) for c in section.codecs]
-    section.rtcp_rsize = True
-    section.header_extensions = [HeaderExtension(ident, uri) for uri, ident in track.extensions.items()]
-    section.msids = [Msid(track.stream_id, track.track_id)]  # RFC 8830 §2
-    msid = f"{track.stream_id} {track.track_id}"
-    section.ssrcs = [Ssrc(track.ssrc, {"cname": track.cname, "msid": msid})]  # RFC 5576 §4.1
-    if track.rtx_ssrc is not None and track.rtx_pt is not None:
-        section.ssrc_groups = [SsrcGroup("FID", [track.ssrc, track.rtx_ssrc])]  # RFC 4588 §8.2
-        section.ssrcs.append(Ssrc(track.rtx_ssrc, {"cname": track.cname, "msid": msid}))
-    return section
-
-
-def _removed_section(previous: MediaSection) -> MediaSection:
+def removed_section(previous: MediaSection) -> MediaSection:
     """RFC 8829 §5.2.2: a stopped transceiver's line stays, rejected, with its mid and codecs."""
     section = MediaSection(previous.kind, 0, previous.proto, list(previous.formats), mid=previous.mid)
     section.direction = "inactive"
     section.codecs = [dataclasses.replace(c, fmtp=dict(c.fmtp), rtcp_fb=list(c.rtcp_fb)) for c in previous.codecs]
     return section
-
-
-def parse_subscriber_answer(answer: SessionDescription, offer: SessionDescription) -> dict[str, NegotiatedMedia]:
-    """Check a subscriber's answer against the SFU's offer (RFC 3264 §6, RFC 8829 §5.3)."""
-    if len(answer.media) != len(offer.media):
-        raise NegotiationError(f"answer has {len(answer.media)} m= lines, the offer had {len(offer.media)}")
-    result: dict[str, NegotiatedMedia] = {}
-    for index, (ans, off) in enumerate(zip(answer.media, offer.media, strict=True)):
-        if ans.kind != off.kind or ans.mid != off.mid or off.mid is None:
-            raise NegotiationError(f"m= line {index} is {ans.kind}/{ans.mid}, offered {off.kind}/{off.mid}")
-        if off.port == 0 or ans.port == 0 or ans.direction == "inactive":
-            result[off.mid] = NegotiatedMedia(off.mid, off.kind, "inactive")
-            continue
-        if ans.direction != "recvonly":  # RFC 3264 §6.1: a sendonly offer allows recvonly or inactive
-            raise NegotiationError(f"m= line {index}: answer direction {ans.direction or 'sendrecv'}")
-        setup = ans.setup or answer.setup
-        if setup != "active":  # RFC 8842 §5.3: the SFU offered actpass and is the DTLS server
-            raise NegotiationError(f"m= line {index}: answer must say a=setup:active, got {setup}")
-        if not ans.rtcp_mux:
-            raise NegotiationError(f"m= line {index}: answer refused rtcp-mux (RFC 5761 §5.1.3)")
-        result[off.mid] = _accepted(index, ans, off)
-    return result
-
-
-def _accepted(index: int, ans: MediaSection, off: MediaSection) -> NegotiatedMedia:
-    assert off.mid is not None
-    chosen: list[Codec] = []
-    rtx: dict[int, int] = {}
-    for codec in ans.codecs:
-        mine = off.codec(codec.pt)
-        if mine is None or mine.name.lower() != codec.name.lower() or mine.clock_rate != codec.clock_rate:
-            raise NegotiationError(f"m= line {index}: answer has codec {codec.pt} {codec.name} not offered")
-        if _is_rtx(codec):
-            rtx[int(mine.fmtp.get("apt", "-1"))] = codec.pt
-        else:
-            chosen.append(mine)
-    if not chosen:
-        raise NegotiationError(f"m= line {index}: answer accepts no codec")
-    offered_ext = {(e.id, e.uri) for e in off.header_extensions}
-    for ext in ans.header_extensions:
-        if (ext.id, ext.uri) not in offered_ext:
-            raise NegotiationError(f"m= line {index}: answer has extmap {ext.id} {ext.uri} not offered")
-    ssrcs, rtx_ssrcs = _ssrc_plan(off)
-    return NegotiatedMedia(
-        mid=off.mid,
-        kind=off.kind,
-        direction="sendonly",
-        codecs=tuple(chosen),
-        rtx={pt: r for pt, r in rtx.items() if any(c.pt == pt for c in chosen)},
-        extensions={e.uri: e.id for e in ans.header_extensions},
-        ssrcs=ssrcs,
-        rtx_ssrcs=rtx_ssrcs,
-        cname=next((s.cname for s in off.ssrcs if s.cname), None),
-        msid=_msid(off),
-        rtcp_rsize=ans.rtcp_rsize and off.rtcp_rsize,
-    )

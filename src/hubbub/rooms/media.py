@@ -21,19 +21,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubbub.proto import sdp
-from hubbub.proto.sdp_negotiation import (
-    NegotiatedMedia,
-    NegotiationError,
-    OutgoingTrack,
-    answer_publisher_offer,
-    build_subscriber_offer,
-    parse_subscriber_answer,
-    transport_parameters,
-)
+from hubbub.proto.sdp_negotiation import NegotiatedMedia, NegotiationError, transport_parameters
 from hubbub.rooms.model import Participant, Publication, Room
 from hubbub.schema import signaling as sig
 from hubbub.sfu import Router, RouterConfig, UpTrack
 from hubbub.sfu.forwarder import make_forwarder
+from hubbub.sfu.negotiation import (
+    OutgoingTrack,
+    answer_publisher_offer,
+    build_subscriber_offer,
+    parse_subscriber_answer,
+)
 from hubbub.transport import PeerState, PeerTransport, RtcTransportServer
 from hubbub.util.clock import Clock
 
