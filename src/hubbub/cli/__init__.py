@@ -11,10 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from hubbub import __version__
-
-
-class CliError(Exception):
-    """A user-facing error: printed as ``hubbub: <message>`` with exit status 2."""
+from hubbub.cli.errors import CliError
 
 
 def build_parser() -> argparse.ArgumentParser:

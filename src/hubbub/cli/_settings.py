@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hubbub.cli import CliError
+from hubbub.cli.errors import CliError
 from hubbub.config import ConfigError, Settings, load_settings
 
 # The settings a flag may set; each flag is the setting's name with dashes (--data-dir: data_dir).

@@ -105,7 +105,7 @@ def llm_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _llm_from_flags(args: argparse.Namespace) -> dict[str, Any] | None:
-    from hubbub.cli import CliError
+    from hubbub.cli.errors import CliError
 
     if args.llm_url is None:
         if args.llm_model or args.llm_api_key_env:
@@ -122,7 +122,7 @@ def _llm_from_flags(args: argparse.Namespace) -> dict[str, Any] | None:
 def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
     import httpx
 
-    from hubbub.cli import CliError
+    from hubbub.cli.errors import CliError
 
     if not args.app_id:
         raise CliError("an App ID is needed: --app-id or $HUBBUB_APP_ID")
@@ -143,7 +143,7 @@ def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) ->
 
 
 def _start(args: argparse.Namespace) -> int:
-    from hubbub.cli import CliError
+    from hubbub.cli.errors import CliError
     from hubbub.schema import jsonsafe
 
     config: dict[str, Any] = {}
@@ -206,7 +206,7 @@ def _eval_llm(args: argparse.Namespace) -> int:
 
     from hubbub.agents.eval import llm as evaluation
     from hubbub.agents.providers import registry
-    from hubbub.cli import CliError
+    from hubbub.cli.errors import CliError
     from hubbub.schema import jsonsafe
 
     config = _llm_from_flags(args)

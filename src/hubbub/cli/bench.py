@@ -74,7 +74,7 @@ def run_startup(args: argparse.Namespace) -> int:
 
 def run_setup(args: argparse.Namespace) -> int:
     from hubbub.bench.setup import SetupBenchError, run
-    from hubbub.cli import CliError
+    from hubbub.cli.errors import CliError
 
     if args.runs < 1:
         raise CliError("--runs must be at least 1")
@@ -87,7 +87,7 @@ def run_setup(args: argparse.Namespace) -> int:
 
 def run_sfu(args: argparse.Namespace) -> int:
     from hubbub.bench.sfu import DEFAULT_SCENARIOS, SCENARIOS, SERVERS, available_servers, run
-    from hubbub.cli import CliError
+    from hubbub.cli.errors import CliError
 
     scenarios = args.scenario or list(DEFAULT_SCENARIOS)
     unknown = [s for s in scenarios if s not in SCENARIOS]

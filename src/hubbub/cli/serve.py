@@ -6,8 +6,8 @@ import argparse
 import asyncio
 from typing import Any
 
-from hubbub.cli import CliError
 from hubbub.cli._settings import add_settings_flags, flag_of, settings_from
+from hubbub.cli.errors import CliError
 
 
 def register(sub: Any) -> None:

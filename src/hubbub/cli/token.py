@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from hubbub.cli import CliError
+from hubbub.cli.errors import CliError
 from hubbub.control.tokens import AppKeys, TokenError, verify_token
 from hubbub.schema.token_builder import build_token
 from hubbub.schema.tokens import Privilege, Role
