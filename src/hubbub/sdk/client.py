@@ -38,7 +38,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -57,7 +57,7 @@ from hubbub.schema import signaling as proto
 from hubbub.sdk.errors import ConnectionLostError, HubbubError, JoinError, Kicked
 from hubbub.sdk.loopback import allow_loopback_candidates, is_loopback_host
 from hubbub.sdk.media import stand_in_track
-from hubbub.sdk.signaling import Backoff, SignalingClient, signaling_url
+from hubbub.sdk.signaling import Backoff, OpenSocket, SignalingClient, open_websocket, signaling_url
 
 __all__ = [
     "ActiveSpeakers",
@@ -385,8 +385,11 @@ class Room:
         ice_servers: Sequence[RTCIceServer] | None,
         request_timeout: float,
         backoff: Backoff | None,
+        open_socket: OpenSocket = open_websocket,
+        peer_connection: Callable[[RTCConfiguration], RTCPeerConnection] = RTCPeerConnection,
     ) -> None:
         self._join = join
+        self._peer_connection = peer_connection
         self._ice_servers_override = list(ice_servers) if ice_servers is not None else None
         self._ice_servers: list[RTCIceServer] = []
         self._request_timeout = request_timeout
@@ -396,6 +399,7 @@ class Room:
             on_lost=lambda reason: self._inbox_put(_Lost(reason)),
             request_timeout=request_timeout,
             backoff=backoff,
+            open_socket=open_socket,
         )
         self._exits = contextlib.ExitStack()
         if loopback:
@@ -689,7 +693,7 @@ class Room:
     def _new_peer_connection(self) -> RTCPeerConnection:
         # An empty list, not None: aiortc would otherwise add a public STUN server, which stalls
         # candidate gathering on machines without internet access.
-        return RTCPeerConnection(RTCConfiguration(iceServers=list(self._ice_servers)))
+        return self._peer_connection(RTCConfiguration(iceServers=list(self._ice_servers)))
 
     async def _answer_subscriber(self, sdp: str) -> None:
         pc = self._subscriber

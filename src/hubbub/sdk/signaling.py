@@ -29,8 +29,9 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -41,7 +42,7 @@ from websockets.asyncio.client import connect as ws_connect
 from hubbub.schema import signaling as proto
 from hubbub.sdk.errors import ConnectionLostError, HubbubError, JoinError, RequestTimeout, error_from_frame
 
-__all__ = ["Backoff", "SignalingClient", "signaling_url"]
+__all__ = ["Backoff", "OpenSocket", "SignalingClient", "SignalingSocket", "signaling_url"]
 
 log = logging.getLogger("hubbub.sdk.signaling")
 
@@ -51,6 +52,31 @@ _MAX_INCOMING = 4 * proto.MAX_FRAME_BYTES  # server frames (a large room's ``joi
 OnMessage = Callable[[proto.ServerMessage], None]
 OnLost = Callable[[str], None]
 ReplyMatcher = Callable[[proto.ServerMessage], bool]
+
+
+class SignalingSocket(Protocol):
+    """What the client needs of a WebSocket (``websockets``' client connection is one).
+
+    Iterating yields text frames until the socket closes; ``send`` on a closed socket raises
+    ``websockets.ConnectionClosed``.
+    """
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]: ...
+
+    async def send(self, message: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+OpenSocket = Callable[[str], Awaitable[SignalingSocket]]
+"""Opens the signaling socket for a ``ws(s)://`` URL; raises ``OSError`` or a ``websockets``
+handshake error when it cannot. Tests pass a fake (see ``tests/conformance``)."""
+
+
+async def open_websocket(url: str) -> SignalingSocket:
+    """The default :data:`OpenSocket`: a ``websockets`` client connection."""
+    ws: ClientConnection = await ws_connect(url, open_timeout=None, max_size=_MAX_INCOMING, ping_interval=None)
+    return ws
 
 
 def signaling_url(url: str) -> str:
@@ -105,7 +131,8 @@ class SignalingClient:
     """One participant's signaling session (see the module docstring).
 
     ``url`` is a ``ws(s)://`` URL (use :func:`signaling_url`). ``clock`` returns seconds and is
-    used for RTT and liveness (``time.monotonic`` by default; tests pass their own).
+    used for RTT and liveness (``time.monotonic`` by default; tests pass their own);
+    ``open_socket`` opens the WebSocket (:func:`open_websocket` by default).
     """
 
     def __init__(
@@ -118,6 +145,7 @@ class SignalingClient:
         open_timeout: float = 10.0,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
+        open_socket: OpenSocket = open_websocket,
     ) -> None:
         self.url = url
         self.on_message = on_message
@@ -126,8 +154,9 @@ class SignalingClient:
         self.open_timeout = open_timeout
         self.backoff = backoff or Backoff()
         self._clock = clock
+        self._open_socket = open_socket
         self._ids = itertools.count(1)
-        self._ws: ClientConnection | None = None
+        self._ws: SignalingSocket | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
         self._waiters: dict[str, _Waiter] = {}
@@ -159,10 +188,7 @@ class SignalingClient:
         self._close_error = None
         await self._drop_socket()
         try:
-            ws = await asyncio.wait_for(
-                ws_connect(self.url, open_timeout=None, max_size=_MAX_INCOMING, ping_interval=None),
-                self.open_timeout,
-            )
+            ws = await asyncio.wait_for(self._open_socket(self.url), self.open_timeout)
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
             raise ConnectionLostError(f"cannot open {self.url}: {exc}") from exc
         self._ws = ws
@@ -251,7 +277,7 @@ class SignalingClient:
         finally:
             self._waiters.pop(request_id, None)
 
-    async def _send_on(self, ws: ClientConnection, message: proto.ClientMessage) -> None:
+    async def _send_on(self, ws: SignalingSocket, message: proto.ClientMessage) -> None:
         try:
             await ws.send(proto.encode(message).decode("utf-8"))
         except websockets.ConnectionClosed as exc:
@@ -259,7 +285,7 @@ class SignalingClient:
 
     # --- receiving ----------------------------------------------------------------------------
 
-    async def _read(self, ws: ClientConnection) -> None:
+    async def _read(self, ws: SignalingSocket) -> None:
         reason = "signaling connection closed"
         try:
             async for raw in ws:
@@ -318,7 +344,7 @@ class SignalingClient:
 
     # --- keep-alive ---------------------------------------------------------------------------
 
-    async def _ping_loop(self, ws: ClientConnection, interval: float) -> None:
+    async def _ping_loop(self, ws: SignalingSocket, interval: float) -> None:
         interval = max(0.05, interval)
         while True:
             await asyncio.sleep(interval)
