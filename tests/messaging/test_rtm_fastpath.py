@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from types import SimpleNamespace
+import time
 from typing import Any
 
 import websockets
@@ -16,9 +16,10 @@ from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from hubbub.messaging.config import MessagingSettings
-from hubbub.messaging.endpoint import RtmSocket
+from hubbub.messaging.handler import RtmHandler
 from hubbub.schema import messaging as rtm
 from hubbub.sdk.messaging import connect_rtm, rtm_url
+from hubbub.server.connection import ConnectionHost, HostLimits
 from hubbub.server.websocket import text_frame
 from hubbub.util.websocket import SEND_NOWAIT
 
@@ -52,7 +53,7 @@ def test_text_frame_length_boundaries() -> None:
 
 
 class _FakeSocket:
-    """The parts of a Starlette WebSocket that :class:`RtmSocket` uses, with a switchable send_nowait."""
+    """The parts of a Starlette WebSocket that :class:`ConnectionHost` uses, with a switchable send_nowait."""
 
     def __init__(self) -> None:
         self.wire: list[str] = []
@@ -73,21 +74,23 @@ class _FakeSocket:
 async def test_frames_keep_their_order_across_a_paused_socket() -> None:
     """Frames queued while the transport was paused go out before any frame written later."""
     ws = _FakeSocket()
-    service = SimpleNamespace(settings=MessagingSettings())
-    sock = RtmSocket(ws, service, admission=None)  # type: ignore[arg-type]
+    s = MessagingSettings()
+    limits = HostLimits(first_frame_s=s.login_timeout_s, max_frames=s.outbox_frames, max_bytes=s.outbox_bytes)
+    handler = RtmHandler(service=None, admission=None)  # type: ignore[arg-type]
+    sock = ConnectionHost(ws, handler, time.time, limits)  # type: ignore[arg-type]
     for n in range(3):
-        assert sock._push(f"f{n}")
+        assert sock.push(f"f{n}")
     ws.writable = False  # over the high-water mark: the next frames queue
     for n in range(3, 6):
-        assert sock._push(f"f{n}")
+        assert sock.push(f"f{n}")
     ws.writable = True  # drained, but the queue is not empty yet: this one must wait its turn
-    assert sock._push("f6")
+    assert sock.push("f6")
     assert ws.wire == ["f0", "f1", "f2"]
     writer = asyncio.create_task(sock._write())
     for _ in range(5):
         await asyncio.sleep(0)
     assert sock.outbox.idle
-    assert sock._push("f7")
+    assert sock.push("f7")
     assert ws.wire == [f"f{n}" for n in range(8)]
     sock.outbox.close(1000, "bye")
     await asyncio.wait_for(writer, 1)

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import websockets
 
-from hubbub.messaging.outbox import Outbox
 from hubbub.schema import messaging as rtm
 from hubbub.sdk.errors import JoinError
 from hubbub.sdk.messaging import RtmError, connect_rtm, rtm_url
+from hubbub.server.outbox import Outbox
 
 
 async def _raw(live: Any, user: str, *, rcvbuf: int = 0, **token: Any) -> Any:

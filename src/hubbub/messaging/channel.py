@@ -10,7 +10,8 @@ each new message out, in seq order, and resolves the senders' acks. So an ack al
 "stored", every member sees one order, and a burst costs one commit instead of one per message.
 
 Fan-out encodes each message once and pushes the same string into every member's outbox, which
-never blocks (a member that does not read is closed as a slow consumer, see ``outbox.py``).
+never blocks (a member that does not read is closed as a slow consumer, see
+:mod:`hubbub.server.outbox`).
 
 A member that subscribes with ``since_seq`` is registered *before* the replay is read from the
 database; live messages meanwhile go to its buffer, and after the replay the buffer is flushed

@@ -6,9 +6,9 @@ import secrets
 from collections.abc import Callable
 
 from hubbub.messaging.config import MessagingSettings
-from hubbub.messaging.outbox import CLOSE_FLOOD, CLOSE_NORMAL, CLOSE_SLOW
 from hubbub.messaging.ratelimit import TokenBucket
 from hubbub.messaging.types import Grant
+from hubbub.schema.close import CLOSE_FLOOD, CLOSE_NORMAL, CLOSE_SLOW, SLOW_CONSUMER
 
 PushFn = Callable[[str], bool]
 """Queue one encoded frame for the client; False when its queue is closed or overflowed."""
@@ -51,7 +51,7 @@ class Connection:
             return False
         if not self._push(frame):
             self.closed = True  # the outbox closed itself (slow consumer): the socket follows
-            self._close(CLOSE_SLOW, "slow_consumer")
+            self._close(CLOSE_SLOW, SLOW_CONSUMER)
             if self.on_dead is not None:
                 self.on_dead(self)
             return False

@@ -1,6 +1,6 @@
 """One client's messaging frames, on either socket.
 
-``/rtm/v1`` (see ``endpoint.py``) logs in with :meth:`MessagingSession.login`. A call's signaling
+``/rtm/v1`` (see ``handler.py``) logs in with :meth:`MessagingSession.login`. A call's signaling
 session on ``/rtc/v1`` calls :meth:`MessagingSession.attach` with the grant it verified at
 ``join`` and hands every frame to :meth:`MessagingSession.handle_frame`, which answers True for
 the ``rtm_*`` frames it took (and False for the others, which stay signaling's).
@@ -13,7 +13,6 @@ import time
 
 from hubbub.messaging.channel import _encode
 from hubbub.messaging.connection import CloseFn, Connection, PushFn
-from hubbub.messaging.outbox import CLOSE_POLICY
 from hubbub.messaging.service import MessagingService
 from hubbub.messaging.types import Grant, MessagingError, RtmAdmission, refuse
 from hubbub.schema import messaging as rtm
@@ -210,4 +209,4 @@ class MessagingSession:
         self._send(rtm.Error(code=code, message=message, re=re, retry_after=retry_after))
 
 
-__all__ = ["CLOSE_POLICY", "MessagingSession"]
+__all__ = ["MessagingSession"]

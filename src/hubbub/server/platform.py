@@ -37,10 +37,10 @@ from hubbub.control.secretbox import SecretBox
 from hubbub.control.usage import Usage
 from hubbub.control.webhooks import Webhooks
 from hubbub.messaging import AttachmentService, MessagingService, MessagingSettings
-from hubbub.messaging.endpoint import mount_messaging
 from hubbub.messaging.s3 import S3Store
 from hubbub.proto.certificate import load_or_create
 from hubbub.rooms.service import RoomService, RoomSettings
+from hubbub.server.rtm import mount_messaging
 from hubbub.server.websocket import HubbubWebSocketProtocol
 from hubbub.signaling.endpoint import mount_signaling
 from hubbub.storage.db import create_engine, migrate, session_factory

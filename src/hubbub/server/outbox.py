@@ -1,11 +1,12 @@
-"""A connection's outgoing frames: never blocks the sender; overflow marks a slow consumer.
+"""A socket's outgoing frames: never blocks the sender; overflow marks a slow consumer.
 
-The fan-out of a channel message calls :meth:`Outbox.push` once per member with the same encoded
-string (or, while the outbox is :attr:`~Outbox.idle`, the socket takes the frame at once), so one
-member that does not read costs the others nothing: when its queue passes the frame or byte
-budget it is closed with ``slow_consumer`` (WebSocket close code 4008) and its queued frames are
-dropped. Dropping is safe: every channel message it missed is stored, and the client fetches them
-from its last seq when it reconnects.
+Every frame for a client (a signaling event, or the fan-out of a channel message, which hands the
+same encoded string to every member) goes through :meth:`Outbox.push` (or, while the outbox is
+:attr:`~Outbox.idle`, to the socket at once; see :mod:`hubbub.server.connection`), so one client
+that does not read costs the others nothing: when its queue passes the frame or byte budget it is
+closed with ``slow_consumer`` (WebSocket close code 4008) and its queued frames are dropped.
+Dropping is safe for messaging: every channel message it missed is stored, and the client
+fetches them from its last seq when it reconnects.
 """
 
 from __future__ import annotations
@@ -13,10 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-CLOSE_NORMAL = 1000
-CLOSE_POLICY = 1008
-CLOSE_SLOW = 4008
-CLOSE_FLOOD = 4029
+from hubbub.schema.close import CLOSE_NORMAL, CLOSE_SLOW, SLOW_CONSUMER
 
 
 class Outbox:
@@ -53,7 +51,7 @@ class Outbox:
         if self.closed:
             return False
         if len(self._frames) >= self.max_frames or self.queued_bytes + len(frame) > self.max_bytes:
-            self.close(CLOSE_SLOW, "slow_consumer")
+            self.close(CLOSE_SLOW, SLOW_CONSUMER)
             return False
         self._frames.append(frame)
         self.queued_bytes += len(frame)
