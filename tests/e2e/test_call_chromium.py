@@ -316,7 +316,8 @@ async def test_call_falls_back_to_ice_tcp_when_udp_is_blocked(open_page: Opener,
         await asyncio.gather(wait_decoding(alice, ["bob"]), wait_decoding(bob, ["alice"]))
         room = server.platform.rooms.room(server.app_id, "c-tcp")
         assert room is not None
-        peers = [peer for p in room.participants.values() for peer in p.media.peers()]
+        media = server.platform.rooms.media_of(room)
+        peers = [peer for p in room.participants.values() for peer in media.participant(p).peers()]
         assert peers and all(peer.over_tcp for peer in peers), "some peer connected without ICE-TCP"
     finally:
         subprocess.run(["nft", "delete", "table", "inet", table], check=False)

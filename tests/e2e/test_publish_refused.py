@@ -75,8 +75,9 @@ async def test_audience_offer_is_refused_and_no_media_arrives(live: Any) -> None
         room = next(iter(live.platform.rooms.rooms.values()))
         viewer = next(p for p in room.participants.values() if p.identity == "viewer")
         assert viewer.publications == {}
-        assert viewer.media.publisher is None  # no transport was created for it
-        router = live.platform.rooms.media_of(room).router
+        media = live.platform.rooms.media_of(room)
+        assert media.participant(viewer).publisher is None  # no transport was created for it
+        router = media.router
         assert sum(router.drops.values()) == 0  # not even dropped: nothing came in
         assert live.platform.transport.stats["rtp_in"] == 0
     finally:

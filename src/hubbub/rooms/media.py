@@ -6,6 +6,12 @@ the router. The *subscriber* connection is created on the first subscription and
 sendonly m-line per subscribed track; the server offers, and at most one offer is outstanding:
 changes made meanwhile are folded into the next offer once the answer arrives.
 
+The room service drives this and nothing here calls back into it: publisher offers are read
+(:meth:`RoomMedia.read_publisher_offer`), the service approves their lines, and then they are
+answered (:meth:`RoomMedia.answer_publisher_offer`); the frames media has for a participant
+(subscriber offers, subscription updates) wait in :meth:`RoomMedia.take_signals` for the service
+to deliver, and :meth:`RoomMedia.tick` returns the active speakers when they change.
+
 The router runs on the event loop's monotonic clock (``transport.now``); the room service's
 wall clock is only for tokens.
 """
@@ -16,13 +22,14 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hubbub.proto import sdp
 from hubbub.proto.sdp_negotiation import NegotiatedMedia, NegotiationError, transport_parameters
 from hubbub.rooms.model import Participant, Publication, Room
+from hubbub.rooms.ports import MediaPeer, MediaTransport
 from hubbub.schema import signaling as sig
 from hubbub.sfu import Router, RouterConfig, UpTrack
 from hubbub.sfu.forwarder import make_forwarder
@@ -32,8 +39,7 @@ from hubbub.sfu.negotiation import (
     build_subscriber_offer,
     parse_subscriber_answer,
 )
-from hubbub.transport import PeerState, PeerTransport, RtcTransportServer
-from hubbub.util.clock import Clock
+from hubbub.transport import PeerState, PeerTransport
 
 log = logging.getLogger("hubbub.media")
 
@@ -55,13 +61,34 @@ class _Published:
     ssrc: int
 
 
+@dataclass(frozen=True, slots=True)
+class OfferedLine:
+    """An m-line of a publisher offer that can carry a track: the room service approves it or not."""
+
+    mid: str
+    kind: str  # "audio" or "video"
+    track_id: str  # its ``a=msid`` track id, "" without one
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherOffer:
+    """A parsed publisher offer and what each of its m-lines would negotiate (no transport yet)."""
+
+    offer: sdp.SessionDescription
+    ice_ufrag: str
+    ice_pwd: str
+    fingerprints: tuple[tuple[str, str], ...]
+    mids: tuple[str, ...]  # every m-line's mid
+    lines: tuple[OfferedLine, ...]  # those to approve
+
+
 @dataclass(slots=True, eq=False)
 class ParticipantMedia:
     participant: Participant
-    publisher: PeerTransport | None = None
+    publisher: MediaPeer | None = None
     publisher_fingerprints: tuple[tuple[str, str], ...] = ()
     publisher_ufrag: str = ""
-    subscriber: PeerTransport | None = None
+    subscriber: MediaPeer | None = None
     outgoing: dict[str, OutgoingTrack] = field(default_factory=dict)  # by track sid
     last_offer: sdp.SessionDescription | None = None
     offered: frozenset[str] = frozenset()  # the track sids in ``last_offer``
@@ -70,7 +97,7 @@ class ParticipantMedia:
     dirty: bool = False
     next_mid: int = 0
 
-    def peers(self) -> list[PeerTransport]:
+    def peers(self) -> list[MediaPeer]:
         return [p for p in (self.publisher, self.subscriber) if p is not None]
 
 
@@ -110,16 +137,12 @@ class _SubscriberHandler:
             self.media.subscriber_connected(self.participant)
 
 
+Signal = tuple[Participant, sig.ServerMessage]
+"""A frame for one participant's signaling, in the order media produced it."""
+
+
 class RoomMedia:
-    def __init__(
-        self,
-        room: Room,
-        transport: RtcTransportServer,
-        clock: Clock,
-        on_speakers: Callable[[Room, list[sig.Speaker]], None],
-        *,
-        native_fanout: bool = True,
-    ) -> None:
+    def __init__(self, room: Room, transport: MediaTransport, *, native_fanout: bool = True) -> None:
         self.room = room
         self.transport = transport
         self.transport_now: Callable[[], float] = transport.now
@@ -129,23 +152,34 @@ class RoomMedia:
             RouterConfig(wall_clock_offset=time.time() - transport.now()),
             forwarder=make_forwarder(transport.fanout if native_fanout else None),
         )
-        self._on_speakers = on_speakers
+        self._participants: dict[str, ParticipantMedia] = {}  # by participant sid
+        self._signals: list[Signal] = []
         self._published: dict[str, _Published] = {}
         self._batch_depth = 0
         self._batched: dict[str, Participant] = {}
         self._next_speakers = 0.0
 
-    def _media(self, p: Participant) -> ParticipantMedia:
-        assert isinstance(p.media, ParticipantMedia)
-        return p.media
+    def participant(self, p: Participant) -> ParticipantMedia:
+        """``p``'s peer connections and subscription offers (KeyError once it left)."""
+        return self._participants[p.sid]
+
+    def _send(self, p: Participant, message: sig.ServerMessage) -> None:
+        self._signals.append((p, message))
+
+    def take_signals(self) -> list[Signal]:
+        """The frames for participants produced since the last call, in order (the service sends them)."""
+        signals, self._signals = self._signals, []
+        return signals
 
     # --- participants ----------------------------------------------------------------------
 
     def attach(self, p: Participant) -> None:
-        p.media = ParticipantMedia(p)
+        self._participants[p.sid] = ParticipantMedia(p)
 
     def detach(self, p: Participant) -> None:
-        pm = self._media(p)
+        pm = self._participants.pop(p.sid, None)
+        if pm is None:
+            return
         for track_sid in list(pm.outgoing):
             self.router.unsubscribe(track_sid, p.sid)
         for peer in pm.peers():
@@ -153,37 +187,26 @@ class RoomMedia:
         pm.outgoing.clear()
 
     def media_failed(self, p: Participant) -> bool:
-        pm = p.media
-        return isinstance(pm, ParticipantMedia) and any(peer.state is PeerState.FAILED for peer in pm.peers())
+        pm = self._participants.get(p.sid)
+        return pm is not None and any(peer.state is PeerState.FAILED for peer in pm.peers())
 
     def resumed(self, p: Participant) -> None:
-        """A client took over its participant again; it brings new peer connections."""
-        pm = self._media(p)
+        """A client took over its participant again; it brings new peer connections: its
+        subscriptions are offered on a fresh subscriber connection (a signal)."""
+        pm = self.participant(p)
         if pm.subscriber is not None:
             pm.subscriber.close()
             pm.subscriber = None
         pm.last_offer = None
         pm.offer_outstanding = False
         pm.dirty = bool(pm.outgoing)
-
-    def after_resume(self, p: Participant) -> None:
-        """After ``joined{resumed}`` went out: offer the subscriptions on a fresh connection."""
         self._negotiate(p)
 
     # --- publishing ----------------------------------------------------------------------------
 
-    def publisher_offer(
-        self, p: Participant, text: str, approve: Callable[[str, str], Publication]
-    ) -> tuple[str, list[Publication], list[MediaError]]:
-        """Answer ``p``'s publisher offer: the answer, the publications it activated, and why
-        any m-line was refused.
-
-        ``approve(kind, msid track id)`` names the publication an offered m-line carries or
-        raises :class:`MediaError` (e.g. ``permission_denied``): a refused line is rejected in
-        the answer (port 0) and nothing of it is received. When nothing is accepted and there
-        is no publisher connection yet, none is created, so no packet can arrive.
-        """
-        pm = self._media(p)
+    def read_publisher_offer(self, text: str) -> PublisherOffer:
+        """Parse a publisher offer and name the m-lines that would carry a track (negotiation is
+        pure: no transport exists for it yet). Raises :class:`MediaError` for unusable SDP."""
         try:
             offer = sdp.parse(text)
             params = transport_parameters(offer)
@@ -192,25 +215,35 @@ class RoomMedia:
         fingerprints = tuple((f.algorithm, f.value) for f in params.fingerprints)
         if not fingerprints or not params.ice_ufrag or not params.ice_pwd:
             raise MediaError(sig.ErrorCode.invalid_sdp, "the offer lacks ICE credentials or a DTLS fingerprint")
-        # What each m-line would carry (negotiation is pure), before any transport exists.
         trial = self._answer(offer, self.transport.new_ufrag(), secrets.token_hex(16), with_candidates=False)[1]
-        approved: dict[str, Publication] = {}
-        refusals: dict[str, MediaError] = {}
+        lines = []
         for nm in trial:
             if nm.direction != "recvonly" or not nm.codecs:
                 continue
             if not nm.ssrcs:
                 log.info("offered track without SSRCs (rid simulcast) is not routed yet", extra={"mid": nm.mid})
                 continue
-            try:
-                approved[nm.mid] = approve(nm.kind, (nm.msid.track_id or "") if nm.msid else "")
-            except MediaError as exc:
-                refusals[nm.mid] = exc
+            lines.append(OfferedLine(nm.mid, nm.kind, (nm.msid.track_id or "") if nm.msid else ""))
+        return PublisherOffer(
+            offer, params.ice_ufrag, params.ice_pwd, fingerprints, tuple(nm.mid for nm in trial), tuple(lines)
+        )
+
+    def answer_publisher_offer(
+        self, p: Participant, read: PublisherOffer, approved: Mapping[str, Publication], refused: Collection[str]
+    ) -> tuple[str, list[Publication]]:
+        """Answer ``p``'s publisher offer: the answer and the publications it activated.
+
+        ``approved`` names the publication each accepted m-line (by mid) carries; a ``refused``
+        line is rejected in the answer (port 0) and nothing of it is received. When nothing is
+        accepted and there is no publisher connection yet, none is created, so no packet can arrive.
+        """
+        pm = self.participant(p)
+        offer, fingerprints = read.offer, read.fingerprints
         peer = pm.publisher
         no_transport = peer is None or peer.state is PeerState.CLOSED
-        if no_transport and all(nm.mid in refusals for nm in trial):  # nothing to receive: no transport
-            refused, _ = self._answer(offer, self.transport.new_ufrag(), secrets.token_hex(16), refused=refusals)
-            return sdp.serialize(refused), [], list(refusals.values())
+        if no_transport and all(mid in refused for mid in read.mids):  # nothing to receive: no transport
+            answer, _ = self._answer(offer, self.transport.new_ufrag(), secrets.token_hex(16), refused=refused)
+            return sdp.serialize(answer), []
         replaced = False
         if peer is None or fingerprints != pm.publisher_fingerprints or peer.state is PeerState.CLOSED:
             if peer is not None:
@@ -218,15 +251,15 @@ class RoomMedia:
                 replaced = True
             peer = self.transport.create_peer(
                 _PublisherHandler(self, p),
-                remote_ufrag=params.ice_ufrag,
-                remote_pwd=params.ice_pwd,
+                remote_ufrag=read.ice_ufrag,
+                remote_pwd=read.ice_pwd,
                 remote_fingerprints=list(fingerprints),
             )
-            pm.publisher, pm.publisher_fingerprints, pm.publisher_ufrag = peer, fingerprints, params.ice_ufrag
-        elif params.ice_ufrag != pm.publisher_ufrag:  # RFC 8445 §9: ICE restart, DTLS kept
-            peer.restart_ice(params.ice_ufrag, params.ice_pwd)
-            pm.publisher_ufrag = params.ice_ufrag
-        answer, negotiated = self._answer(offer, peer.ice_ufrag, peer.ice_pwd, refused=refusals)
+            pm.publisher, pm.publisher_fingerprints, pm.publisher_ufrag = peer, fingerprints, read.ice_ufrag
+        elif read.ice_ufrag != pm.publisher_ufrag:  # RFC 8445 §9: ICE restart, DTLS kept
+            peer.restart_ice(read.ice_ufrag, read.ice_pwd)
+            pm.publisher_ufrag = read.ice_ufrag
+        answer, negotiated = self._answer(offer, peer.ice_ufrag, peer.ice_pwd, refused=refused)
         activated = []
         for nm in negotiated:
             pub = approved.get(nm.mid)
@@ -235,7 +268,7 @@ class RoomMedia:
             if self._route(p, peer, pub, nm, force=replaced) and not pub.active:
                 pub.active = True
                 activated.append(pub)
-        return sdp.serialize(answer), activated, list(refusals.values())
+        return sdp.serialize(answer), activated
 
     def _answer(
         self,
@@ -258,9 +291,7 @@ class RoomMedia:
         except NegotiationError as exc:
             raise MediaError(sig.ErrorCode.invalid_sdp, str(exc)) from None
 
-    def _route(
-        self, p: Participant, peer: PeerTransport, pub: Publication, nm: NegotiatedMedia, *, force: bool
-    ) -> bool:
+    def _route(self, p: Participant, peer: MediaPeer, pub: Publication, nm: NegotiatedMedia, *, force: bool) -> bool:
         ssrc = nm.ssrcs[0]
         current = self._published.get(pub.sid)
         if current is not None and current.ssrc == ssrc and not force:
@@ -304,13 +335,13 @@ class RoomMedia:
     # --- subscribing ---------------------------------------------------------------------------
 
     def set_subscription(self, sub: Participant, owner: Participant, pub: Publication, *, subscribed: bool) -> None:
-        pm = self._media(sub)
+        pm = self.participant(sub)
         if not subscribed:
             if pm.outgoing.pop(pub.sid, None) is not None:
                 pm.accepted.discard(pub.sid)
                 self.router.unsubscribe(pub.sid, sub.sid)
                 pm.dirty = True
-                sub.outbox.send(sig.SubscriptionUpdate(track_sid=pub.sid, subscribed=False))
+                self._send(sub, sig.SubscriptionUpdate(track_sid=pub.sid, subscribed=False))
                 self._negotiate(sub)
             return
         published = self._published.get(pub.sid)
@@ -355,7 +386,7 @@ class RoomMedia:
         )
         pm.dirty = True
         self._negotiate(sub)
-        sub.outbox.send(sig.SubscriptionUpdate(track_sid=pub.sid, subscribed=True, mid=mid))
+        self._send(sub, sig.SubscriptionUpdate(track_sid=pub.sid, subscribed=True, mid=mid))
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -372,14 +403,14 @@ class RoomMedia:
             if self._batch_depth == 0:
                 batched, self._batched = self._batched, {}
                 for p in batched.values():
-                    if p.media is not None:
+                    if p.sid in self._participants:
                         self._negotiate(p)
 
     def _negotiate(self, p: Participant) -> None:
         if self._batch_depth:
             self._batched[p.sid] = p
             return
-        pm = self._media(p)
+        pm = self.participant(p)
         if pm.offer_outstanding or not pm.dirty:
             return
         if pm.subscriber is None or pm.subscriber.state is PeerState.CLOSED:
@@ -410,10 +441,10 @@ class RoomMedia:
         pm.offered = frozenset(pm.outgoing)
         pm.offer_outstanding = True
         pm.dirty = False
-        p.outbox.send(sig.Offer(sdp=sdp.serialize(offer)))
+        self._send(p, sig.Offer(sdp=sdp.serialize(offer)))
 
     def subscriber_answer(self, p: Participant, text: str) -> None:
-        pm = self._media(p)
+        pm = self.participant(p)
         if not pm.offer_outstanding or pm.last_offer is None or pm.subscriber is None:
             raise MediaError(sig.ErrorCode.out_of_order, "no subscriber offer is waiting for an answer")
         try:
@@ -434,8 +465,9 @@ class RoomMedia:
 
     def subscriber_connected(self, p: Participant) -> None:
         """``p``'s subscriber connection is up (again): every track it accepted starts receiving."""
-        if isinstance(p.media, ParticipantMedia):  # not after it left
-            self.start_receiving(p, p.media.accepted)
+        pm = self._participants.get(p.sid)
+        if pm is not None:  # not after it left
+            self.start_receiving(p, pm.accepted)
 
     def start_receiving(self, p: Participant, track_sids: Iterable[str]) -> None:
         """``p`` can decode these tracks now (see ``Router.start_receiving``)."""
@@ -445,22 +477,26 @@ class RoomMedia:
 
     # --- time --------------------------------------------------------------------------------
 
-    def tick(self, now_wall: float) -> None:
+    def tick(self) -> list[sig.Speaker] | None:
+        """Router timers; the active speakers when they changed (for the room to hear of), else None."""
         now = self.transport.now()
         self.router.tick(now)
-        if now >= self._next_speakers:
-            self._next_speakers = now + SPEAKER_INTERVAL
-            changed = self.router.speakers.update(now)
-            if changed is not None:
-                speakers = []
-                for track_sid, level in changed:
-                    found = self.room.publication(track_sid)
-                    if found is not None:
-                        speakers.append(sig.Speaker(participant_sid=found[0].sid, level=round(level, 3)))
-                self._on_speakers(self.room, speakers)
+        if now < self._next_speakers:
+            return None
+        self._next_speakers = now + SPEAKER_INTERVAL
+        changed = self.router.speakers.update(now)
+        if changed is None:
+            return None
+        speakers = []
+        for track_sid, level in changed:
+            found = self.room.publication(track_sid)
+            if found is not None:
+                speakers.append(sig.Speaker(participant_sid=found[0].sid, level=round(level, 3)))
+        return speakers
 
     def close(self) -> None:
         for p in self.room.participants.values():
-            if isinstance(p.media, ParticipantMedia):
-                for peer in p.media.peers():
+            pm = self._participants.get(p.sid)
+            if pm is not None:
+                for peer in pm.peers():
                     peer.close()

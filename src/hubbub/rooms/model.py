@@ -77,7 +77,6 @@ class Participant:
     subscriptions: set[str] = field(default_factory=set)  # track sids this participant receives
     unsubscribed: set[str] = field(default_factory=set)  # explicitly declined (auto-subscribe off for them)
     warned_expiry: set[str] = field(default_factory=set)
-    media: object | None = None  # hubbub.rooms.media.ParticipantMedia, set by the room's media
 
     def can(self, privilege: Privilege, now: float) -> bool:
         return self.grant.has(privilege, now)

@@ -5,7 +5,15 @@ Theory of operation
 
 Rooms are keyed by (App ID, channel) and created by the first join. Every change here happens on
 the event loop, in one call, and ends with the events the other participants must see. Media
-(peer connections, the SFU router) is reached only through :class:`hubbub.rooms.media.RoomMedia`.
+(peer connections, the SFU router) is reached only through :class:`hubbub.rooms.media.RoomMedia`,
+in one direction: the service calls it and sends the frames it has for participants
+(:meth:`~hubbub.rooms.media.RoomMedia.take_signals`) right after each call, so they keep their order
+among the service's own events. Both change the model (:mod:`hubbub.rooms.model`), which calls
+neither.
+
+:meth:`RoomService.join` returns a :class:`JoinOutcome`: the ``joined`` frame and the frames that
+follow it for the joining client, in order (its subscriptions, then the subscriber offer, unless
+that went into ``joined`` with ``inline_offer``); signaling sends them. A resume is a join too.
 
 A participant whose signaling or media drops becomes *disconnected*: it stays in the room, its
 tracks keep their ids, and a client that re-joins with ``resume_sid`` + ``resume_key`` within
@@ -22,14 +30,14 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hubbub.rooms import ids
 from hubbub.rooms.media import MediaError, RoomMedia
 from hubbub.rooms.model import Grant, Outbox, Participant, ParticipantState, Publication, Room
+from hubbub.rooms.ports import MediaTransport
 from hubbub.schema import signaling as sig
 from hubbub.schema.tokens import Privilege
-from hubbub.transport import RtcTransportServer
 from hubbub.util.clock import Clock
 
 log = logging.getLogger("hubbub.rooms")
@@ -60,13 +68,26 @@ class RoomSettings:
     turn_credential_ttl: float = 86_400.0
 
 
+@dataclass(slots=True, eq=False)
+class JoinOutcome:
+    """A join (or resume): the participant, and the frames for its client in the order they go out."""
+
+    room: Room
+    participant: Participant
+    joined: sig.Joined
+    follow_ups: list[sig.ServerMessage] = field(default_factory=list)  # after ``joined``
+
+    def frames(self) -> list[sig.ServerMessage]:
+        return [self.joined, *self.follow_ups]
+
+
 _PUBLISH_PRIVILEGE = {sig.TrackKind.audio: Privilege.publish_audio, sig.TrackKind.video: Privilege.publish_video}
 
 
 class RoomService:
     def __init__(
         self,
-        transport: RtcTransportServer,
+        transport: MediaTransport,
         clock: Clock,
         settings: RoomSettings | None = None,
         on_usage: Callable[[str, float, float], None] | None = None,
@@ -97,6 +118,16 @@ class RoomService:
             for p in room.participants.values():
                 yield room, p
 
+    def _deliver(self, media: RoomMedia, joining: Participant | None = None) -> list[sig.ServerMessage]:
+        """Send what media has for participants; the frames for ``joining`` are returned instead."""
+        held: list[sig.ServerMessage] = []
+        for p, message in media.take_signals():
+            if p is joining:
+                held.append(message)
+            else:
+                p.outbox.send(message)
+        return held
+
     # --- join and leave ---------------------------------------------------------------------
 
     def join(
@@ -110,20 +141,27 @@ class RoomService:
         auto_subscribe: bool = True,
         resume_sid: str = "",
         resume_key: str = "",
-    ) -> tuple[Room, Participant, sig.Joined]:
+        inline_offer: bool = False,
+    ) -> JoinOutcome:
+        """Join ``channel`` (or, with ``resume_sid`` and ``resume_key``, take over a participant
+        still in it); raises :class:`RoomError` when refused.
+
+        Joining may subscribe at once: those frames follow ``joined``, which the client needs
+        first to know the participants. With ``inline_offer`` the first subscriber offer goes into
+        ``joined.offer`` instead. A resume's subscriber offer (a fresh connection) follows ``joined``.
+        """
         now = self.clock()
         key = (grant.app_id, channel)
         room = self.rooms.get(key)
         if resume_sid and room is not None:
             resumed = self._resume(room, resume_sid, resume_key, grant, outbox)
             if resumed is not None:
-                return room, resumed, self._joined(room, resumed, resumed=True)
+                follow_ups = self._deliver(self._media[room.sid], joining=resumed)
+                return JoinOutcome(room, resumed, self._joined(room, resumed, resumed=True), follow_ups)
         if room is None:
             room = Room(sid=ids.room_sid(), app_id=grant.app_id, channel=channel, created_at=now)
             self.rooms[key] = room
-            self._media[room.sid] = RoomMedia(
-                room, self.transport, self.clock, self._on_speaker_change, native_fanout=self.settings.native_fanout
-            )
+            self._media[room.sid] = RoomMedia(room, self.transport, native_fanout=self.settings.native_fanout)
             log.info("room created", extra={"app_id": grant.app_id, "room": room.sid})
         room.empty_since = None
         previous = room.by_identity(grant.user_id)
@@ -146,16 +184,24 @@ class RoomService:
             resume_key=secrets.token_urlsafe(18),
         )
         room.participants[participant.sid] = participant
-        self._media[room.sid].attach(participant)
+        media = self._media[room.sid]
+        media.attach(participant)
         room.broadcast(sig.ParticipantJoined(participant=participant.info(now)), exclude=participant)
         log.info("participant joined", extra={"room": room.sid, "participant": participant.sid})
         if auto_subscribe and participant.can(Privilege.subscribe, now):
-            with self._media[room.sid].batch():
+            with media.batch():
                 for other in room.participants.values():
                     for pub in other.publications.values():
                         if other is not participant and pub.active:
                             self._subscribe(room, participant, other, pub)
-        return room, participant, self._joined(room, participant, resumed=False)
+        outcome = JoinOutcome(room, participant, self._joined(room, participant, resumed=False))
+        outcome.follow_ups = self._deliver(media, joining=participant)
+        if inline_offer:
+            offer = next((m for m in outcome.follow_ups if isinstance(m, sig.Offer)), None)
+            if offer is not None:
+                outcome.follow_ups.remove(offer)
+                outcome.joined.offer = offer.sdp
+        return outcome
 
     def _joined(self, room: Room, participant: Participant, *, resumed: bool) -> sig.Joined:
         now = self.clock()
@@ -186,6 +232,7 @@ class RoomService:
         return servers
 
     def _resume(self, room: Room, sid: str, key: str, grant: Grant, outbox: Outbox) -> Participant | None:
+        """Hand participant ``sid`` to the new connection; its media offers the subscriptions again."""
         p = room.participants.get(sid)
         if p is None or not key or not secrets.compare_digest(key, p.resume_key) or p.identity != grant.user_id:
             return None
@@ -303,19 +350,32 @@ class RoomService:
         e.g. media the token may not publish), the error to tell the client.
         """
         media = self._media[room.sid]
+        approved: dict[str, Publication] = {}
+        refused: dict[str, RoomError] = {}
         try:
-            answer, activated, refusals = media.publisher_offer(participant, sdp, self._approve(participant))
+            offer = media.read_publisher_offer(sdp)
+            for line in offer.lines:
+                try:
+                    approved[line.mid] = self._approve(room, participant, line.kind, line.track_id)
+                except RoomError as exc:
+                    refused[line.mid] = exc
+            answer, activated = media.answer_publisher_offer(participant, offer, approved, refused)
         except MediaError as exc:
             raise RoomError(exc.code, exc.message) from None
         now = self.clock()
-        with media.batch():
-            for pub in activated:
-                room.broadcast(sig.ParticipantUpdated(participant=participant.info(now)), exclude=participant)
-                for other in room.participants.values():
-                    if other is participant or not other.auto_subscribe or pub.sid in other.unsubscribed:
-                        continue
-                    if other.can(Privilege.subscribe, now):
-                        self._subscribe(room, other, participant, pub)
+        try:
+            with media.batch():
+                for pub in activated:
+                    room.broadcast(sig.ParticipantUpdated(participant=participant.info(now)), exclude=participant)
+                    for other in room.participants.values():
+                        if other is participant or not other.auto_subscribe or pub.sid in other.unsubscribed:
+                            continue
+                        if other.can(Privilege.subscribe, now):
+                            self._subscribe(room, other, participant, pub)
+                    self._deliver(media)
+        finally:
+            self._deliver(media)
+        refusals = list(refused.values())
         refusal = None
         if refusals:
             denied = [r for r in refusals if r.code == E.permission_denied]
@@ -324,46 +384,29 @@ class RoomService:
             refusal = RoomError(code, "m-lines rejected (port 0): " + "; ".join(messages))
         return answer, refusal
 
-    def _approve(self, participant: Participant) -> Callable[[str, str], Publication]:
+    def _approve(self, room: Room, participant: Participant, kind: str, cid: str) -> Publication:
         """Which publication an offered m-line (kind, msid track id) belongs to; raises
-        :class:`MediaError` when the participant may not send it."""
+        :class:`RoomError` when the participant may not send it (the line is refused)."""
+        now = self.clock()
+        pub = participant.publication_by_cid(cid) if cid else None
+        if pub is None:  # offered without a publish request: accept when allowed
+            pub = self._publish_for_offer(room, participant, kind, cid)
+        if pub.kind.value != kind:
+            raise RoomError(E.invalid_sdp, f"a {kind} m-line names the {pub.kind.value} track {cid!r}")
+        needed = _PUBLISH_PRIVILEGE[pub.kind]
+        if not participant.can(needed, now):
+            raise RoomError(E.permission_denied, f"the token does not grant {needed.value}")
+        return pub
 
-        def approve(kind: str, cid: str) -> Publication:
-            now = self.clock()
-            pub = participant.publication_by_cid(cid) if cid else None
-            if pub is None:  # offered without a publish request: accept when allowed
-                try:
-                    pub = self.publish_for_offer(participant, kind, cid)
-                except RoomError as exc:
-                    raise MediaError(exc.code, exc.message) from None
-            if pub.kind.value != kind:
-                raise MediaError(E.invalid_sdp, f"a {kind} m-line names the {pub.kind.value} track {cid!r}")
-            needed = _PUBLISH_PRIVILEGE[pub.kind]
-            if not participant.can(needed, now):
-                raise MediaError(E.permission_denied, f"the token does not grant {needed.value}")
-            return pub
-
-        return approve
-
-    def publish_for_offer(self, participant: Participant, kind: str, cid: str) -> Publication:
+    def _publish_for_offer(self, room: Room, participant: Participant, kind: str, cid: str) -> Publication:
         try:
             track_kind = sig.TrackKind(kind)
         except ValueError:
             raise RoomError(E.invalid_sdp, f"unsupported media kind {kind!r}") from None
         source = sig.TrackSource.microphone if track_kind is sig.TrackKind.audio else sig.TrackSource.camera
-        return self.publish_request(
-            participant, sig.Publish(cid=cid or ids.new_sid("CT_"), kind=track_kind, source=source)
+        return self.publish(
+            room, participant, sig.Publish(cid=cid or ids.new_sid("CT_"), kind=track_kind, source=source)
         )
-
-    def publish_request(self, participant: Participant, req: sig.Publish) -> Publication:
-        room = self.room_of(participant)
-        return self.publish(room, participant, req)
-
-    def room_of(self, participant: Participant) -> Room:
-        for room in self.rooms.values():
-            if room.participants.get(participant.sid) is participant:
-                return room
-        raise RoomError(E.join_required, "not in a room")
 
     def unpublish(self, room: Room, participant: Participant, track_sid: str) -> None:
         pub = participant.publications.get(track_sid)
@@ -378,6 +421,7 @@ class RoomService:
             if pub.sid in other.subscriptions:
                 other.subscriptions.discard(pub.sid)
                 media.set_subscription(other, participant, pub, subscribed=False)
+        self._deliver(media)
         media.unpublish(participant, pub)
         if announce and pub.active:
             room.broadcast(sig.TrackUnpublished(participant_sid=participant.sid, track_sid=pub.sid))
@@ -399,8 +443,12 @@ class RoomService:
         now = self.clock()
         if on and not participant.can(Privilege.subscribe, now):
             raise RoomError(E.permission_denied, "the token does not grant subscribe (or it expired)")
-        with self._media[room.sid].batch():
-            self._set_subscriptions(room, participant, track_sids, on)
+        media = self._media[room.sid]
+        try:
+            with media.batch():
+                self._set_subscriptions(room, participant, track_sids, on)
+        finally:
+            self._deliver(media)
 
     def _set_subscriptions(self, room: Room, participant: Participant, track_sids: list[str], on: bool) -> None:
         for sid in track_sids:
@@ -425,10 +473,13 @@ class RoomService:
         self._media[room.sid].set_subscription(subscriber, owner, pub, subscribed=True)
 
     def subscriber_answer(self, room: Room, participant: Participant, sdp: str) -> None:
+        media = self._media[room.sid]
         try:
-            self._media[room.sid].subscriber_answer(participant, sdp)
+            media.subscriber_answer(participant, sdp)
         except MediaError as exc:
             raise RoomError(exc.code, exc.message) from None
+        finally:
+            self._deliver(media)
 
     # --- tokens -------------------------------------------------------------------------------
 
@@ -455,7 +506,9 @@ class RoomService:
                     self._meter(room, elapsed)
                 for p in list(room.participants.values()):
                     self._check_participant(room, p, now)
-            self._media[room.sid].tick(now)
+            speakers = self._media[room.sid].tick()
+            if speakers is not None:
+                room.broadcast(sig.ActiveSpeakers(speakers=speakers))
             idle = room.empty_since
             if checks and not room.participants and idle is not None and now - idle >= self.settings.empty_room_ttl:
                 self._drop_room(room)
@@ -508,11 +561,8 @@ class RoomService:
             if pub.active and not p.can(_PUBLISH_PRIVILEGE[pub.kind], now):
                 # RFC-less but documented: an expired publish privilege stops that track, not the user.
                 self._unpublish(room, p, pub, announce=True)
-        if p.media is not None and media.media_failed(p):
+        if media.media_failed(p):
             self.disconnected(p)
-
-    def _on_speaker_change(self, room: Room, speakers: list[sig.Speaker]) -> None:
-        room.broadcast(sig.ActiveSpeakers(speakers=speakers))
 
     # --- moderation -----------------------------------------------------------------------------
 

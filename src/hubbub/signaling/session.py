@@ -48,32 +48,9 @@ class QueueOutbox:
         self.closed = False
         self.close_code = CLOSE_NORMAL
         self.close_reason = ""
-        self._held: list[sig.ServerMessage] | None = None
-
-    def hold(self) -> None:
-        """Keep frames back until :meth:`release` (so that ``joined`` goes out before them)."""
-        self._held = []
-
-    def release(self, first: sig.ServerMessage | None = None, *, inline_offer: bool = False) -> None:
-        """Send ``first``, then the frames held back, in order.
-
-        With ``inline_offer`` and a ``joined`` first, the first held subscriber offer goes into
-        it (``joined.offer``) instead of following as a frame of its own.
-        """
-        held, self._held = self._held or [], None
-        if inline_offer and isinstance(first, sig.Joined):
-            offer = next((m for m in held if isinstance(m, sig.Offer)), None)
-            if offer is not None:
-                held.remove(offer)
-                first.offer = offer.sdp
-        for message in ([first] if first is not None else []) + held:
-            self.send(message)
 
     def send(self, message: sig.ServerMessage) -> None:
         if self.closed:
-            return
-        if self._held is not None:
-            self._held.append(message)
             return
         self.put(sig.encode(message).decode())
 
@@ -203,10 +180,7 @@ class SignalingSession:
             grant, channel = await self.admission.admit(
                 token=msg.token, channel=msg.channel, app_id=msg.app_id, user_id=msg.user_id
             )
-            # Joining may subscribe at once (a subscriber offer, subscription events): those
-            # frames follow ``joined``, which the client needs first to know the participants.
-            self.outbox.hold()
-            room, participant, joined = self.rooms.join(
+            outcome = self.rooms.join(
                 grant,
                 channel,
                 self.outbox,
@@ -215,23 +189,22 @@ class SignalingSession:
                 auto_subscribe=msg.auto_subscribe,
                 resume_sid=msg.resume_sid,
                 resume_key=msg.resume_key,
+                inline_offer=msg.inline_offer,
             )
         except TokenError as exc:
-            self.outbox.release()
             log.info("join refused", extra={"code": exc.code.value})
             self._error(exc.code.value, exc.message, msg.id)
             self.outbox._finish(CLOSE_POLICY, exc.code.value)
             return False
         except RoomError as exc:
-            self.outbox.release()
             self._error(exc.code, exc.message, msg.id)
             self.outbox._finish(CLOSE_POLICY, exc.code)
             return False
-        self.room, self.participant = room, participant
-        joined.re = msg.id
-        self.outbox.release(first=joined, inline_offer=msg.inline_offer)
-        if joined.resumed:
-            self.rooms.media_of(room).after_resume(participant)
+        self.room, self.participant = outcome.room, outcome.participant
+        outcome.joined.re = msg.id
+        for message in outcome.frames():
+            self.outbox.send(message)
+        participant = outcome.participant
         if self.messaging is not None:
             self.messaging.attach(self._push_text, participant.grant, self.outbox._finish)
         return True
