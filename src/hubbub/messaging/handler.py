@@ -36,8 +36,8 @@ class RtmHandler:
 
     async def received(self, text: str, now: float) -> None:
         if self.logged_in:
-            await self.session.handle_text(text)
-        elif await self.session.login(text, self.admission, self._push, self._close):
+            await self.session.handle_text(text, now)
+        elif await self.session.login(text, self.admission, self._push, self._close, now):
             self.logged_in = True
         else:
             self._close_socket(CLOSE_POLICY, LOGIN_REFUSED)

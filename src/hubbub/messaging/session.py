@@ -1,15 +1,16 @@
-"""One client's messaging frames, on either socket.
+"""One client's messaging frames, on either socket, without the socket: frames and ``now`` in,
+frames out through the client's push function.
 
-``/rtm/v1`` (see ``handler.py``) logs in with :meth:`MessagingSession.login`. A call's signaling
-session on ``/rtc/v1`` calls :meth:`MessagingSession.attach` with the grant it verified at
-``join`` and hands every frame to :meth:`MessagingSession.handle_frame`, which answers True for
-the ``rtm_*`` frames it took (and False for the others, which stay signaling's).
+``/rtm/v1`` (:mod:`hubbub.messaging.handler`) logs in with :meth:`MessagingSession.login`. A
+call's signaling session on ``/rtc/v1`` calls :meth:`MessagingSession.attach` with the grant it
+verified at ``join`` and hands every frame to :meth:`MessagingSession.handle_frame`, which answers
+True for the ``rtm_*`` frames it took (and False for the others, which stay signaling's). ``now``
+is the connection host's clock; it paces the frame rate limit and stamps ``rtm_pong``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
 from hubbub.messaging.channel import _encode
 from hubbub.messaging.connection import CloseFn, Connection, PushFn
@@ -45,7 +46,9 @@ class MessagingSession:
             return
         self.service.spawn(self.service.deliver_offline(self.conn))
 
-    async def login(self, text: str, admission: RtmAdmission, send_fn: PushFn, close_fn: CloseFn) -> bool:
+    async def login(
+        self, text: str, admission: RtmAdmission, send_fn: PushFn, close_fn: CloseFn, now: float
+    ) -> bool:
         """Handle the first frame of ``/rtm/v1``; False (after an error frame) when refused."""
         self._push = send_fn
         try:
@@ -71,7 +74,7 @@ class MessagingSession:
                 re=msg.id,
                 user_id=self.conn.user_id,
                 session_id=self.conn.sid,
-                server_time=self.service.clock(),
+                server_time=now,
                 limits=self.service.limits(),
             )
         )
@@ -90,16 +93,19 @@ class MessagingSession:
 
     # --- frames ------------------------------------------------------------------------------
 
-    async def handle_frame(self, text: str) -> bool:
-        """Handle one frame if it is a messaging one (``rtm_*``); False leaves it to the caller."""
+    async def handle_frame(self, text: str, now: float | None = None) -> bool:
+        """Handle one frame if it is a messaging one (``rtm_*``); False leaves it to the caller.
+
+        ``now`` defaults to the service's clock for a caller that does not pass its own yet.
+        """
         if not rtm.is_messaging_type(rtm.frame_type(text)):
             return False
-        await self.handle_text(text)
+        await self.handle_text(text, self.service.clock() if now is None else now)
         return True
 
-    async def handle_text(self, text: str) -> None:
+    async def handle_text(self, text: str, now: float) -> None:
         conn = self.conn
-        if conn is not None and conn.frames.take(self.service.clock()) > 0:
+        if conn is not None and conn.frames.take(now) > 0:
             self._send(rtm.Closing(reason=rtm.CloseReason.flood.value, message="far beyond the rate limit"))
             conn.flood()
             return
@@ -113,14 +119,14 @@ class MessagingSession:
                 if self._refusal is not None:
                     raise self._refusal
                 raise refuse(E.login_required, "log in first")
-            await self._handle(conn, msg)
+            await self._handle(conn, msg, now)
         except MessagingError as exc:
             self._error(exc.code, exc.message, msg.id, exc.retry_after)
         except Exception:
             log.exception("messaging request failed", extra={"type": type(msg).__name__})
             self._error(E.server_error.value, "the server failed to handle this request", msg.id)
 
-    async def _handle(self, conn: Connection, msg: rtm.ClientMessage) -> None:
+    async def _handle(self, conn: Connection, msg: rtm.ClientMessage, now: float) -> None:
         svc = self.service
         match msg:
             case rtm.Send():
@@ -189,7 +195,7 @@ class MessagingSession:
                 await svc.delete_message(conn, conn.app_id, msg.channel, msg.message_id)
                 self._ok(msg.id)
             case rtm.Ping():
-                self._send(rtm.Pong(t=msg.t, server_t=time.time() * 1000.0, re=msg.id))
+                self._send(rtm.Pong(t=msg.t, server_t=now * 1000.0, re=msg.id))
             case rtm.Logout():
                 self._send(rtm.Closing(reason=rtm.CloseReason.client_logout.value, re=msg.id))
                 conn.close(rtm.CloseReason.client_logout.value)
