@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from hubbub.messaging import store
-from hubbub.messaging.blobs import BlobStore, LocalDiskStore
 from hubbub.messaging.config import MessagingSettings
 from hubbub.messaging.types import refuse
 from hubbub.schema.messaging import ErrorCode
+from hubbub.storage.blobs import BlobStore, LocalDiskStore
 from hubbub.storage.models_messaging import RtmAttachment
 from hubbub.util.clock import Clock
 

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from hubbub.messaging.blobs import check_key
+from hubbub.storage.blobs import check_key
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
