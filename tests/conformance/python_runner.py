@@ -451,7 +451,9 @@ class PythonRunner:
             raise ScriptFailed(f"a step has exactly one key, not {sorted(step)}")
         ((kind, arg),) = step.items()
         if kind == "server":
-            self.server.current.incoming.put_nowait(json.dumps(resolve(arg, self.sent)))
+            socket = self.server.current
+            if not socket.closed:  # a closed socket delivers nothing, as a real one
+                socket.incoming.put_nowait(json.dumps(resolve(arg, self.sent)))
         elif kind == "server_close":
             await self.server.current.close()
         elif kind == "expect_call":
@@ -581,7 +583,7 @@ class PythonRunner:
         quiet = 0
         for _ in range(400):
             await asyncio.sleep(0.005)
-            busy = any(not s.incoming.empty() for s in self.server.sockets)
+            busy = any(not s.closed and not s.incoming.empty() for s in self.server.sockets)
             if self.room is not None:
                 busy = busy or not self.room._inbox.empty()
             quiet = 0 if busy else quiet + 1

@@ -652,11 +652,9 @@ class Room:
             self._emit(TrackUnpublished(publication=pub, participant=participant))
 
     def _unsubscribed(self, participant: RemoteParticipant, pub: RemotePublication, *, emit: bool = True) -> None:
-        if pub.track is not None:
-            pub.track = None
-            if emit:
-                self._emit(TrackUnsubscribed(publication=pub, participant=participant))
-        pub.subscribed = False
+        had_track, pub.track, pub.subscribed = pub.track is not None, None, False
+        if had_track and emit:
+            self._emit(TrackUnsubscribed(publication=pub, participant=participant))
 
     def _on_local_muted(self, msg: proto.TrackMuted) -> None:
         out = next((o for o in self._outgoing.values() if o.publication.track_sid == msg.track_sid), None)
