@@ -39,9 +39,9 @@ from hubbub.control.webhooks import Webhooks
 from hubbub.messaging import AttachmentService, MessagingService, MessagingSettings
 from hubbub.proto.certificate import load_or_create
 from hubbub.rooms.service import RoomService, RoomSettings
+from hubbub.server.rtc import mount_signaling
 from hubbub.server.rtm import mount_messaging
 from hubbub.server.websocket import HubbubWebSocketProtocol
-from hubbub.signaling.endpoint import mount_signaling
 from hubbub.storage.db import create_engine, migrate, session_factory
 from hubbub.storage.s3 import S3Store
 from hubbub.transport import RtcTransportServer
