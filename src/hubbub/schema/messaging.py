@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from hubbub.schema import jsonsafe
+from hubbub.schema import frames, jsonsafe
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
@@ -355,54 +355,28 @@ ServerMessage = (
     | Closing
 )
 
-KNOWN_CLIENT_TYPES = frozenset(
-    {
-        "rtm_login",
-        "rtm_subscribe",
-        "rtm_unsubscribe",
-        "rtm_send",
-        "rtm_send_peer",
-        "rtm_peer_ack",
-        "rtm_history",
-        "rtm_presence_set",
-        "rtm_presence_get",
-        "rtm_typing",
-        "rtm_read",
-        "rtm_unread",
-        "rtm_delete",
-        "ping",
-        "rtm_logout",
-    }
-)
 
-
-class ProtocolError(Exception):
+class ProtocolError(frames.FrameError):
     """A frame that cannot be understood; ``code`` is an :class:`ErrorCode` value."""
 
-    def __init__(self, code: ErrorCode, message: str, request_id: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.request_id = request_id
+    code: ErrorCode
 
 
-_client_decoder = msgspec.json.Decoder(ClientMessage)
-_server_decoder = msgspec.json.Decoder(ServerMessage)
-_encoder = msgspec.json.Encoder()
-
-
-def _peek(data: bytes | str) -> tuple[str | None, str | None]:
-    """The ``type`` and ``id`` of a frame that failed to validate, when they can be read.
-
-    A bounded scan of the top-level object, never a second decode: the frame may be too deep to decode.
-    """
-    return jsonsafe.top_level_string(data, "type", max_len=256), jsonsafe.top_level_string(data, "id")
+_codec: frames.FrameCodec[ClientMessage, ServerMessage] = frames.FrameCodec(
+    ClientMessage,
+    ServerMessage,
+    codes=ErrorCode,
+    error=ProtocolError,
+    max_frame_bytes=MAX_FRAME_BYTES,
+    max_depth=MAX_FRAME_DEPTH,
+    max_server_depth=MAX_SERVER_FRAME_DEPTH,
+)
+KNOWN_CLIENT_TYPES = _codec.client_types
 
 
 def frame_type(data: bytes | str) -> str | None:
     """The ``type`` of a frame, cheaply, for routing frames between signaling and messaging."""
-    kind, _ = _peek(data)
-    return kind
+    return frames.frame_type(data)
 
 
 def is_messaging_type(kind: str | None) -> bool:
@@ -410,40 +384,18 @@ def is_messaging_type(kind: str | None) -> bool:
 
 
 def decode_client(data: bytes | str) -> ClientMessage:
-    """Parse one client frame or raise :class:`ProtocolError` saying what is wrong with it."""
-    if len(data) > MAX_FRAME_BYTES:
-        message = f"frames are limited to {MAX_FRAME_BYTES} bytes"
-        raise ProtocolError(ErrorCode.frame_too_large, message, _peek(data)[1])
-    if jsonsafe.depth_exceeds(data, MAX_FRAME_DEPTH):
-        message = f"frames may nest objects and arrays {MAX_FRAME_DEPTH} levels deep at most"
-        raise ProtocolError(ErrorCode.invalid_message, message, _peek(data)[1])
-    try:
-        msg: ClientMessage = _client_decoder.decode(data)
-    except msgspec.ValidationError as exc:
-        kind, rid = _peek(data)
-        if kind is not None and kind not in KNOWN_CLIENT_TYPES:
-            raise ProtocolError(ErrorCode.unknown_type, f"unknown message type {kind[:40]!r}", rid) from None
-        raise ProtocolError(ErrorCode.invalid_message, str(exc), rid) from None
-    except (msgspec.DecodeError, RecursionError) as exc:
-        raise ProtocolError(ErrorCode.invalid_message, f"not a JSON message: {exc}", _peek(data)[1]) from None
-    if msg.id is not None and len(msg.id) > 64:
-        raise ProtocolError(ErrorCode.invalid_message, "id is limited to 64 characters")
-    return msg
+    """Parse one client frame or raise :class:`ProtocolError` saying what is wrong with it
+    (:mod:`hubbub.schema.frames` lists the refusals in order)."""
+    return _codec.decode_client(data)
 
 
 def decode_server(data: bytes | str) -> ServerMessage:
     """Parse one server frame (client side). Raises :class:`ProtocolError` on a bad frame."""
-    if jsonsafe.depth_exceeds(data, MAX_SERVER_FRAME_DEPTH):
-        raise ProtocolError(ErrorCode.invalid_message, f"a server frame nests deeper than {MAX_SERVER_FRAME_DEPTH}")
-    try:
-        msg: ServerMessage = _server_decoder.decode(data)
-        return msg
-    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
-        raise ProtocolError(ErrorCode.invalid_message, str(exc)) from None
+    return _codec.decode_server(data)
 
 
 def encode(message: ClientMessage | ServerMessage) -> bytes:
-    return _encoder.encode(message)
+    return _codec.encode(message)
 
 
 def payload_size(text: str | None, data: Any) -> int:
@@ -452,4 +404,4 @@ def payload_size(text: str | None, data: Any) -> int:
         return len(text.encode("utf-8", errors="surrogatepass"))
     if data is None:
         return 0
-    return len(_encoder.encode(data))
+    return len(msgspec.json.encode(data))

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 import msgspec
 
-from hubbub.schema import jsonsafe
+from hubbub.schema import frames, jsonsafe
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 256 * 1024
@@ -327,68 +327,37 @@ ServerMessage = (
 )
 
 
-class ProtocolError(Exception):
+class ProtocolError(frames.FrameError):
     """A frame that cannot be understood; ``code`` is an :class:`ErrorCode` value."""
 
-    def __init__(self, code: ErrorCode, message: str, request_id: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.request_id = request_id
+    code: ErrorCode
 
 
-_client_decoder = msgspec.json.Decoder(ClientMessage)
-_server_decoder = msgspec.json.Decoder(ServerMessage)
-_encoder = msgspec.json.Encoder()
-_KNOWN_CLIENT_TYPES = frozenset(
-    {"join", "publish", "unpublish", "mute", "subscribe", "offer", "answer", "trickle", "ping", "renew_token", "leave"}
+_codec: frames.FrameCodec[ClientMessage, ServerMessage] = frames.FrameCodec(
+    ClientMessage,
+    ServerMessage,
+    codes=ErrorCode,
+    error=ProtocolError,
+    max_frame_bytes=MAX_FRAME_BYTES,
+    max_depth=MAX_FRAME_DEPTH,
+    max_server_depth=MAX_SERVER_FRAME_DEPTH,
 )
-
-
-def _request_id_of(data: bytes | str) -> str | None:
-    return jsonsafe.top_level_string(data, "id")
 
 
 def decode_client(data: bytes | str) -> ClientMessage:
     """Parse one client frame or raise :class:`ProtocolError` saying what is wrong with it.
 
     A frame over :data:`MAX_FRAME_BYTES` or nested deeper than :data:`MAX_FRAME_DEPTH` is refused
-    before it is decoded (a JSON decoder recurses once per level).
+    before it is decoded (a JSON decoder recurses once per level); :mod:`hubbub.schema.frames`
+    lists the refusals in order.
     """
-    if len(data) > MAX_FRAME_BYTES:
-        message = f"frames are limited to {MAX_FRAME_BYTES} bytes"
-        raise ProtocolError(ErrorCode.frame_too_large, message, _request_id_of(data))
-    if jsonsafe.depth_exceeds(data, MAX_FRAME_DEPTH):
-        message = f"frames may nest objects and arrays {MAX_FRAME_DEPTH} levels deep at most"
-        raise ProtocolError(ErrorCode.invalid_message, message, _request_id_of(data))
-    try:
-        msg: ClientMessage = _client_decoder.decode(data)
-    except msgspec.ValidationError as exc:
-        rid = _request_id_of(data)
-        text = str(exc)
-        if "Invalid value" in text and "$.type" in text:
-            kind = jsonsafe.top_level_string(data, "type", max_len=256)
-            if isinstance(kind, str) and kind not in _KNOWN_CLIENT_TYPES:
-                raise ProtocolError(ErrorCode.unknown_type, f"unknown message type {kind[:40]!r}", rid) from None
-        raise ProtocolError(ErrorCode.invalid_message, text, rid) from None
-    except (msgspec.DecodeError, RecursionError) as exc:
-        raise ProtocolError(ErrorCode.invalid_message, f"not a JSON message: {exc}", _request_id_of(data)) from None
-    if msg.id is not None and len(msg.id) > 64:
-        raise ProtocolError(ErrorCode.invalid_message, "id is limited to 64 characters")
-    return msg
+    return _codec.decode_client(data)
 
 
 def decode_server(data: bytes | str) -> ServerMessage:
     """Parse one server frame (client side). Raises :class:`ProtocolError` on a bad frame."""
-    if jsonsafe.depth_exceeds(data, MAX_SERVER_FRAME_DEPTH):
-        message = f"a server frame nests deeper than {MAX_SERVER_FRAME_DEPTH} levels"
-        raise ProtocolError(ErrorCode.invalid_message, message)
-    try:
-        msg: ServerMessage = _server_decoder.decode(data)
-        return msg
-    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
-        raise ProtocolError(ErrorCode.invalid_message, str(exc)) from None
+    return _codec.decode_server(data)
 
 
 def encode(message: ClientMessage | ServerMessage) -> bytes:
-    return _encoder.encode(message)
+    return _codec.encode(message)
