@@ -1,5 +1,6 @@
-"""Signaling: the WebSocket ``/rtc/v1`` sessions that drive rooms (protocol in hubbub.schema.signaling)."""
+"""Signaling: the ``/rtc/v1`` protocol that drives rooms (frames in hubbub.schema.signaling),
+as a sans-I/O handler the server's connection host runs, one per socket."""
 
-from hubbub.signaling.session import SignalingSession
+from hubbub.signaling.handler import SignalingHandler
 
-__all__ = ["SignalingSession"]
+__all__ = ["SignalingHandler"]
