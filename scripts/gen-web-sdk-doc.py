@@ -1,8 +1,11 @@
 """Write docs/web-sdk-reference.md from the Web SDK's JSDoc; ``--check`` exits 1 when the file is stale.
 
-Reads the exported classes, functions and constants of ``src/hubbub/web/sdk/*.js``, the public
-methods of each exported class (names without a leading ``_``, no ``@private``), the ``@typedef``
-blocks, and the ``@event name (arguments) meaning`` tags written on each class's ``on`` method.
+Reads what each entry module of ``src/hubbub/web/sdk/`` exports (``hubbub.js``, ``messaging.js``):
+its own exported classes, functions and constants and the names it re-exports from the modules
+beside it (``export {Room} from './room.js'``), the public methods of each exported class (names
+without a leading ``_``, no ``@private``), the ``@typedef`` blocks of every module it reaches (but
+``import(...)`` aliases and those marked ``@private``), and the ``@event name (arguments) meaning``
+tags written on each class's ``on`` method; the events emitted are those of every module it reaches.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ TAG = re.compile(r"(?<!\{)@(\w+)")
 TOP = re.compile(r"^export\s+(?:(async)\s+)?(class|function|const)\s+(\w+)(?:\s+extends\s+(\w+))?")
 MEMBER = re.compile(r"^  (?:(static)\s+)?(?:(async)\s+)?(?:(get|set)\s+)?(\w+)\s*\(")
 EMIT = re.compile(r"""\b_emit\(\s*['"](\w+)['"]""")
+REEXPORT = re.compile(r"""^export\s*\{([^}]*)\}\s*from\s*['"]\./([\w.-]+\.js)['"]""")
+IMPORT = re.compile(r"""\bfrom\s*['"]\./([\w.-]+\.js)['"]""")
 
 
 @dataclass
@@ -77,7 +82,34 @@ def _params(src: str, start: int) -> str:
     return ""
 
 
+def reached(path: Path) -> list[Path]:
+    """``path`` and every module it imports or re-exports from, transitively, each once."""
+    found = [path]
+    for each in found:
+        for name in IMPORT.findall(each.read_text(encoding="utf-8")):
+            if (each.parent / name) not in found:
+                found.append(each.parent / name)
+    return found
+
+
 def parse(path: Path) -> Module:
+    """The public surface of the entry module at ``path``."""
+    own = parse_file(path)
+    typedefs = list(own.typedefs)
+    emitted = set(own.emitted)
+    for other in reached(path)[1:]:
+        module = parse_file(other)
+        typedefs += module.typedefs
+        emitted |= module.emitted
+    return Module(own.name, own.header, typedefs, own.items, emitted)
+
+
+def _public_typedef(doc: Doc) -> bool:
+    return not doc.all("private") and not _typed(doc.all("typedef")[0])[0].startswith("import(")
+
+
+def parse_file(path: Path) -> Module:
+    """One module's own items, with those it re-exports from its siblings in place."""
     src = path.read_text(encoding="utf-8")
     lines = src.splitlines(keepends=True)
     offsets = [0]
@@ -107,7 +139,8 @@ def parse(path: Path) -> Module:
                 continue
             doc = parse_doc(block[: block.index("*/") + 2])
             if doc.all("typedef") and current is None:
-                typedefs.append(doc)
+                if _public_typedef(doc):
+                    typedefs.append(doc)
                 pending = None
             else:
                 pending = doc
@@ -115,7 +148,12 @@ def parse(path: Path) -> Module:
         if current is not None and line.startswith("}"):
             current = None
         top = TOP.match(line)
-        if top:
+        reexport = REEXPORT.match(line)
+        if reexport:
+            names = [name.strip() for name in reexport.group(1).split(",") if name.strip()]
+            by_name = {item.name: item for item in parse_file(path.parent / reexport.group(2)).items}
+            items += [by_name[name] for name in names if name in by_name]
+        elif top:
             is_async, kind, name, extends = top.groups()
             signature = ""
             if kind == "function":

@@ -14,6 +14,11 @@
 
 const PATH = "/rtm/v1";
 
+/**
+ * One subscribed channel: the last seq delivered, messages that came early, whether a gap is being filled.
+ * @private @typedef {{lastSeq: number|null, buffer: Map<number, any>, filling: boolean, presence: boolean}} Channel
+ */
+
 /** An error from the messaging server (its `code`, e.g. `rate_limited`, `not_subscribed`) or the client (`timeout`, `connection_lost`). */
 export class RtmError extends Error {
   /** @param {string} code @param {string} message @param {number|null} [retryAfter] seconds to wait, for `rate_limited` */
@@ -55,16 +60,21 @@ export async function connectRtm(url, token, { appId = "", userId = "", reconnec
  * `message` listeners in seq order, none missing, none twice, across reconnections.
  */
 export class RtmClient {
+  /**
+   * @param {string} url the /rtm/v1 URL @param {string} token
+   * @param {{appId: string, userId: string, reconnect: boolean, timeoutMs: number}} options as {@link connectRtm} takes them
+   */
   constructor(url, token, { appId, userId, reconnect, timeoutMs }) {
-    Object.assign(this, { url, token, appId, userId, reconnect, timeoutMs });
-    this.channels = new Map(); // name -> { lastSeq, buffer: Map, filling, presence }
-    this.listeners = new Map();
-    this.waiters = new Map();
+    this.url = url; this.token = token; this.appId = appId; this.userId = userId; this.reconnect = reconnect; this.timeoutMs = timeoutMs;
+    /** @type {WebSocket|null} */ this.ws = null;
+    /** @type {Map<string, Channel>} name -> channel */ this.channels = new Map();
+    /** @type {Map<string, Set<Function>>} */ this.listeners = new Map();
+    /** @type {Map<string, {resolve: (reply: any) => void, reject: (err: Error) => void}>} */ this.waiters = new Map();
     this.nextId = 1;
     this.closed = false;
-    this.loggedIn = null;
-    this.peerSeen = new Set();
-    this._upWaiters = [];
+    /** @type {any} the rtm_logged_in frame */ this.loggedIn = null;
+    /** @type {Set<number>} */ this.peerSeen = new Set();
+    /** @type {(() => void)[]} */ this._upWaiters = [];
   }
 
   /**
@@ -83,16 +93,18 @@ export class RtmClient {
    */
   on(kind, fn) {
     if (!this.listeners.has(kind)) this.listeners.set(kind, new Set());
-    this.listeners.get(kind).add(fn);
-    return () => this.listeners.get(kind).delete(fn);
+    /** @type {Set<Function>} */ (this.listeners.get(kind)).add(fn);
+    return () => this.listeners.get(kind)?.delete(fn);
   }
 
+  /** @param {string} kind @param {any} payload */
   _emit(kind, payload) {
     for (const fn of this.listeners.get(kind) ?? []) {
       try { fn(payload); } catch (e) { console.error(e); }
     }
   }
 
+  /** @returns {Promise<void>} */
   _open() {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(this.url);
@@ -128,15 +140,18 @@ export class RtmClient {
         this._emit("reconnected", {});
         return;
       } catch (e) {
-        if (e.code && e.code.startsWith("token_")) { this._emit("error", e); return; }
+        const err = /** @type {RtmError} */ (e);
+        if (err.code && err.code.startsWith("token_")) { this._emit("error", err); return; }
       }
     }
   }
 
+  /** @param {any} frame @param {number} [timeoutMs] @returns {Promise<any>} */
   _request(frame, timeoutMs = this.timeoutMs) {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
       return Promise.reject(new RtmError("connection_lost", "the messaging connection is not open"));
     }
+    const ws = this.ws;
     const id = "r" + this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => { this.waiters.delete(id); reject(new RtmError("timeout", "no answer in time")); }, timeoutMs);
@@ -144,10 +159,11 @@ export class RtmClient {
         resolve: (v) => { clearTimeout(timer); resolve(v); },
         reject: (e) => { clearTimeout(timer); reject(e); },
       });
-      this.ws.send(JSON.stringify({ ...frame, id }));
+      ws.send(JSON.stringify({ ...frame, id }));
     });
   }
 
+  /** @param {any} f */
   _dispatch(f) {
     const w = f.re ? this.waiters.get(f.re) : null;
     if (w) {
@@ -175,6 +191,7 @@ export class RtmClient {
     }
   }
 
+  /** @param {any} m */
   _onMessage(m) {
     const ch = this.channels.get(m.channel);
     if (!ch) return;
@@ -188,7 +205,9 @@ export class RtmClient {
     }
   }
 
+  /** @param {Channel} ch */
   _drain(ch) {
+    if (ch.lastSeq === null) return;
     while (ch.buffer.has(ch.lastSeq + 1)) {
       ch.lastSeq += 1;
       this._emit("message", ch.buffer.get(ch.lastSeq));
@@ -197,10 +216,11 @@ export class RtmClient {
     for (const s of [...ch.buffer.keys()]) if (s <= ch.lastSeq) ch.buffer.delete(s);
   }
 
+  /** @param {string} name @param {Channel} ch */
   async _fill(name, ch) {
     ch.filling = true;
     try {
-      while (ch.buffer.size && Math.min(...ch.buffer.keys()) > ch.lastSeq + 1) {
+      while (ch.lastSeq !== null && ch.buffer.size && Math.min(...ch.buffer.keys()) > ch.lastSeq + 1) {
         const page = await this.history(name, { afterSeq: ch.lastSeq, limit: 100 });
         for (const m of page.messages) if (!ch.buffer.has(m.seq)) ch.buffer.set(m.seq, m);
         this._drain(ch);
@@ -209,10 +229,12 @@ export class RtmClient {
     } catch (_) { /* resumes after reconnect */ } finally { ch.filling = false; }
   }
 
+  /** @param {any} frame */
   _sendQuiet(frame) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
   }
 
+  /** @param {number} deadline @returns {Promise<void>} */
   _untilUp(deadline) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN && this.loggedIn) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -226,12 +248,15 @@ export class RtmClient {
    * @param {string} channel @param {{presence?: boolean}} [options] `presence` (default true): receive the channel's presence changes
    */
   async subscribe(channel, { presence = true } = {}) {
+    /** @type {Channel} */
     const ch = this.channels.get(channel) ?? { lastSeq: null, buffer: new Map(), filling: false, presence };
     this.channels.set(channel, ch);
     return this._subscribe(channel, ch);
   }
 
+  /** @param {string} channel @param {Channel} ch */
   async _subscribe(channel, ch) {
+    /** @type {{type: string, channel: string, presence: boolean, since_seq?: number}} */
     const frame = { type: "rtm_subscribe", channel, presence: ch.presence };
     if (ch.lastSeq !== null) frame.since_seq = ch.lastSeq;
     const reply = await this._request(frame);
@@ -245,6 +270,7 @@ export class RtmClient {
     await this._request({ type: "rtm_unsubscribe", channel });
   }
 
+  /** @param {any} frame @param {number} timeoutMs */
   async _sendReliably(frame, timeoutMs) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -252,7 +278,7 @@ export class RtmClient {
       try {
         return await this._request(frame, Math.max(100, deadline - Date.now()));
       } catch (e) {
-        if (e.code !== "connection_lost") throw e; // same client_msg_id again: stored once
+        if (/** @type {RtmError} */ (e).code !== "connection_lost") throw e; // same client_msg_id again: stored once
       }
     }
   }
@@ -303,7 +329,7 @@ export class RtmClient {
    */
   async uploadAttachment(file, httpBase) {
     const base = httpBase ?? this.url.replace(/^ws/, "http").replace(PATH, "");
-    const r = await fetch(`${base}/api/v1/rtm/attachments?filename=${encodeURIComponent(file.name || "file")}`, {
+    const r = await fetch(`${base}/api/v1/rtm/attachments?filename=${encodeURIComponent(("name" in file && file.name) || "file")}`, {
       method: "POST", body: file, headers: { "content-type": file.type || "application/octet-stream", "x-hubbub-token": this.token },
     });
     const body = await r.json();
@@ -348,10 +374,10 @@ export function mountChatPanel(element, rtm, channel) {
   element.innerHTML = `<div class="hubbub-chat-log" role="log"></div>
     <div class="hubbub-chat-typing"></div>
     <form><input name="text" autocomplete="off" maxlength="4000" placeholder="Message" aria-label="Message"><button>Send</button></form>`;
-  const log = element.querySelector(".hubbub-chat-log");
-  const typingLine = element.querySelector(".hubbub-chat-typing");
-  const form = element.querySelector("form");
-  const line = (who, text, cls = "") => {
+  const log = /** @type {HTMLElement} */ (element.querySelector(".hubbub-chat-log"));
+  const typingLine = /** @type {HTMLElement & {_t?: ReturnType<typeof setTimeout>}} */ (element.querySelector(".hubbub-chat-typing"));
+  const form = /** @type {HTMLFormElement & {text: HTMLInputElement}} */ (element.querySelector("form"));
+  const line = (/** @type {string} */ who, /** @type {string} */ text, cls = "") => {
     const div = document.createElement("div");
     div.className = cls;
     if (who) {
@@ -365,17 +391,17 @@ export function mountChatPanel(element, rtm, channel) {
     return div;
   };
   const offs = [
-    rtm.on("message", (m) => { if (m.channel === channel) line(m.sender, m.deleted ? "(deleted)" : m.text ?? JSON.stringify(m.data)); }),
-    rtm.on("typing", (t) => {
+    rtm.on("message", (/** @type {any} */ m) => { if (m.channel === channel) line(m.sender, m.deleted ? "(deleted)" : m.text ?? JSON.stringify(m.data)); }),
+    rtm.on("typing", (/** @type {any} */ t) => {
       if (t.channel !== channel) return;
       typingLine.textContent = `${t.user_id} is typing…`;
       clearTimeout(typingLine._t);
       typingLine._t = setTimeout(() => { typingLine.textContent = ""; }, 2000);
     }),
-    rtm.on("presence", (p) => {
+    rtm.on("presence", (/** @type {any} */ p) => {
       if (p.channel === channel) for (const c of p.changes) if (c.state !== "updated") line("", `${c.user_id} is ${c.state}`, "presence");
     }),
-    rtm.on("error", (e) => line("", e.message, "error")),
+    rtm.on("error", (/** @type {RtmError} */ e) => line("", e.message, "error")),
   ];
   form.text.addEventListener("input", () => rtm.typing({ channel }));
   form.addEventListener("submit", async (ev) => {
@@ -383,7 +409,7 @@ export function mountChatPanel(element, rtm, channel) {
     const text = form.text.value.trim();
     if (!text) return;
     form.text.value = "";
-    try { await rtm.send(channel, { text }); } catch (e) { line("", e.message, "error"); }
+    try { await rtm.send(channel, { text }); } catch (e) { line("", /** @type {Error} */ (e).message, "error"); }
   });
   rtm.subscribe(channel).then(async (sub) => {
     const page = await rtm.history(channel, { beforeSeq: sub.last_seq + 1, limit: 30 });

@@ -1,0 +1,243 @@
+// Participants: this client and the others in the room, the tracks each publishes, and the roster
+// that applies the server's participant, track, subscription and speaker frames to them, emitting
+// the matching events.
+
+/** @typedef {import('./devices.js').TrackSource} TrackSource */
+
+/** A track another participant publishes; `track` is set while this client receives it. */
+export class RemotePublication {
+  /** @param {any} info a TrackInfo */
+  constructor(info) {
+    /** @type {string} */ this.trackSid = info.sid;
+    /** @type {string} */ this.participantSid = info.participant_sid;
+    /** @type {'audio'|'video'} */ this.kind = info.kind;
+    /** @type {TrackSource} */ this.source = info.source || 'unknown';
+    this.name = ''; this.muted = false; this.mimeType = ''; this.width = 0; this.height = 0;
+    /** @type {boolean} */ this.subscribed = false;
+    /** @type {string} */ this.mid = '';
+    /** @type {MediaStreamTrack|null} */ this.track = null;
+    this._update(info);
+  }
+
+  /** Apply a TrackInfo update from the server. @param {any} info */
+  _update(info) {
+    this.kind = info.kind; this.source = info.source || 'unknown'; this.name = info.name || '';
+    this.muted = !!info.muted; this.mimeType = info.mime_type || ''; this.width = info.width || 0; this.height = info.height || 0;
+  }
+}
+
+/** Another participant in the room. */
+export class RemoteParticipant {
+  /** @param {any} info a ParticipantInfo */
+  constructor(info) {
+    /** @type {string} */ this.sid = info.sid;
+    /** @type {string} */ this.identity = info.identity;
+    /** @type {string} */ this.role = info.role;
+    /** @type {string} */ this.name = info.name || '';
+    /** @type {string} */ this.metadata = info.metadata || '';
+    /** @type {Map<string, RemotePublication>} track sid -> publication */
+    this.tracks = new Map();
+    /** @type {boolean} */ this.isSpeaking = false;
+    /** @type {number} 0..1 */ this.audioLevel = 0;
+  }
+}
+
+/** This client, as the server knows it. */
+export class LocalParticipant {
+  constructor() {
+    this.sid = ''; this.identity = ''; this.role = ''; this.name = ''; this.metadata = '';
+    this.canPublish = false; this.canSubscribe = false; this.isSpeaking = false; this.audioLevel = 0;
+    /** @type {Map<string, LocalPublication>} track sid -> publication */
+    this.publications = new Map();
+  }
+}
+
+/**
+ * What a LocalPublication asks of the connection that publishes it.
+ * @private @typedef {object} PublicationOwner
+ * @property {(pub: LocalPublication, muted: boolean) => Promise<void>} setMuted
+ * @property {(pub: LocalPublication) => Promise<void>} unpublish
+ */
+
+/** A track this client publishes. `trackSid` is the server's id for it; `cid` the track id in the offer. */
+export class LocalPublication {
+  /**
+   * @param {PublicationOwner} owner @param {MediaStreamTrack} track
+   * @param {{source: TrackSource, name: string, maxBitrate: number|undefined, ownsTrack: boolean}} opts
+   */
+  constructor(owner, track, opts) {
+    /** @private */ this._owner = owner;
+    /** @type {MediaStreamTrack} */ this.track = track;
+    /** @type {'audio'|'video'} */ this.kind = /** @type {'audio'|'video'} */ (track.kind);
+    /** @type {TrackSource} */ this.source = opts.source;
+    this.name = opts.name;
+    /** @type {string} */ this.cid = track.id;
+    /** @type {string} */ this.trackSid = '';
+    /** @type {boolean} */ this.muted = false;
+    /** @type {number|undefined} */ this.maxBitrate = opts.maxBitrate;
+    /** @type {RTCRtpTransceiver|null} */ this.transceiver = null;
+    /** @type {boolean} */ this.ownsTrack = opts.ownsTrack;
+    /** @type {boolean} */ this.announced = false;
+  }
+
+  /** The RTCRtpSender carrying the track, once negotiated. @returns {RTCRtpSender|null} */
+  get sender() { return this.transceiver ? this.transceiver.sender : null; }
+
+  /** Stop sending (track.enabled = false: silence / black) and tell the room it is muted. */
+  mute() { return this._owner.setMuted(this, true); }
+
+  /** Send the track's media again. */
+  unmute() { return this._owner.setMuted(this, false); }
+
+  /** Stop publishing (a track the SDK opened itself is stopped too). */
+  unpublish() { return this._owner.unpublish(this); }
+}
+
+/**
+ * The other participants and their tracks, kept from `joined` and the frames after it. Every
+ * change can emit its event; `emit` false applies it silently (the state `connect()` returns with).
+ */
+export class Roster {
+  /** @param {LocalParticipant} local @param {(name: string, ...args: any[]) => void} emit */
+  constructor(local, emit) {
+    this.local = local;
+    /** @type {Map<string, RemoteParticipant>} participant sid -> participant */
+    this.participants = new Map();
+    this._emit = emit;
+  }
+
+  /**
+   * The participants `joined` lists: those gone since (a resume) leave with `connection_lost`.
+   * @param {any[]} infos ParticipantInfo @param {boolean} emit
+   */
+  applyJoined(infos, emit) {
+    const present = new Set(infos.map((p) => p.sid));
+    for (const [sid, gone] of [...this.participants]) {
+      if (present.has(sid)) continue;
+      this.participants.delete(sid);
+      for (const pub of [...gone.tracks.values()]) this.dropRemoteTrack(gone, pub, emit);
+      if (emit) this._emit('participantLeft', gone, 'connection_lost');
+    }
+    for (const info of infos) this.upsertParticipant(info, emit);
+  }
+
+  /** @param {any} info @param {boolean} emit */
+  upsertParticipant(info, emit) {
+    if (info.sid === this.local.sid) return;
+    let p = this.participants.get(info.sid);
+    if (!p) {
+      p = new RemoteParticipant(info);
+      this.participants.set(info.sid, p);
+      if (emit) this._emit('participantJoined', p);
+    } else {
+      p.name = info.name || ''; p.metadata = info.metadata || ''; p.role = info.role;
+      if (emit) this._emit('participantUpdated', p);
+    }
+    const listed = new Set((info.tracks || []).map((/** @type {any} */ t) => t.sid));
+    for (const pub of [...p.tracks.values()]) if (!listed.has(pub.trackSid)) this.dropRemoteTrack(p, pub, emit);
+    for (const t of info.tracks || []) this.upsertTrack(t, emit);
+  }
+
+  /** A participant other than this client left. @param {string} participantSid @param {string} reason */
+  left(participantSid, reason) {
+    const gone = this.participants.get(participantSid);
+    if (!gone) return;
+    this.participants.delete(participantSid);
+    for (const pub of [...gone.tracks.values()]) this.dropRemoteTrack(gone, pub, true);
+    this._emit('participantLeft', gone, reason);
+  }
+
+  /** @param {any} info @param {boolean} emit */
+  upsertTrack(info, emit) {
+    const p = this.participants.get(info.participant_sid);
+    if (!p) return;
+    const pub = p.tracks.get(info.sid);
+    if (pub) { pub._update(info); return; }
+    const created = new RemotePublication(info);
+    p.tracks.set(info.sid, created);
+    if (emit) this._emit('trackPublished', created, p);
+  }
+
+  /** @param {string} trackSid */
+  unpublished(trackSid) {
+    const found = this.find(trackSid);
+    if (found) this.dropRemoteTrack(found[0], found[1], true);
+  }
+
+  /** @param {RemoteParticipant} p @param {RemotePublication} pub @param {boolean} emit */
+  dropRemoteTrack(p, pub, emit) {
+    this.unsubscribed(p, pub, emit);
+    p.tracks.delete(pub.trackSid);
+    if (emit) this._emit('trackUnpublished', pub, p);
+  }
+
+  /** @param {RemoteParticipant} p @param {RemotePublication} pub @param {boolean} emit */
+  unsubscribed(p, pub, emit) {
+    const track = pub.track;
+    pub.subscribed = false;
+    if (!track) return;
+    pub.track = null;
+    if (emit) this._emit('trackUnsubscribed', track, pub, p);
+  }
+
+  /** Every received track ends (the subscriber connection is closed). */
+  unsubscribeAll() {
+    for (const p of this.participants.values()) for (const pub of p.tracks.values()) this.unsubscribed(p, pub, true);
+  }
+
+  /** @param {string} trackSid @returns {[RemoteParticipant, RemotePublication]|null} */
+  find(trackSid) {
+    for (const p of this.participants.values()) {
+      const pub = p.tracks.get(trackSid);
+      if (pub) return [p, pub];
+    }
+    return null;
+  }
+
+  /** A remote track was muted or unmuted. @param {string} trackSid @param {boolean} muted */
+  trackMuted(trackSid, muted) {
+    const found = this.find(trackSid);
+    if (found) {
+      found[1].muted = muted;
+      this._emit('trackMuted', found[1], found[0], muted);
+    }
+  }
+
+  /** A `subscription` frame. @param {any} msg */
+  subscription(msg) {
+    const found = this.find(msg.track_sid);
+    if (!found) return;
+    if (msg.subscribed) { found[1].subscribed = true; found[1].mid = msg.mid || found[1].mid; }
+    else this.unsubscribed(found[0], found[1], true);
+  }
+
+  /**
+   * Media for a remote track arrives on the subscriber connection (its ids from the offer's a=msid).
+   * @param {string} participantSid @param {string} trackSid @param {string} mid @param {MediaStreamTrack} track
+   */
+  trackArrived(participantSid, trackSid, mid, track) {
+    const p = this.participants.get(participantSid);
+    if (!p) { console.warn(`hubbub: track ${trackSid} from an unknown participant ${participantSid}`); return; }
+    let pub = p.tracks.get(trackSid);
+    if (!pub) {
+      pub = new RemotePublication({sid: trackSid, participant_sid: participantSid, kind: track.kind});
+      p.tracks.set(trackSid, pub);
+    }
+    pub.track = track; pub.subscribed = true; pub.mid = mid;
+    this._emit('trackSubscribed', track, pub, p);
+  }
+
+  /** An `active_speakers` frame's list, loudest first. @param {any[]} speakers */
+  activeSpeakers(speakers) {
+    const found = [];
+    const all = [this.local, ...this.participants.values()];
+    for (const p of all) { p.isSpeaking = false; p.audioLevel = 0; }
+    for (const s of speakers) {
+      const p = s.participant_sid === this.local.sid ? this.local : this.participants.get(s.participant_sid);
+      if (!p) continue;
+      p.isSpeaking = s.active !== false; p.audioLevel = s.level;
+      found.push({participant: p, participantSid: s.participant_sid, level: s.level});
+    }
+    this._emit('activeSpeakers', found);
+  }
+}
