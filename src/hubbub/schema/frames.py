@@ -7,8 +7,8 @@ builds one :class:`FrameCodec` from its own message unions, limits, error codes 
 
 A client frame is untrusted bytes. :meth:`FrameCodec.decode_client` refuses one, in this order:
 
-1. over ``max_frame_bytes``: ``frame_too_large``;
-2. nesting objects and arrays deeper than ``max_depth`` (a JSON decoder recurses once per level,
+1. over ``limits.frame_bytes``: ``frame_too_large``;
+2. nesting objects and arrays deeper than ``limits.depth`` (a JSON decoder recurses once per level,
    so the depth is measured first, without recursion): ``invalid_message``;
 3. not JSON, not an object, a missing field or a wrong field type: ``invalid_message`` with the
    decoder's words; a ``type`` the protocol does not know: ``unknown_type``;
@@ -23,6 +23,7 @@ depth only.
 from __future__ import annotations
 
 import typing
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -44,6 +45,18 @@ class FrameError(Exception):
         self.code = code
         self.message = message
         self.request_id = request_id
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a protocol's frames may be."""
+
+    frame_bytes: int
+    """Largest client frame."""
+    depth: int
+    """Nesting levels of objects and arrays in a client frame."""
+    server_depth: int
+    """Nesting levels in a server frame (what a client accepts)."""
 
 
 class _Request(Protocol):
@@ -81,12 +94,10 @@ class FrameCodec(Generic[ClientT, ServerT]):
         self,
         client: Any,
         server: Any,
+        limits: Limits,
         *,
         codes: type[StrEnum],
         error: type[FrameError],
-        max_frame_bytes: int,
-        max_depth: int,
-        max_server_depth: int,
     ) -> None:
         self._client = msgspec.json.Decoder(client)
         self._server = msgspec.json.Decoder(server)
@@ -96,17 +107,16 @@ class FrameCodec(Generic[ClientT, ServerT]):
         self._unknown = codes("unknown_type")
         self._too_large = codes("frame_too_large")
         self._error = error
-        self.max_frame_bytes = max_frame_bytes
-        self.max_depth = max_depth
-        self.max_server_depth = max_server_depth
+        self.limits = limits
 
     def decode_client(self, data: bytes | str) -> ClientT:
         """Parse one client frame or raise the protocol's error saying what is wrong with it."""
-        if len(data) > self.max_frame_bytes:
-            message = f"frames are limited to {self.max_frame_bytes} bytes"
+        limits = self.limits
+        if len(data) > limits.frame_bytes:
+            message = f"frames are limited to {limits.frame_bytes} bytes"
             raise self._error(self._too_large, message, request_id(data))
-        if jsonsafe.depth_exceeds(data, self.max_depth):
-            message = f"frames may nest objects and arrays {self.max_depth} levels deep at most"
+        if jsonsafe.depth_exceeds(data, limits.depth):
+            message = f"frames may nest objects and arrays {limits.depth} levels deep at most"
             raise self._error(self._invalid, message, request_id(data))
         try:
             msg: ClientT = self._client.decode(data)
@@ -130,8 +140,8 @@ class FrameCodec(Generic[ClientT, ServerT]):
 
     def decode_server(self, data: bytes | str) -> ServerT:
         """Parse one server frame (client side), or raise the protocol's error."""
-        if jsonsafe.depth_exceeds(data, self.max_server_depth):
-            message = f"a server frame nests deeper than {self.max_server_depth} levels"
+        if jsonsafe.depth_exceeds(data, self.limits.server_depth):
+            message = f"a server frame nests deeper than {self.limits.server_depth} levels"
             raise self._error(self._invalid, message)
         try:
             msg: ServerT = self._server.decode(data)

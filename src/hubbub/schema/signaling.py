@@ -328,19 +328,14 @@ ServerMessage = (
 
 
 class ProtocolError(frames.FrameError):
-    """A frame that cannot be understood; ``code`` is an :class:`ErrorCode` value."""
+    """A signaling frame that cannot be understood; ``code`` is an :class:`ErrorCode` value."""
 
     code: ErrorCode
 
 
+_limits = frames.Limits(MAX_FRAME_BYTES, MAX_FRAME_DEPTH, MAX_SERVER_FRAME_DEPTH)
 _codec: frames.FrameCodec[ClientMessage, ServerMessage] = frames.FrameCodec(
-    ClientMessage,
-    ServerMessage,
-    codes=ErrorCode,
-    error=ProtocolError,
-    max_frame_bytes=MAX_FRAME_BYTES,
-    max_depth=MAX_FRAME_DEPTH,
-    max_server_depth=MAX_SERVER_FRAME_DEPTH,
+    ClientMessage, ServerMessage, _limits, codes=ErrorCode, error=ProtocolError
 )
 
 
