@@ -24,18 +24,17 @@ token and privilege expiry (a warning ``token_expiring`` first), and emits activ
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from hubbub.rooms import ids
+from hubbub.rooms.ice import ice_servers
 from hubbub.rooms.media import MediaError, RoomMedia
 from hubbub.rooms.model import Grant, Outbox, Participant, ParticipantState, Publication, Room
 from hubbub.rooms.ports import MediaTransport
+from hubbub.rooms.usage import UsageMeter, UsageReport
 from hubbub.schema import signaling as sig
 from hubbub.schema.tokens import Privilege
 from hubbub.util.clock import Clock
@@ -90,17 +89,15 @@ class RoomService:
         transport: MediaTransport,
         clock: Clock,
         settings: RoomSettings | None = None,
-        on_usage: Callable[[str, float, float], None] | None = None,
+        on_usage: UsageReport | None = None,
     ) -> None:
         self.transport = transport
         self.clock = clock
         self.settings = settings or RoomSettings()
         self.rooms: dict[tuple[str, str], Room] = {}
         self._media: dict[str, RoomMedia] = {}
-        self._on_usage = on_usage  # (app_id, audio_minutes, video_minutes)
-        self._metered: dict[str, list[float]] = {}  # app_id -> [audio seconds, video seconds] not yet reported
+        self.usage = UsageMeter(on_usage)
         self._last_tick: float | None = None
-        self._next_usage_flush = 0.0
 
     # --- lookup -----------------------------------------------------------------------------
 
@@ -215,21 +212,14 @@ class RoomService:
             reconnect_window=self.settings.reconnect_window,
             resume_key=participant.resume_key,
             resumed=resumed,
-            ice_servers=self._ice_servers(participant.identity, now),
+            ice_servers=ice_servers(
+                self.settings.ice_urls,
+                self.settings.turn_secret,
+                self.settings.turn_credential_ttl,
+                participant.identity,
+                now,
+            ),
         )
-
-    def _ice_servers(self, identity: str, now: float) -> list[sig.IceServer]:
-        """STUN URLs as one entry; TURN URLs as another with a time-limited credential (the TURN REST
-        scheme coturn checks with ``use-auth-secret``: username ``<expiry>:<user>``, base64 HMAC-SHA1)."""
-        urls = self.settings.ice_urls
-        stun = [u for u in urls if u.startswith(("stun:", "stuns:"))]
-        turn = [u for u in urls if u.startswith(("turn:", "turns:"))]
-        servers = [sig.IceServer(urls=stun)] if stun else []
-        if turn:
-            username = f"{int(now + self.settings.turn_credential_ttl)}:{identity}"
-            digest = hmac.new(self.settings.turn_secret.encode(), username.encode(), hashlib.sha1).digest()
-            servers.append(sig.IceServer(urls=turn, username=username, credential=base64.b64encode(digest).decode()))
-        return servers
 
     def _resume(self, room: Room, sid: str, key: str, grant: Grant, outbox: Outbox) -> Participant | None:
         """Hand participant ``sid`` to the new connection; its media offers the subscriptions again."""
@@ -503,7 +493,7 @@ class RoomService:
         for room in list(self.rooms.values()):
             if checks:
                 if elapsed:
-                    self._meter(room, elapsed)
+                    self.usage.meter(room, elapsed)
                 for p in list(room.participants.values()):
                     self._check_participant(room, p, now)
             speakers = self._media[room.sid].tick()
@@ -515,29 +505,9 @@ class RoomService:
         if checks:
             self.flush_usage()
 
-    def _meter(self, room: Room, seconds: float) -> None:
-        """Participant-minutes, as the industry bills them: a participant receiving any video
-        counts as video, otherwise as audio (publishing alone counts as audio)."""
-        bucket = self._metered.setdefault(room.app_id, [0.0, 0.0])
-        for p in room.participants.values():
-            if p.state is not ParticipantState.joined:
-                continue
-            receives_video = any(
-                (found := room.publication(sid)) is not None and found[1].kind is sig.TrackKind.video
-                for sid in p.subscriptions
-            )
-            bucket[1 if receives_video else 0] += seconds
-
     def flush_usage(self, *, force: bool = False) -> None:
         """Report metered minutes (every minute, and at shutdown with ``force``)."""
-        now = self.clock()
-        if self._on_usage is None or (not force and now < self._next_usage_flush):
-            return
-        self._next_usage_flush = now + 60.0
-        metered, self._metered = self._metered, {}
-        for app_id, (audio_s, video_s) in metered.items():
-            if audio_s or video_s:
-                self._on_usage(app_id, audio_s / 60.0, video_s / 60.0)
+        self.usage.flush(self.clock(), force=force)
 
     def _check_participant(self, room: Room, p: Participant, now: float) -> None:
         if p.state is ParticipantState.disconnected and p.disconnected_at is not None:
