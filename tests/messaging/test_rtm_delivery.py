@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from hubbub.messaging import NewMessage
 from hubbub.schema import messaging as rtm
 from hubbub.sdk.messaging import RtmClient, connect_rtm
 
@@ -95,7 +96,7 @@ async def test_history_paging_by_seq_and_time(live_rtm: Any) -> None:
     live = await live_rtm()
     svc = live.service
     for n in range(25):
-        await svc.send(None, live.app_id, "hist", sender="server", text=f"m{n}")
+        await svc.send(None, "hist", NewMessage(live.app_id, "server", text=f"m{n}"))
     reader = await connect_rtm(live.url, live.token("reader"))
     newest = await reader.history("hist", limit=10)
     assert [m.seq for m in newest.messages] == list(range(16, 26)) and newest.has_more

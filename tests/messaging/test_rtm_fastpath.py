@@ -17,6 +17,7 @@ from websockets.streams import StreamReader
 
 from hubbub.messaging.config import MessagingSettings
 from hubbub.messaging.handler import RtmHandler
+from hubbub.messaging.types import NewMessage
 from hubbub.schema import messaging as rtm
 from hubbub.sdk.messaging import connect_rtm, rtm_url
 from hubbub.server.connection import ConnectionHost, HostLimits
@@ -114,7 +115,7 @@ async def test_a_real_socket_that_stops_reading_is_closed_as_slow_consumer(live_
     reader = await connect_rtm(live.url, live.token("reader"))
     await reader.subscribe("bulk", presence=False)
     body = "z" * 30_000
-    sent = [await svc.send(None, live.app_id, "bulk", sender="server", text=f"{n}:{body}") for n in range(300)]
+    sent = [await svc.send(None, "bulk", NewMessage(live.app_id, "server", text=f"{n}:{body}")) for n in range(300)]
     seqs: list[int] = []
     while len(seqs) < len(sent):
         event = await reader.next_event(timeout=10)

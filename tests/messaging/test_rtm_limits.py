@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import websockets
 
+from hubbub.messaging import NewMessage
 from hubbub.schema import messaging as rtm
 from hubbub.sdk.errors import JoinError
 from hubbub.sdk.messaging import RtmError, connect_rtm, rtm_url
@@ -146,7 +147,7 @@ async def test_slow_consumer_is_disconnected_without_slowing_others(live_rtm: An
     await svc.subscribe(sleeper, "fire", since_seq=None, presence=False, reply=lambda _s: None)
     fast = await connect_rtm(live.url, live.token("fast"))
     await fast.subscribe("fire", presence=False)
-    acks = [await svc.send(None, live.app_id, "fire", sender="server", text=f"m{n}") for n in range(30)]
+    acks = [await svc.send(None, "fire", NewMessage(live.app_id, "server", text=f"m{n}")) for n in range(30)]
     got = 0
     while got < 30:
         event = await fast.next_event(timeout=10)

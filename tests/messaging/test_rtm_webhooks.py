@@ -16,7 +16,7 @@ from webhook_receiver import Received, WebhookReceiver
 
 from hubbub.control.context import UserPrincipal
 from hubbub.control.webhooks import SIGNATURE_HEADER, verify_signature
-from hubbub.messaging import MessagingError, MessagingSettings
+from hubbub.messaging import MessagingError, MessagingSettings, NewMessage
 from hubbub.messaging.connection import Connection
 from hubbub.schema.messaging import History
 from hubbub.sdk.token import build_token
@@ -83,7 +83,7 @@ async def test_events_are_signed_retried_with_backoff_and_kept_in_order(
     who = UserPrincipal(1)
     endpoint, secret = await wired.webhooks.create_endpoint(who, app_id, receiver.url("/events"), events=["message"])
     for n in range(3):
-        await wired.service.send(None, app_id, "news", sender="server", text=f"m{n}")
+        await wired.service.send(None, "news", NewMessage(app_id, "server", text=f"m{n}"))
     receiver.fail(1, status=503)
     assert await wired.webhooks.deliver_due() == 1  # only the head of the channel's line is tried
     assert await wired.webhooks.deliver_due() == 0  # it failed: nothing goes until its retry is due
@@ -115,7 +115,7 @@ async def test_a_failing_channel_does_not_hold_up_another(
     wired, app_id = s.wired, s.app_id
     endpoint, secret = await wired.webhooks.create_endpoint(UserPrincipal(1), app_id, receiver.url("/e"))
     for channel, text in [("a", "a1"), ("b", "b1"), ("a", "a2"), ("b", "b2"), ("a", "a3")]:
-        await wired.service.send(None, app_id, channel, sender="server", text=text)
+        await wired.service.send(None, channel, NewMessage(app_id, "server", text=text))
     receiver.fail(1, status=500, match=lambda r: r.json()["data"]["channel"] == "a")
     assert await wired.webhooks.deliver_due() == 2  # the heads of both lines: a1 fails, b1 goes
     assert await wired.webhooks.deliver_due() == 1  # b2; a waits for its retry
@@ -151,7 +151,7 @@ async def test_a_receiver_that_times_out_is_retried(
     endpoint, secret = await wired.webhooks.create_endpoint(
         UserPrincipal(1), app_id, receiver.url("/slow"), timeout_ms=200
     )
-    await wired.service.send(None, app_id, "c", sender="server", text="late")
+    await wired.service.send(None, "c", NewMessage(app_id, "server", text="late"))
     receiver.stall(1)
     assert await wired.webhooks.deliver_due() == 1  # the receiver read it and never answered
     await receiver.wait_for(1)
@@ -177,8 +177,8 @@ async def test_delivery_gives_up_after_max_attempts_then_moves_on(
     wired, app_id = s.wired, s.app_id
     wired.webhooks.max_attempts = 3
     endpoint, _ = await wired.webhooks.create_endpoint(UserPrincipal(1), app_id, receiver.url("/e"))
-    await wired.service.send(None, app_id, "c", sender="server", text="a")
-    await wired.service.send(None, app_id, "c", sender="server", text="b")
+    await wired.service.send(None, "c", NewMessage(app_id, "server", text="a"))
+    await wired.service.send(None, "c", NewMessage(app_id, "server", text="b"))
     receiver.fail(3, status=503)
     for _ in range(6):
         await wired.webhooks.deliver_due()
@@ -213,10 +213,10 @@ async def test_pre_delivery_hook_rejects_and_rewrites(
     )
     conn = await _connect(s, clock, "c")
     with pytest.raises(MessagingError) as rejected:
-        await wired.service.send(conn, app_id, "c", sender="u", text="a bad word")
+        await wired.service.send(conn, "c", NewMessage(app_id, "u", text="a bad word"))
     assert (rejected.value.code, rejected.value.message) == ("rejected", "not nice")
-    await wired.service.send(conn, app_id, "c", sender="u", text="so rude")
-    await wired.service.send(conn, app_id, "c", sender="u", text="fine")
+    await wired.service.send(conn, "c", NewMessage(app_id, "u", text="so rude"))
+    await wired.service.send(conn, "c", NewMessage(app_id, "u", text="fine"))
     page = await wired.service.history(None, app_id, History(channel="c"))
     assert [m.text for m in page.messages] == ["****", "fine"]
     requests = await receiver.wait_for(3)
@@ -244,7 +244,7 @@ async def test_pre_delivery_hook_that_fails_or_times_out(
     outcomes: list[str] = []
     for text in ["stalled", "errored", "answered"]:
         try:
-            await wired.service.send(conn, app_id, "c", sender="u", text=text)
+            await wired.service.send(conn, "c", NewMessage(app_id, "u", text=text))
             outcomes.append("sent")
         except MessagingError as e:
             outcomes.append(f"{e.code}: {e.message}")
@@ -270,9 +270,9 @@ async def test_a_pre_delivery_answer_nested_too_deep_counts_as_no_answer(
     )
     conn = await _connect(s, clock, "c")
     with pytest.raises(MessagingError) as refused:
-        await wired.service.send(conn, app_id, "c", sender="u", text="deep answer")
+        await wired.service.send(conn, "c", NewMessage(app_id, "u", text="deep answer"))
     assert (refused.value.code, refused.value.message) == ("rejected", "the content filter is unavailable")
-    await wired.service.send(conn, app_id, "c", sender="u", text="plain answer")
+    await wired.service.send(conn, "c", NewMessage(app_id, "u", text="plain answer"))
     page = await wired.service.history(None, app_id, History(channel="c"))
     assert [m.text for m in page.messages] == ["plain answer"]
     await wired.webhooks.close()

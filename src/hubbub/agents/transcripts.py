@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from hubbub.agents.providers.base import ChatMessage
+from hubbub.messaging.types import NewMessage
 
 log = logging.getLogger("hubbub.agents")
 
@@ -74,7 +75,7 @@ class MessagingTranscriptSink:
         if not line.final or not line.text.strip():
             return
         data = {"type": "agent.transcript", **line.as_dict()}
-        send = self.messaging.send(None, self.app_id, channel, sender=self.identity, data=data)
+        send = self.messaging.send(None, channel, NewMessage(self.app_id, self.identity, data=data))
         task = asyncio.ensure_future(send)
         self._pending.add(task)
         task.add_done_callback(self._done)

@@ -7,7 +7,15 @@ from hubbub.messaging.attachments import AttachmentService
 from hubbub.messaging.config import MessagingSettings
 from hubbub.messaging.service import MessagingService
 from hubbub.messaging.session import MessagingSession
-from hubbub.messaging.types import EventSink, Grant, HookVerdict, MessagingError, PreDeliveryHook, RtmAdmission
+from hubbub.messaging.types import (
+    EventSink,
+    Grant,
+    HookVerdict,
+    MessagingError,
+    NewMessage,
+    PreDeliveryHook,
+    RtmAdmission,
+)
 
 __all__ = [
     "AttachmentService",
@@ -18,6 +26,7 @@ __all__ = [
     "MessagingService",
     "MessagingSession",
     "MessagingSettings",
+    "NewMessage",
     "PreDeliveryHook",
     "RtmAdmission",
 ]

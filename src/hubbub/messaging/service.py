@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -24,6 +25,7 @@ from hubbub.messaging.types import (
     EventSink,
     Grant,
     MessagingError,
+    NewMessage,
     NullSink,
     PreDeliveryHook,
     may_use_channel,
@@ -219,9 +221,8 @@ class MessagingService:
 
     # --- sends -------------------------------------------------------------------------------
 
-    def _draft(
-        self, sender: str, client_msg_id: str, text: str | None, data: Any, attachments: list[str]
-    ) -> store.Draft:
+    def _draft(self, message: NewMessage) -> store.Draft:
+        text, data, attachments, client_msg_id = message.text, message.data, message.attachments, message.client_msg_id
         if (text is None) == (data is None):
             raise refuse(E.invalid_message, "send exactly one of text and data")
         if len(client_msg_id) > 64:
@@ -232,7 +233,7 @@ class MessagingService:
         size = len(text.encode("utf-8", "surrogatepass")) if text is not None else len(data_json or "")
         if size > self.settings.max_payload_bytes:
             raise refuse(E.payload_too_large, f"message bodies are limited to {self.settings.max_payload_bytes} bytes")
-        return store.Draft(sender, client_msg_id, text, data_json, list(attachments))
+        return store.Draft(message.sender, client_msg_id, text, data_json, list(attachments))
 
     def _check_send(self, conn: Connection) -> None:
         now = self.clock()
@@ -243,7 +244,8 @@ class MessagingService:
         if wait > 0:
             raise refuse(E.rate_limited, "too many messages; retry later", retry_after=round(wait, 3))
 
-    async def _checked_body(self, draft: store.Draft, app_id: str, *, kind: str, target: str) -> store.Draft:
+    async def _checked_body(self, message: NewMessage, draft: store.Draft, *, kind: str, target: str) -> store.Draft:
+        app_id = message.app_id
         if (
             draft.attachments
             and self.attachments is not None
@@ -260,23 +262,13 @@ class MessagingService:
             return draft
         if verdict.action == "reject":
             raise refuse(E.rejected, verdict.reason or "the message was rejected by the project's filter")
-        rewritten = self._draft(draft.sender, draft.client_msg_id, verdict.text, verdict.data, draft.attachments)
-        return rewritten
+        return self._draft(dataclasses.replace(message, text=verdict.text, data=verdict.data))
 
-    async def send(
-        self,
-        conn: Connection | None,
-        app_id: str,
-        channel: str,
-        *,
-        sender: str,
-        text: str | None = None,
-        data: Any = None,
-        attachments: list[str] | None = None,
-        client_msg_id: str = "",
-    ) -> rtm.Ack:
-        draft = self._draft(sender, client_msg_id, text, data, attachments or [])
-        hub = await self.hub(app_id, channel)
+    async def send(self, conn: Connection | None, channel: str, message: NewMessage) -> rtm.Ack:
+        """Store ``message`` in ``channel`` and fan it out (``conn`` None: a server-side send)."""
+        draft = self._draft(message)
+        sender = message.sender
+        hub = await self.hub(message.app_id, channel)
         if conn is not None:
             if conn.sid not in hub.members:
                 raise refuse(E.not_subscribed, "subscribe to the channel before sending to it")
@@ -286,39 +278,30 @@ class MessagingService:
                 raise refuse(E.banned, "you are banned from this channel")
             if hub.restricted(sender, "mute", now):
                 raise refuse(E.muted, "you are muted in this channel")
-            draft = await self._checked_body(draft, app_id, kind="channel", target=channel)
+            draft = await self._checked_body(message, draft, kind="channel", target=channel)
         elif draft.attachments and self.attachments is not None:
-            draft = await self._checked_body(draft, app_id, kind="channel", target=channel)
-        message, duplicate = await hub.submit(draft)
-        return rtm.Ack(id=message.id, seq=message.seq, ts=message.ts, channel=channel, duplicate=duplicate)
+            draft = await self._checked_body(message, draft, kind="channel", target=channel)
+        stored, duplicate = await hub.submit(draft)
+        return rtm.Ack(id=stored.id, seq=stored.seq, ts=stored.ts, channel=channel, duplicate=duplicate)
 
-    async def send_peer(
-        self,
-        conn: Connection | None,
-        app_id: str,
-        to: str,
-        *,
-        sender: str,
-        text: str | None = None,
-        data: Any = None,
-        attachments: list[str] | None = None,
-        client_msg_id: str = "",
-    ) -> rtm.Ack:
+    async def send_peer(self, conn: Connection | None, to: str, message: NewMessage) -> rtm.Ack:
+        """Store ``message`` for user ``to`` and push it to each of their connections."""
         if not is_valid_user_id(to):
             raise refuse(E.invalid_message, "'to' must be a user id of 1 to 255 characters")
-        draft = self._draft(sender, client_msg_id, text, data, attachments or [])
+        app_id = message.app_id
+        draft = self._draft(message)
         if conn is not None:
             self._check_send(conn)
-            draft = await self._checked_body(draft, app_id, kind="peer", target=to)
+            draft = await self._checked_body(message, draft, kind="peer", target=to)
         now = self.clock()
-        message, duplicate = await store.insert_peer(
+        stored, duplicate = await store.insert_peer(
             self.db, app_id, draft, to, now, self.settings.peer_retention_s, self.sink
         )
         if not duplicate:
-            frame = _encode(rtm.PeerMessageEvent(message=message))
+            frame = _encode(rtm.PeerMessageEvent(message=stored))
             for c in list(self.users.get((app_id, to), ())):
                 c.push(frame)
-        return rtm.Ack(id=message.id, seq=message.seq, ts=message.ts, to=to, duplicate=duplicate)
+        return rtm.Ack(id=stored.id, seq=stored.seq, ts=stored.ts, to=to, duplicate=duplicate)
 
     async def ack_peer(self, conn: Connection, seq: int) -> None:
         await store.ack_peer(self.db, conn.app_id, conn.user_id, seq, self.clock())

@@ -15,7 +15,7 @@ import logging
 from hubbub.messaging.channel import _encode
 from hubbub.messaging.connection import CloseFn, Connection, PushFn
 from hubbub.messaging.service import MessagingService
-from hubbub.messaging.types import Grant, MessagingError, RtmAdmission, refuse
+from hubbub.messaging.types import Grant, MessagingError, NewMessage, RtmAdmission, refuse
 from hubbub.schema import messaging as rtm
 
 log = logging.getLogger("hubbub.messaging")
@@ -46,9 +46,7 @@ class MessagingSession:
             return
         self.service.spawn(self.service.deliver_offline(self.conn))
 
-    async def login(
-        self, text: str, admission: RtmAdmission, send_fn: PushFn, close_fn: CloseFn, now: float
-    ) -> bool:
+    async def login(self, text: str, admission: RtmAdmission, send_fn: PushFn, close_fn: CloseFn, now: float) -> bool:
         """Handle the first frame of ``/rtm/v1``; False (after an error frame) when refused."""
         self._push = send_fn
         try:
@@ -130,29 +128,11 @@ class MessagingSession:
         svc = self.service
         match msg:
             case rtm.Send():
-                ack = await svc.send(
-                    conn,
-                    conn.app_id,
-                    msg.channel,
-                    sender=conn.user_id,
-                    text=msg.text,
-                    data=msg.data,
-                    attachments=msg.attachments,
-                    client_msg_id=msg.client_msg_id,
-                )
+                ack = await svc.send(conn, msg.channel, _new_message(conn, msg))
                 ack.re = msg.id
                 self._send(ack)
             case rtm.SendPeer():
-                ack = await svc.send_peer(
-                    conn,
-                    conn.app_id,
-                    msg.to,
-                    sender=conn.user_id,
-                    text=msg.text,
-                    data=msg.data,
-                    attachments=msg.attachments,
-                    client_msg_id=msg.client_msg_id,
-                )
+                ack = await svc.send_peer(conn, msg.to, _new_message(conn, msg))
                 ack.re = msg.id
                 self._send(ack)
             case rtm.Subscribe():
@@ -213,6 +193,17 @@ class MessagingSession:
 
     def _error(self, code: str, message: str, re: str | None, retry_after: float | None = None) -> None:
         self._send(rtm.Error(code=code, message=message, re=re, retry_after=retry_after))
+
+
+def _new_message(conn: Connection, msg: rtm.Send | rtm.SendPeer) -> NewMessage:
+    return NewMessage(
+        conn.app_id,
+        conn.user_id,
+        text=msg.text,
+        data=msg.data,
+        attachments=tuple(msg.attachments),
+        client_msg_id=msg.client_msg_id,
+    )
 
 
 __all__ = ["MessagingSession"]

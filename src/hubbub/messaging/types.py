@@ -70,6 +70,22 @@ class EventSink(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A channel or peer message to send, as a client's frame or a REST call hands it in.
+
+    ``sender`` is the user id it is sent as (a client's own; any for the server's REST API);
+    exactly one of ``text`` and ``data`` is set; ``client_msg_id`` makes a retried send idempotent.
+    """
+
+    app_id: str
+    sender: str
+    text: str | None = None
+    data: Any = None
+    attachments: tuple[str, ...] = ()
+    client_msg_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class HookVerdict:
     """The pre-delivery hook's answer: ``allow``, ``reject`` (with ``reason``) or ``rewrite``."""
 

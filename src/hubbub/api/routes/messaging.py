@@ -22,7 +22,7 @@ from hubbub.control.tokens import TokenError, unverified_app_id, verify_app_only
 from hubbub.control.webhooks import Webhooks
 from hubbub.messaging.attachments import AttachmentInfo, AttachmentService
 from hubbub.messaging.service import MessagingService
-from hubbub.messaging.types import Grant, MessagingError
+from hubbub.messaging.types import Grant, MessagingError, NewMessage
 from hubbub.schema import messaging as rtm
 from hubbub.schema.tokens import WILDCARD_CHANNEL, Privilege
 
@@ -102,6 +102,16 @@ class SendIn(Strict):
     data: Any = None
     attachments: Annotated[list[str], Field(max_length=10)] = []
     client_msg_id: Annotated[str, Field(max_length=64)] = ""
+
+    def message(self, app_id: str) -> NewMessage:
+        return NewMessage(
+            app_id,
+            self.sender,
+            text=self.text,
+            data=self.data,
+            attachments=tuple(self.attachments),
+            client_msg_id=self.client_msg_id,
+        )
 
 
 class AckOut(BaseModel):
@@ -231,17 +241,7 @@ CH = P + "/rtm/channels/{channel}"
 
 @router.post(CH + "/messages", status_code=201, response_model=AckOut, summary="Send a channel message")
 async def send_channel(channel: str, body: SendIn, app_id: ProjectDep, api: ApiDep) -> AckOut:
-    ack = await api.service.send(
-        None,
-        app_id,
-        channel,
-        sender=body.sender,
-        text=body.text,
-        data=body.data,
-        attachments=body.attachments,
-        client_msg_id=body.client_msg_id,
-    )
-    return _ack(ack)
+    return _ack(await api.service.send(None, channel, body.message(app_id)))
 
 
 @router.get(CH + "/messages", response_model=HistoryOut, summary="A page of a channel's history, oldest first")
@@ -269,17 +269,7 @@ async def delete_message(channel: str, message_id: str, app_id: ProjectDep, api:
 
 @router.post(P + "/rtm/peers/{user_id}/messages", status_code=201, response_model=AckOut, summary="Send a peer message")
 async def send_peer(user_id: str, body: SendIn, app_id: ProjectDep, api: ApiDep) -> AckOut:
-    ack = await api.service.send_peer(
-        None,
-        app_id,
-        user_id,
-        sender=body.sender,
-        text=body.text,
-        data=body.data,
-        attachments=body.attachments,
-        client_msg_id=body.client_msg_id,
-    )
-    return _ack(ack)
+    return _ack(await api.service.send_peer(None, user_id, body.message(app_id)))
 
 
 @router.get(CH + "/presence", response_model=list[MemberOut], summary="Who is online in a channel")
