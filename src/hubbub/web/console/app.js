@@ -147,7 +147,7 @@ function docsView(el) {
           h('li', null, h('a', {href: '/docs', target: '_blank', rel: 'noopener'}, 'REST API reference'), ' (OpenAPI, try calls in the page)'),
           h('li', null, h('a', {href: '/api/v1/openapi.json', target: '_blank', rel: 'noopener'}, 'openapi.json'), ' for code generators'),
           h('li', null, h('a', {href: '/demo/', target: '_blank', rel: 'noopener'}, 'Scenario demos'), ': 1v1 and group calls, voice room, live show'),
-          h('li', null, h('a', {href: '/sdk/hubbub.js', target: '_blank', rel: 'noopener'}, 'Web SDK'), ' (one ES module, no build step)'))),
+          h('li', null, h('a', {href: '/sdk/hubbub.js', target: '_blank', rel: 'noopener'}, 'Web SDK'), ' (ES modules, no build step)'))),
       h('div', {class: 'card'},
         h('h2', null, 'Guides'),
         h('ul', null,
