@@ -75,7 +75,7 @@ def test_the_guide_builds_strict_with_every_page(site: Path) -> None:
     for page in ("deployment.md", "settings.md", "troubleshooting.md", "python-sdk.md", "web-sdk-reference.md"):
         assert page in nav
     python = (site / "python-sdk" / "index.html").read_text(encoding="utf-8")
-    assert 'id="hubbub.sdk.client.Room.wait_for_track"' in python  # rendered from the docstrings
+    assert 'id="hubbub.sdk.room.Room.wait_for_track"' in python  # rendered from the docstrings
     assert 'id="hubbub.sdk.token.build_token"' in python
     assert ":class:" not in python and ":func:" not in python  # Sphinx roles shown as plain code
     assert "<blockquote>" not in python and '<span class="gp">&gt;&gt;&gt; </span>' in python  # doctests as code

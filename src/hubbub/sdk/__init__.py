@@ -9,8 +9,9 @@
 ...     async for event in room.events():
 ...         if isinstance(event, TrackSubscribed): ...
 
-- :func:`connect` / :class:`Room` -- the session (:mod:`hubbub.sdk.client` explains how it works,
-  reconnection included); the signaling protocol it speaks is :mod:`hubbub.schema.signaling`.
+- :func:`connect` / :class:`Room` -- the session (:mod:`hubbub.sdk.room` explains how it works,
+  :mod:`hubbub.sdk.reconnect` how it survives a dropped connection); the signaling protocol it
+  speaks is :mod:`hubbub.schema.signaling`.
 - Events -- immutable dataclasses yielded by :meth:`Room.events`; :class:`Disconnected` is always last.
 - Media -- :mod:`hubbub.sdk.media` (tone, frame counter, generator and file sources, probes).
 - Errors -- :mod:`hubbub.sdk.errors`, all derived from :class:`HubbubError`.
@@ -29,30 +30,6 @@ from typing import TYPE_CHECKING, Any
 from hubbub.sdk.token import build_token
 
 if TYPE_CHECKING:
-    from hubbub.sdk.client import (
-        ActiveSpeakers,
-        Disconnected,
-        ErrorReceived,
-        LocalParticipant,
-        LocalPublication,
-        LocalTrackMuted,
-        ParticipantJoined,
-        ParticipantLeft,
-        ParticipantUpdated,
-        Reconnected,
-        Reconnecting,
-        RemoteParticipant,
-        RemotePublication,
-        Room,
-        RoomEvent,
-        TokenExpiring,
-        TrackMuted,
-        TrackPublished,
-        TrackSubscribed,
-        TrackUnpublished,
-        TrackUnsubscribed,
-        connect,
-    )
     from hubbub.sdk.errors import (
         ConnectionLostError,
         HubbubError,
@@ -60,6 +37,24 @@ if TYPE_CHECKING:
         Kicked,
         PermissionDenied,
         RequestTimeout,
+    )
+    from hubbub.sdk.events import (
+        ActiveSpeakers,
+        Disconnected,
+        ErrorReceived,
+        LocalTrackMuted,
+        ParticipantJoined,
+        ParticipantLeft,
+        ParticipantUpdated,
+        Reconnected,
+        Reconnecting,
+        RoomEvent,
+        TokenExpiring,
+        TrackMuted,
+        TrackPublished,
+        TrackSubscribed,
+        TrackUnpublished,
+        TrackUnsubscribed,
     )
     from hubbub.sdk.loopback import allow_loopback_candidates
     from hubbub.sdk.media import (
@@ -71,15 +66,19 @@ if TYPE_CHECKING:
         file_tracks,
         read_frame_counter,
     )
+    from hubbub.sdk.records import LocalParticipant, LocalPublication, RemoteParticipant, RemotePublication
+    from hubbub.sdk.room import Room, connect
     from hubbub.sdk.signaling import Backoff
 
     Client = Room
 
 _LAZY = {
-    "hubbub.sdk.client": (
-        "ActiveSpeakers Disconnected ErrorReceived LocalParticipant LocalPublication LocalTrackMuted ParticipantJoined "
-        "ParticipantLeft ParticipantUpdated Reconnected Reconnecting RemoteParticipant RemotePublication Room "
-        "RoomEvent TokenExpiring TrackMuted TrackPublished TrackSubscribed TrackUnpublished TrackUnsubscribed connect"
+    "hubbub.sdk.room": "Room connect",
+    "hubbub.sdk.records": "LocalParticipant LocalPublication RemoteParticipant RemotePublication",
+    "hubbub.sdk.events": (
+        "ActiveSpeakers Disconnected ErrorReceived LocalTrackMuted ParticipantJoined ParticipantLeft "
+        "ParticipantUpdated Reconnected Reconnecting RoomEvent TokenExpiring TrackMuted TrackPublished "
+        "TrackSubscribed TrackUnpublished TrackUnsubscribed"
     ),
     "hubbub.sdk.errors": "ConnectionLostError HubbubError JoinError Kicked PermissionDenied RequestTimeout",
     "hubbub.sdk.loopback": "allow_loopback_candidates",
@@ -89,7 +88,7 @@ _LAZY = {
     "hubbub.sdk.signaling": "Backoff",
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names.split()}
-_WHERE["Client"] = "hubbub.sdk.client"
+_WHERE["Client"] = "hubbub.sdk.room"
 
 
 def __getattr__(name: str) -> Any:
