@@ -201,7 +201,7 @@ class SignalingHandler:
     # --- requests --------------------------------------------------------------------------------
 
     async def _request(self, text: str, now: float) -> None:
-        if self.messaging is not None and await self.messaging.handle_frame(text):
+        if self.messaging is not None and await self.messaging.handle_frame(text, now):
             return
         try:
             msg = sig.decode_client(text)
