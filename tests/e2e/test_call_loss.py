@@ -54,7 +54,7 @@ async def test_video_survives_ten_percent_loss_on_the_subscriber_leg(live: Any) 
 
         room = next(iter(live.platform.rooms.rooms.values()))
         bob_p = next(p for p in room.participants.values() if p.identity == "bob")
-        peer = bob_p.media.subscriber
+        peer = live.platform.rooms.media_of(room).participant(bob_p).subscriber
         assert peer is not None and peer.selected_address is not None
         server_port = live.platform.transport.udp_address[1]
         router = live.platform.rooms.media_of(room).router
