@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hubbub.messaging import MessagingSettings
+from hubbub.messaging import MessagingSession, MessagingSettings
 from hubbub.messaging.handler import RtmHandler
 from hubbub.messaging.types import Grant, MessagingError
 from hubbub.schema.close import CLOSE_FLOOD, CLOSE_NORMAL, CLOSE_POLICY
@@ -129,3 +129,24 @@ async def test_a_channel_message_reaches_the_other_member_through_its_push(wire_
     assert bye["type"] == "rtm_closing" and bye["reason"] == "client_logout"
     assert bob.closes == [(CLOSE_NORMAL, "client_logout")]
     assert [m.conn.user_id for m in service.hubs[("app", "lobby")].members.values()] == ["ann"]
+
+
+async def test_in_call_frames_are_taken_only_when_they_are_messaging_ones(wire_rtm: Any) -> None:
+    """A call's socket: the session attached with the join's grant takes rtm_* frames, with the host's now."""
+    service = await _service(wire_rtm)
+    frames: list[dict[str, Any]] = []
+
+    def push(text: str) -> bool:
+        frames.append(json.loads(text))
+        return True
+
+    session = MessagingSession(service)
+    session.attach(push, FakeGrant(user_id="cal"))
+    assert not await session.handle_frame(json.dumps({"type": "ping", "id": "p", "t": 1.0}), T0)  # signaling's
+    assert await session.handle_frame(json.dumps({"type": "rtm_unread", "id": "u", "channels": ["a"]}), T0)
+    assert frames[-1] == {"type": "rtm_unread_counts", "re": "u", "counts": {"a": 0}}
+    session.close()
+    no_rtm = MessagingSession(service)
+    no_rtm.attach(push, FakeGrant("dan", privileges={}))
+    assert await no_rtm.handle_frame(json.dumps({"type": "rtm_unread", "id": "v", "channels": ["a"]}), T0)
+    assert frames[-1]["type"] == "error" and frames[-1]["code"] == "token_privilege_missing"

@@ -91,14 +91,11 @@ class MessagingSession:
 
     # --- frames ------------------------------------------------------------------------------
 
-    async def handle_frame(self, text: str, now: float | None = None) -> bool:
-        """Handle one frame if it is a messaging one (``rtm_*``); False leaves it to the caller.
-
-        ``now`` defaults to the service's clock for a caller that does not pass its own yet.
-        """
+    async def handle_frame(self, text: str, now: float) -> bool:
+        """Handle one frame if it is a messaging one (``rtm_*``); False leaves it to the caller."""
         if not rtm.is_messaging_type(rtm.frame_type(text)):
             return False
-        await self.handle_text(text, self.service.clock() if now is None else now)
+        await self.handle_text(text, now)
         return True
 
     async def handle_text(self, text: str, now: float) -> None:
