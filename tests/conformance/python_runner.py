@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import re
 from collections.abc import AsyncIterator, Callable
@@ -86,6 +87,24 @@ def load(path: Path) -> Json:
 
 def all_scripts() -> list[Path]:
     return sorted(SCRIPTS.glob("*.json"))
+
+
+def mutants(script: Json) -> list[tuple[str, Json]]:
+    """Copies of the script with one expectation changed, each with what changed: every runner must fail them."""
+    found: list[tuple[str, Json]] = []
+    for i, step in enumerate(script["steps"]):
+        if step.get("expect_events"):
+            renamed = copy.deepcopy(script)
+            renamed["steps"][i]["expect_events"][-1]["event"] = "no_such_event"
+            found.append((f"step {i + 1}: another event name", renamed))
+            dropped = copy.deepcopy(script)
+            dropped["steps"][i]["expect_events"].pop()
+            found.append((f"step {i + 1}: one event fewer", dropped))
+        if "expect_sent" in step and len(found) < 6:
+            wrong = copy.deepcopy(script)
+            wrong["steps"][i]["expect_sent"] = {**step["expect_sent"], "type": "no_such_frame"}
+            found.append((f"step {i + 1}: another sent frame", wrong))
+    return found
 
 
 # --- the fake signaling socket -----------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from python_runner import all_scripts, load
-from test_python_sdk import _mutants
+from python_runner import mutants as _mutants
 
 RUNNER = Path(__file__).resolve().parent / "run_js.mjs"
 SCRIPTS = all_scripts()
