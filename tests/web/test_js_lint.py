@@ -1,4 +1,4 @@
-"""The Web SDK's JavaScript passes ESLint (eslint.config.js) and TypeScript's check of its JSDoc types (jsconfig.json).
+"""The Web SDK's JavaScript passes ESLint (eslint.config.mjs) and TypeScript's check of its JSDoc types (jsconfig.json).
 
 Both tools come from the npm registry, pinned in package.json and package-lock.json at the repository
 root, and are installed into node_modules/ with ``npm ci`` (scripts/test.sh does it).

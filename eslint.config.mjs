@@ -10,12 +10,12 @@ export default [
     languageOptions: {ecmaVersion: 2022, sourceType: 'module', globals: {...globals.browser}},
   },
   {
-    files: ['tests/**/*.mjs', 'eslint.config.js'],
+    files: ['tests/**/*.mjs', 'eslint.config.mjs'],
     ...js.configs.recommended,
     languageOptions: {ecmaVersion: 2022, sourceType: 'module', globals: {...globals.node}},
   },
   {
-    files: ['src/hubbub/web/sdk/**/*.js', 'tests/**/*.mjs', 'eslint.config.js'],
+    files: ['src/hubbub/web/sdk/**/*.js', 'tests/**/*.mjs', 'eslint.config.mjs'],
     rules: {
       'no-unused-vars': ['error', {argsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_'}],
       'eqeqeq': ['error', 'always', {null: 'ignore'}],
