@@ -49,6 +49,8 @@ ABORT_AFTER_S = 1.0
 """How long a close waits for the writer to drain before cancelling it."""
 DRAIN_ON_END_S = 2.0
 """How long the end of a connection waits for the writer to send what is queued and the close."""
+CLOSE_SEND_S = 5.0
+"""How long sending the close frame of an aborted connection may take."""
 CLOSE_REASON_CHARS = 120
 """Close reasons are cut to fit the 123 bytes of a close frame's reason (RFC 6455 §5.5)."""
 
@@ -128,7 +130,7 @@ class ConnectionHost:
             await asyncio.wait({writer}, timeout=DRAIN_ON_END_S)  # never raises what the writer did
             writer.cancel()
             if self._closer is not None:
-                await asyncio.wait({self._closer}, timeout=6.0)
+                await asyncio.wait({self._closer}, timeout=ABORT_AFTER_S + CLOSE_SEND_S)
 
     def push(self, frame: str) -> bool:
         nowait = self._nowait
@@ -149,12 +151,15 @@ class ConnectionHost:
 
     async def _abort(self) -> None:
         """Stop a writer stuck on a client that does not read, and close with the reason."""
-        assert self._writer is not None
-        await asyncio.wait({self._writer}, timeout=ABORT_AFTER_S)
-        self._writer.cancel()
+        writer = self._writer
+        assert writer is not None
+        done, _ = await asyncio.wait({writer}, timeout=ABORT_AFTER_S)
+        if done:  # it sent what was queued and the close frame, or found the socket gone
+            return
+        writer.cancel()
         if self.ws.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ws.close(self.outbox.close_code, self._reason()), 5.0)
+                await asyncio.wait_for(self.ws.close(self.outbox.close_code, self._reason()), CLOSE_SEND_S)
 
     def _reason(self) -> str:
         return self.outbox.close_reason[:CLOSE_REASON_CHARS]
