@@ -20,7 +20,8 @@ from hubbub.agents.frames import AudioIn
 from hubbub.agents.pipeline import AgentContext
 from hubbub.agents.providers.base import ProviderError
 from hubbub.agents.providers.scripted import EnergyVAD, ScriptedLLM, ScriptedSTT, ScriptedTTS
-from hubbub.agents.session import AgentAudioTrack, build_pipeline
+from hubbub.agents.session import build_pipeline
+from hubbub.agents.stages.output import AgentAudioTrack
 from hubbub.agents.transcripts import TranscriptLine, TranscriptStore
 
 VOICE = (np.sin(2 * math.pi * 220 * np.arange(320) / 16000) * 0.3 * 32767).astype("<i2").tobytes()

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import re
 
-from hubbub.agents.frames import Frame, LlmDelta, LlmDone, Sentence
-from hubbub.agents.pipeline import Stage
-
 _ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "no", "fig"})
 _CJK_END = "\u3002\uff01\uff1f\uff1b"  # CJK full stop, exclamation, question mark, semicolon
 _END = ".!?;:"
@@ -70,40 +67,3 @@ class SentenceChunker:
             return False
         word = re.split(r"\s", buf[:i])[-1].lower()
         return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
-
-
-class ChunkerStage(Stage):
-    """LlmDelta/LlmDone -> Sentence frames; LlmDone becomes an empty ``last`` sentence (end of turn)."""
-
-    name = "chunker"
-    interruptible = True
-
-    def __init__(self, **options: int) -> None:
-        super().__init__()
-        self._options = options
-        self._chunkers: dict[int, SentenceChunker] = {}
-
-    async def process(self, frame: Frame) -> None:
-        if isinstance(frame, LlmDelta):
-            chunker = self._chunkers.setdefault(frame.turn_id, SentenceChunker(**self._options))
-            for piece in chunker.feed(frame.text):
-                self._emit(frame.turn_id, piece)
-        elif isinstance(frame, LlmDone):
-            done = self._chunkers.pop(frame.turn_id) if frame.turn_id in self._chunkers else None
-            for piece in done.flush() if done else []:
-                self._emit(frame.turn_id, piece)
-            self.push(Sentence(frame.turn_id, "", last=True))
-        else:
-            self.push(frame)
-
-    def _emit(self, turn_id: int, piece: str) -> None:
-        turn = self.ctx.turn(turn_id)
-        if turn is not None and turn.first_sentence_t is None:
-            turn.first_sentence_t = self.now()
-            start = turn.extra.get("llm_start_t")
-            if isinstance(start, float):
-                turn.llm_sentence_s = turn.first_sentence_t - start
-        self.push(Sentence(turn_id, piece))
-
-    def on_interrupt(self, frame: Frame) -> None:
-        self._chunkers.clear()

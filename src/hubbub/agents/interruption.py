@@ -1,4 +1,4 @@
-"""Barge-in: when the user's speech interrupts the agent, and the stage that listens for it.
+"""Barge-in: when the user's speech interrupts the agent.
 
 :class:`InterruptionPolicy` is sans-I/O (times are passed in). Modes:
 
@@ -10,8 +10,9 @@
 The agent's own voice cannot trigger it: the agent listens only to the configured users' tracks,
 and every participant's audio is a separate track in the SFU, so there is no echo to cancel.
 
-:class:`VadStage` runs the VAD on the user's audio, feeds the turn detector (speech start/stop)
-and the policy, and pushes :class:`~hubbub.agents.frames.Interruption` when the policy fires.
+:class:`~hubbub.agents.stages.listening.VadStage` feeds it every VAD frame and
+:class:`~hubbub.agents.stages.listening.TurnStage` every transcript; the first pushes
+:class:`~hubbub.agents.frames.Interruption` when the policy fires.
 """
 
 from __future__ import annotations
@@ -19,11 +20,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Literal
-
-from hubbub.agents.frames import AgentError, AudioIn, Frame, Interruption, UserStartedSpeaking, UserStoppedSpeaking
-from hubbub.agents.pipeline import Stage
-from hubbub.agents.providers.base import VAD, ProviderError
-from hubbub.agents.turn import SpeechEnded, SpeechStarted, TurnDetector
 
 Mode = Literal["speech", "keywords", "off"]
 
@@ -72,52 +68,3 @@ class InterruptionPolicy:
     def has_keyword(self, text: str) -> bool:
         lowered = text.lower()
         return any(p.search(lowered) for p in self._patterns)
-
-
-class VadStage(Stage):
-    """AudioIn -> (UserStartedSpeaking | UserStoppedSpeaking | Interruption)* + the audio itself."""
-
-    name = "vad"
-
-    def __init__(self, vad: VAD, detector: TurnDetector, policy: InterruptionPolicy, *, threshold: float = 0.5) -> None:
-        super().__init__()
-        self.vad = vad
-        self.detector = detector
-        self.policy = policy
-        self.threshold = threshold
-        self._buf = bytearray()
-        self._failed = False
-
-    async def process(self, frame: Frame) -> None:
-        if not isinstance(frame, AudioIn):
-            self.push(frame)
-            return
-        caps = self.vad.capabilities
-        if frame.sample_rate != caps.sample_rate:
-            raise ValueError(f"VAD needs {caps.sample_rate} Hz audio, got {frame.sample_rate} Hz")
-        self._buf += frame.pcm
-        size = caps.frame_samples * 2
-        duration = caps.frame_samples / caps.sample_rate
-        while len(self._buf) >= size:
-            chunk = bytes(self._buf[:size])
-            del self._buf[:size]
-            try:
-                voiced = await self.vad.speech_probability(chunk) >= self.threshold
-                self._failed = False
-            except ProviderError as exc:
-                voiced = False
-                if not self._failed:  # report once per failure streak
-                    self._failed = True
-                    self.ctx.error("vad", "vad_failed", exc.message)
-                    self.push(AgentError("vad", "vad_failed", exc.message, self.now()))
-            self._feed(voiced, frame.t, duration)
-        self.push(frame)
-
-    def _feed(self, voiced: bool, t: float, duration: float) -> None:
-        event = self.detector.feed(voiced, t, duration)
-        if isinstance(event, SpeechStarted):
-            self.push(UserStartedSpeaking(event.t))
-        elif isinstance(event, SpeechEnded):
-            self.push(UserStoppedSpeaking(t, event.speech_end_t, event.forced))  # t: audio time of the decision
-        if self.policy.on_vad(voiced, t, duration, self.ctx.agent_busy):
-            self.push(Interruption(self.now(), "speech"))
