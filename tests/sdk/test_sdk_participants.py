@@ -123,3 +123,20 @@ def test_unsubscribe_all_ends_every_received_track_once() -> None:
     assert remote.unsubscribe_all() == []
     off = remote.subscription(proto.SubscriptionUpdate(track_sid="TB1", subscribed=False))
     assert off == []  # nothing was arriving any more
+
+
+def test_live_track_matches_every_filter_given() -> None:
+    remote = Participants()
+    remote.upsert(person("PB", "bob", track("TB1", source=proto.TrackSource.microphone), track("TB2", kind="video")))
+    remote.upsert(person("PC", "cat", track("TC1", participant_sid="PC")))
+    mic, cat = AudioStreamTrack(), AudioStreamTrack()
+    assert remote.live_track() is None  # announced, not received
+    remote.track_arrived("PB", "TB1", "0", mic)
+    remote.track_arrived("PC", "TC1", "1", cat)
+    assert remote.live_track("bob") is mic
+    assert remote.live_track(participant_sid="PC") is cat
+    assert remote.live_track("bob", kind="audio", source="microphone", track_sid="TB1") is mic
+    assert remote.live_track("bob", kind="video") is None
+    assert remote.live_track("cat", source="microphone") is None  # TC1's source is unknown
+    mic.stop()
+    assert remote.live_track("bob") is None  # ended tracks do not count

@@ -159,6 +159,32 @@ class Participants:
         pub.track, pub.subscribed, pub.mid = track, True, mid or pub.mid
         return TrackSubscribed(track=track, publication=pub, participant=participant)
 
+    def live_track(
+        self,
+        participant_identity: str | None = None,
+        *,
+        participant_sid: str | None = None,
+        kind: str | None = None,
+        source: str | None = None,
+        track_sid: str | None = None,
+    ) -> MediaStreamTrack | None:
+        """The first live received track that matches every filter given (``None`` matches anything)."""
+        for participant in self.by_sid.values():
+            if participant_identity is not None and participant.identity != participant_identity:
+                continue
+            if participant_sid is not None and participant.sid != participant_sid:
+                continue
+            for pub in participant.tracks.values():
+                if pub.track is None or pub.track.readyState != "live":
+                    continue
+                if (
+                    (kind is None or pub.kind == kind)
+                    and (source is None or pub.source == source)
+                    and (track_sid is None or pub.sid == track_sid)
+                ):
+                    return pub.track
+        return None
+
     def unsubscribe_all(self) -> list[RoomEvent]:
         """The subscriber connection closed: every received track ends."""
         return [

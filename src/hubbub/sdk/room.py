@@ -395,20 +395,11 @@ class Room:
         """
         deadline = time.monotonic() + timeout
         while True:
-            for participant in self.participants.values():
-                if participant_identity is not None and participant.identity != participant_identity:
-                    continue
-                if participant_sid is not None and participant.sid != participant_sid:
-                    continue
-                for pub in participant.tracks.values():
-                    if pub.track is None or pub.track.readyState != "live":
-                        continue
-                    if (
-                        (kind is None or pub.kind == kind)
-                        and (source is None or pub.source == source)
-                        and (track_sid is None or pub.sid == track_sid)
-                    ):
-                        return pub.track
+            found = self._remote.live_track(
+                participant_identity, participant_sid=participant_sid, kind=kind, source=source, track_sid=track_sid
+            )
+            if found is not None:
+                return found
             if self._closed:
                 raise self._closed_error or ConnectionLostError("the room is closed")
             left = deadline - time.monotonic()
