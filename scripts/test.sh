@@ -5,6 +5,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 hubbub_bootstrap "test,agents,piper,docs" postgresql openssl chromium nftables janus gcc g++ espeak-ng redis-server libsrtp2-dev libssl-dev nginx caddy nodejs
 hubbub_agent_models
+hubbub_node  # eslint and tsc for the Web SDK (tests/web), Node for the JS conformance runner
 bash "$HUBBUB_ROOT/scripts/build-llama.sh"
 export HUBBUB_REQUIRE_AGENT_MODELS=1 HUBBUB_REQUIRE_CHROMIUM=1
 cd "$HUBBUB_ROOT"
