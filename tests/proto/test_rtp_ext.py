@@ -284,3 +284,118 @@ def test_remap_to_two_byte_only_id_in_one_byte_form_drops() -> None:
     assert RtpPacket.parse(bytes(buf)).extensions() == {2: b"\x01"}
     with pytest.raises(ValueError):
         make_id_map({0: 1})
+
+
+# --- the one element walk (find_ext_offset serves find_ext, remap_ext_ids, parse_extensions) ----------------------
+
+
+def _reference_elements(profile: int, body: bytes) -> tuple[list[tuple[int, int, int]], bool]:
+    """``(id, value start, value end)`` per element read the slow and obvious way, and whether one is truncated."""
+    out: list[tuple[int, int, int]] = []
+    pos = 0
+    one_byte, two_byte = profile == ONE_BYTE_PROFILE, (profile & 0xFFF0) == TWO_BYTE_PROFILE
+    while (one_byte or two_byte) and pos < len(body):
+        if body[pos] == 0:  # padding (RFC 8285 §4.2, §4.3)
+            pos += 1
+            continue
+        if one_byte:
+            ext_id, start, length = body[pos] >> 4, pos + 1, (body[pos] & 0x0F) + 1
+            if ext_id == 15:  # stop (RFC 8285 §4.2)
+                break
+        else:
+            if pos + 2 > len(body):
+                return out, True
+            ext_id, start, length = body[pos], pos + 2, body[pos + 1]
+        if start + length > len(body):
+            return out, True
+        out.append((ext_id, start, start + length))
+        pos = start + length
+    return out, False
+
+
+@SETTINGS
+@given(
+    st.sampled_from([ONE_BYTE_PROFILE, TWO_BYTE_PROFILE, 0x100F, 0x1234]),
+    st.lists(st.sampled_from([0x00, 0x00, 0x10, 0x21, 0x32, 0x40, 0xF0, 0x01, 0x02, 0xAA]), max_size=24),
+    st.integers(0, 20),
+    st.binary(min_size=256, max_size=256),
+)
+def test_every_walker_agrees_with_a_reference_walk(profile: int, raw: list[int], ext_id: int, table: bytes) -> None:
+    body = bytes(raw)
+    # parse_extensions on a bare body of any length: the first value of each ID, or an error
+    elements, truncated = _reference_elements(profile, body)
+    if truncated:
+        with pytest.raises(RtpExtensionError):
+            parse_extensions(profile, body)
+    else:
+        first: dict[int, bytes] = {}
+        for i, a, b in elements:
+            first.setdefault(i, body[a:b])
+        assert parse_extensions(profile, body) == first
+    # the walkers that read a block header: offsets count from the header, 4 bytes before the body
+    block = (profile.to_bytes(2, "big") + (len(body) // 4).to_bytes(2, "big") + body)[: 4 + len(body) // 4 * 4]
+    elements, truncated = _reference_elements(profile, block[4:])
+    match = next(((a + 4, b + 4) for i, a, b in elements if i == ext_id), None)
+    if match is None and truncated:  # a lookup stops at its match, before any later truncation
+        with pytest.raises(RtpExtensionError):
+            find_ext_offset(block, 0, ext_id)
+        with pytest.raises(RtpExtensionError):
+            find_ext(block, 0, ext_id)
+    else:
+        assert find_ext_offset(block, 0, ext_id) == (match[0] if match else -1)
+        view = find_ext(block, 0, ext_id)
+        assert (bytes(view) if view is not None else None) == (block[match[0] : match[1]] if match else None)
+    buf = bytearray(block)
+    if truncated:
+        with pytest.raises(RtpExtensionError):
+            parse_extension_block(block, 0)
+        with pytest.raises(RtpExtensionError):
+            remap_ext_ids(buf, 0, table)
+        return
+    assert parse_extension_block(block, 0) == parse_extensions(profile, block[4:])
+    # remap_ext_ids: every element renumbered or blanked, every other byte untouched
+    remap_ext_ids(buf, 0, table)
+    want = bytearray(block)
+    for i, a, b in elements:
+        hdr = a + 4 - (1 if profile == ONE_BYTE_PROFILE else 2)
+        new = table[i]
+        if profile == ONE_BYTE_PROFILE and 1 <= new <= 14:
+            want[hdr] = (new << 4) | (want[hdr] & 0x0F)
+        elif profile != ONE_BYTE_PROFILE and new:
+            want[hdr] = new
+        else:
+            want[hdr : b + 4] = bytes(b + 4 - hdr)
+    assert buf == want
+
+
+@pytest.mark.parametrize("two_byte", [False, True])
+def test_walk_rules_in_both_forms(two_byte: bool) -> None:
+    # padding before, between and after elements; ID 1 twice: lookups take the first, remap renumbers both
+    if two_byte:
+        block = bytes.fromhex("10000004" + "00 0101aa 00 0102bbcc 0201dd 00000000")
+        first, second, header = 7, 11, 2
+    else:
+        block = bytes.fromhex("bede0003" + "00 10aa 00 11bbcc 20dd 000000")
+        first, second, header = 6, 9, 1
+    assert parse_extension_block(block, 0) == {1: b"\xaa", 2: b"\xdd"}
+    assert find_ext_offset(block, 0, 1) == first
+    view = find_ext(block, 0, 1)
+    assert view is not None and bytes(view) == b"\xaa"
+    buf = bytearray(block)
+    remap_ext_ids(buf, 0, make_id_map({1: 7, 2: 2}))
+    assert parse_extension_block(buf, 0) == {7: b"\xaa", 2: b"\xdd"}
+    assert find_ext_offset(buf, 0, 7) == first
+    assert buf[second - header] == (7 if two_byte else 0x71)  # the repeat is renumbered too
+    remap_ext_ids(buf, 0, make_id_map({2: 2}))  # 7 is unmapped: both are blanked
+    assert len(buf) == len(block)
+    assert parse_extension_block(buf, 0) == {2: b"\xdd"}
+    assert find_ext(buf, 0, 7) is None
+
+
+def test_one_byte_id_15_stops_every_walker() -> None:
+    block = bytes.fromhex("bede0002" + "10aa" + "f0" + "20bb" + "000000")
+    assert parse_extension_block(block, 0) == {1: b"\xaa"}
+    assert find_ext_offset(block, 0, 2) == -1
+    buf = bytearray(block)
+    remap_ext_ids(buf, 0, make_id_map({1: 3, 2: 4}))
+    assert buf == bytearray.fromhex("bede0002" + "30aa" + "f0" + "20bb" + "000000")  # 2 is past the stop

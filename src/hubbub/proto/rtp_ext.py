@@ -71,10 +71,6 @@ class RtpExtensionError(ValueError):
     """A header extension block or value is malformed (the remote peer's fault)."""
 
 
-def _is_two_byte(profile: int) -> bool:
-    return (profile & 0xFFF0) == TWO_BYTE_PROFILE
-
-
 # --- block codecs (RFC 8285 §4) -------------------------------------------------------------
 
 
@@ -86,35 +82,7 @@ def parse_extensions(profile: int, data: bytes | bytearray | memoryview) -> dict
     An unknown profile yields an empty mapping (RFC 3550 §5.3.1: the extension may be ignored).
     """
     out: dict[int, bytes] = {}
-    n = len(data)
-    pos = 0
-    if profile == ONE_BYTE_PROFILE:
-        while pos < n:
-            b = data[pos]
-            if b == 0:
-                pos += 1
-                continue
-            ext_id = b >> 4
-            if ext_id == 15:
-                break
-            end = pos + 2 + (b & 0x0F)
-            if end > n:
-                raise RtpExtensionError("one-byte header extension element is truncated")
-            out.setdefault(ext_id, bytes(data[pos + 1 : end]))
-            pos = end
-    elif _is_two_byte(profile):
-        while pos < n:
-            ext_id = data[pos]
-            if ext_id == 0:
-                pos += 1
-                continue
-            if pos + 2 > n:
-                raise RtpExtensionError("two-byte header extension element is truncated")
-            end = pos + 2 + data[pos + 1]
-            if end > n:
-                raise RtpExtensionError("two-byte header extension element is truncated")
-            out.setdefault(ext_id, bytes(data[pos + 2 : end]))
-            pos = end
+    find_ext_offset(data, 0, -1, None, out, len(data), profile)
     return out
 
 
@@ -166,37 +134,56 @@ def extension_offset(buf: bytes | bytearray | memoryview) -> int:
 
 def parse_extension_block(buf: bytes | bytearray | memoryview, offset: int) -> dict[int, bytes]:
     """Parse the extension block whose 4-byte header starts at ``offset`` in ``buf``."""
-    if offset < 0 or offset + 4 > len(buf):
+    if offset < 0:
         raise RtpExtensionError("header extension block is truncated")
-    profile, words = _HH.unpack_from(buf, offset)
-    end = offset + 4 + words * 4
-    if end > len(buf):
-        raise RtpExtensionError("header extension block is truncated")
-    return parse_extensions(profile, memoryview(buf)[offset + 4 : end])
+    out: dict[int, bytes] = {}
+    find_ext_offset(buf, offset, -1, None, out)  # reads and checks the 4-byte header
+    return out
 
 
 # --- hot-path lookups and in-place rewrites ---------------------------------------------------
 
 
-def find_ext_offset(buf: bytes | bytearray | memoryview, offset: int, ext_id: int) -> int:
+def find_ext_offset(
+    buf: bytes | bytearray | memoryview,
+    offset: int,
+    ext_id: int,
+    table: bytes | None = None,
+    found: dict[int, bytes] | None = None,
+    end: int = -1,
+    profile: int = 0,
+) -> int:
     """Offset of the value of extension ``ext_id`` in ``buf``, or -1 if absent.
 
     ``offset`` is the extension header's offset (:func:`extension_offset`); a negative one
     means "no extension" and yields -1. Truncated blocks raise :class:`RtpExtensionError`.
     The length is known for the fixed-size values this is used for (audio level 1 byte,
     transport-wide seq 2, abs-send-time 3); use :func:`find_ext` for variable ones.
+
+    This is the module's one walk over the elements of a block (RFC 8285 §4.2 one-byte, §4.3
+    two-byte): padding bytes are skipped, ID 15 ends a one-byte block, an element that runs past
+    the block raises, and an unknown profile has no elements (RFC 3550 §5.3.1). The other
+    arguments serve this module's other walkers: with ``table`` every element is renumbered in
+    place (:func:`remap_ext_ids`; ``buf`` is then a bytearray), with ``found`` every element's
+    first value is collected (:func:`parse_extensions`), and an ``end`` of 0 or more walks the bare
+    body ``buf[offset:end]`` of a ``profile`` block instead of reading the 4-byte header at
+    ``offset``. They are positional, and the lookup is the walk itself rather than a wrapper
+    around it, because it runs per packet (audio level, transport-wide sequence numbers).
     """
-    if offset < 0:
-        return -1
-    n = len(buf)
-    if offset + 4 > n:
-        raise RtpExtensionError("header extension block is truncated")
-    profile = (buf[offset] << 8) | buf[offset + 1]
-    end = offset + 4 + ((buf[offset + 2] << 8) | buf[offset + 3]) * 4
-    if end > n:
-        raise RtpExtensionError("header extension block is truncated")
-    pos = offset + 4
-    if profile == ONE_BYTE_PROFILE:
+    if end < 0:
+        if offset < 0:
+            return -1
+        try:  # RFC 3550 §5.3.1: 16-bit profile, 16-bit length in 32-bit words
+            profile, words = _HH.unpack_from(buf, offset)
+        except struct.error:
+            raise RtpExtensionError("header extension block is truncated") from None
+        end = offset + 4 + words * 4
+        if end > len(buf):
+            raise RtpExtensionError("header extension block is truncated")
+        offset += 4
+    pos = offset
+    out: bytearray = buf  # type: ignore[assignment]  # written only with a table (remap_ext_ids)
+    if profile == 0xBEDE:  # ONE_BYTE_PROFILE
         while pos < end:
             b = buf[pos]
             if b == 0:
@@ -208,10 +195,18 @@ def find_ext_offset(buf: bytes | bytearray | memoryview, offset: int, ext_id: in
             nxt = pos + 2 + (b & 0x0F)
             if nxt > end:
                 raise RtpExtensionError("one-byte header extension element is truncated")
-            if i == ext_id:
+            if table is not None:
+                new = table[i]
+                if 1 <= new <= 14:
+                    out[pos] = (new << 4) | (b & 0x0F)
+                else:
+                    out[pos:nxt] = bytes(nxt - pos)
+            elif i == ext_id:
                 return pos + 1
+            elif found is not None and i not in found:
+                found[i] = bytes(buf[pos + 1 : nxt])
             pos = nxt
-    elif (profile & 0xFFF0) == TWO_BYTE_PROFILE:
+    elif (profile & 0xFFF0) == 0x1000:  # TWO_BYTE_PROFILE
         while pos < end:
             i = buf[pos]
             if i == 0:
@@ -222,8 +217,16 @@ def find_ext_offset(buf: bytes | bytearray | memoryview, offset: int, ext_id: in
             nxt = pos + 2 + buf[pos + 1]
             if nxt > end:
                 raise RtpExtensionError("two-byte header extension element is truncated")
-            if i == ext_id:
+            if table is not None:
+                new = table[i]
+                if new:
+                    out[pos] = new
+                else:
+                    out[pos:nxt] = bytes(nxt - pos)
+            elif i == ext_id:
                 return pos + 2
+            elif found is not None and i not in found:
+                found[i] = bytes(buf[pos + 2 : nxt])
             pos = nxt
     return -1
 
@@ -231,47 +234,13 @@ def find_ext_offset(buf: bytes | bytearray | memoryview, offset: int, ext_id: in
 def find_ext(buf: bytes | bytearray | memoryview, offset: int, ext_id: int) -> memoryview | None:
     """The value of extension ``ext_id`` as a zero-copy view into ``buf``, or None.
 
-    Same contract as :func:`find_ext_offset`; the scan is repeated here rather than shared
-    because this is called per packet (audio level for active-speaker detection).
+    Same contract as :func:`find_ext_offset`, whose walk finds it.
     """
-    if offset < 0:
+    start = find_ext_offset(buf, offset, ext_id)
+    if start < 0:
         return None
-    n = len(buf)
-    if offset + 4 > n:
-        raise RtpExtensionError("header extension block is truncated")
-    end = offset + 4 + ((buf[offset + 2] << 8) | buf[offset + 3]) * 4
-    if end > n:
-        raise RtpExtensionError("header extension block is truncated")
-    pos = offset + 4
-    if buf[offset] == 0xBE and buf[offset + 1] == 0xDE:  # RFC 8285 §4.2
-        while pos < end:
-            b = buf[pos]
-            if b == 0:
-                pos += 1
-                continue
-            if b >> 4 == 15:
-                return None
-            nxt = pos + 2 + (b & 0x0F)
-            if nxt > end:
-                raise RtpExtensionError("one-byte header extension element is truncated")
-            if b >> 4 == ext_id:
-                return memoryview(buf)[pos + 1 : nxt]
-            pos = nxt
-    elif buf[offset] == 0x10 and buf[offset + 1] & 0xF0 == 0:  # RFC 8285 §4.3
-        while pos < end:
-            i = buf[pos]
-            if i == 0:
-                pos += 1
-                continue
-            if pos + 2 > end:
-                raise RtpExtensionError("two-byte header extension element is truncated")
-            nxt = pos + 2 + buf[pos + 1]
-            if nxt > end:
-                raise RtpExtensionError("two-byte header extension element is truncated")
-            if i == ext_id:
-                return memoryview(buf)[pos + 2 : nxt]
-            pos = nxt
-    return None
+    b = buf[start - 1]  # one-byte form: ID and length - 1; two-byte form: the length
+    return memoryview(buf)[start : start + ((b & 0x0F) + 1 if buf[offset] == 0xBE else b)]
 
 
 def set_ext_value(buf: bytearray, offset: int, ext_id: int, value: bytes) -> bool:
@@ -326,50 +295,7 @@ def remap_ext_ids(buf: bytearray, offset: int, table: bytes) -> None:
     between elements, so the packet keeps its length. In the one-byte form a new ID must be
     1..14: anything else blanks the element too.
     """
-    if offset < 0:
-        return
-    n = len(buf)
-    if offset + 4 > n:
-        raise RtpExtensionError("header extension block is truncated")
-    profile = (buf[offset] << 8) | buf[offset + 1]
-    end = offset + 4 + ((buf[offset + 2] << 8) | buf[offset + 3]) * 4
-    if end > n:
-        raise RtpExtensionError("header extension block is truncated")
-    pos = offset + 4
-    if profile == ONE_BYTE_PROFILE:
-        while pos < end:
-            b = buf[pos]
-            if b == 0:
-                pos += 1
-                continue
-            if b >> 4 == 15:
-                return
-            nxt = pos + 2 + (b & 0x0F)
-            if nxt > end:
-                raise RtpExtensionError("one-byte header extension element is truncated")
-            new = table[b >> 4]
-            if 1 <= new <= 14:
-                buf[pos] = (new << 4) | (b & 0x0F)
-            else:
-                buf[pos:nxt] = bytes(nxt - pos)
-            pos = nxt
-    elif (profile & 0xFFF0) == TWO_BYTE_PROFILE:
-        while pos < end:
-            i = buf[pos]
-            if i == 0:
-                pos += 1
-                continue
-            if pos + 2 > end:
-                raise RtpExtensionError("two-byte header extension element is truncated")
-            nxt = pos + 2 + buf[pos + 1]
-            if nxt > end:
-                raise RtpExtensionError("two-byte header extension element is truncated")
-            new = table[i]
-            if new:
-                buf[pos] = new
-            else:
-                buf[pos:nxt] = bytes(nxt - pos)
-            pos = nxt
+    find_ext_offset(buf, offset, -1, table)
 
 
 # --- value codecs -----------------------------------------------------------------------------
