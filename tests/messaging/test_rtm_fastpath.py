@@ -21,8 +21,7 @@ from hubbub.messaging.types import NewMessage
 from hubbub.schema import messaging as rtm
 from hubbub.sdk.messaging import connect_rtm, rtm_url
 from hubbub.server.connection import ConnectionHost, HostLimits
-from hubbub.server.websocket import text_frame
-from hubbub.util.websocket import SEND_NOWAIT
+from hubbub.server.websocket import SEND_NOWAIT, text_frame
 
 
 def _parse(data: bytes) -> Frame:

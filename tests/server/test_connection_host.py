@@ -9,8 +9,8 @@ from starlette.websockets import WebSocketState
 
 from hubbub.schema.close import CLOSE_FLOOD, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_SLOW
 from hubbub.server.connection import ConnectionHost, Handler, HostLimits, Push
+from hubbub.server.websocket import SEND_NOWAIT
 from hubbub.util.clock import ManualClock
-from hubbub.util.websocket import SEND_NOWAIT
 
 
 class FakeSocket:

@@ -10,9 +10,9 @@ from hubbub.schema import signaling as sig
 from hubbub.schema.close import CLOSE_SLOW
 from hubbub.server.connection import ConnectionHost
 from hubbub.server.rtc import LIMITS
+from hubbub.server.websocket import SEND_NOWAIT
 from hubbub.signaling.handler import JOIN_TIMEOUT, OUTBOX_LIMIT
 from hubbub.util.clock import ManualClock
-from hubbub.util.websocket import SEND_NOWAIT
 
 
 class Socket:

@@ -38,8 +38,8 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from hubbub.schema.close import CLOSE_POLICY, CLOSE_SLOW, SLOW_CONSUMER
 from hubbub.server.outbox import Outbox
+from hubbub.server.websocket import send_nowait_of
 from hubbub.util.clock import Clock
-from hubbub.util.websocket import send_nowait_of
 
 log = logging.getLogger("hubbub.server")
 

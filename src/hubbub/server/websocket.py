@@ -2,11 +2,13 @@
 
 A channel message goes to every member as the same text frame. Through ASGI each copy costs an
 awaited ``websocket.send`` event, a frame build and, for a queued sender, a task switch. This
-protocol adds the ASGI scope extension ``hubbub.send_nowait``: a plain function that writes one
-text message to the socket at once, framed by :func:`text_frame`, or returns False
-when it cannot (the handshake is not done, a close was sent, or the transport is over its
-high-water mark and paused writing). Callers fall back to the ordinary awaited send then, and must
-not use it while an awaited send of theirs is still in flight, so frames never reorder.
+protocol adds the ASGI scope extension ``hubbub.send_nowait`` (:data:`SEND_NOWAIT`): a plain
+function that writes one text message to the socket at once, framed by :func:`text_frame`, or
+returns False when it cannot (the handshake is not done, a close was sent, or the transport is
+over its high-water mark and paused writing). Callers (the connection host,
+:mod:`hubbub.server.connection`, reads it with :func:`send_nowait_of`) fall back to the ordinary
+awaited send then, and must not use it while an awaited send of theirs is still in flight, so
+frames never reorder.
 
 Server frames are unmasked and permessage-deflate is off (:func:`~hubbub.server.platform.http_config`),
 so one encoding of a message serves every recipient.
@@ -15,12 +17,23 @@ so one encoding of a message serves every recipient.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 from websockets.protocol import State
 
-from hubbub.util.websocket import SEND_NOWAIT
+SEND_NOWAIT = "hubbub.send_nowait"
+"""The key of the non-blocking send in an ASGI WebSocket scope's ``extensions``."""
+SendNowait = Callable[[str], bool]
+
+
+def send_nowait_of(scope: Mapping[str, Any]) -> SendNowait | None:
+    """The extension from an ASGI WebSocket scope, or None where the server does not offer it."""
+    fn: SendNowait | None = scope.get("extensions", {}).get(SEND_NOWAIT)
+    return fn
+
 
 _last_text: str | None = None
 _last_frame = b""
