@@ -14,19 +14,23 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hubbub.agents.providers.base import LLM, STT, TTS, VAD
+from hubbub.control.errors import InvalidInput
 from hubbub.schema.tokens import is_valid_channel, is_valid_user_id
 
 if TYPE_CHECKING:
     from hubbub.agents.turn import SemanticTurnDetector
 
 
-class AgentConfigError(ValueError):
-    """The config is malformed; ``errors`` lists ``{"field", "message"}``."""
+class AgentConfigError(InvalidInput, ValueError):
+    """The config is malformed; ``errors`` lists ``{"field", "message"}``.
+
+    The API answers it as ``422 invalid_agent_config`` with the message and the errors.
+    """
 
     def __init__(self, message: str, errors: list[dict[str, str]] | None = None) -> None:
-        super().__init__(message)
         self.message = message
         self.errors = errors or []
+        super().__init__("invalid_agent_config", message, errors=self.errors)
 
 
 class _Strict(BaseModel):

@@ -23,6 +23,7 @@ from typing import Any
 from hubbub.agents.config import AgentConfig, AgentConfigError, Providers, build_providers, parse_config
 from hubbub.agents.session import AgentSession
 from hubbub.agents.transcripts import TranscriptSink
+from hubbub.control.errors import Conflict
 
 log = logging.getLogger("hubbub.agents")
 
@@ -39,8 +40,11 @@ class AgentEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-class AgentLimitReached(Exception):
-    pass
+class AgentLimitReached(Conflict):
+    """The worker runs as many agents as it may; the API answers ``409 agent_limit_reached``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("agent_limit_reached", message)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from hubbub import __version__
 from hubbub.api import guide, problems
 from hubbub.api.middleware import RequestContextMiddleware
-from hubbub.api.routes import auth, channels, health, projects, tokens, usage
+from hubbub.api.routes import agents, auth, channels, health, projects, tokens, usage
 from hubbub.api.services import Services
 
 API_PREFIX = "/api/v1"
@@ -43,7 +43,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     problems.install(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, projects, tokens, usage, channels):
+    for module in (auth, projects, tokens, usage, channels, agents):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -20,11 +20,9 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubbub import __version__
-from hubbub.agents.http import mount_agents
 from hubbub.agents.manager import AgentEvent, AgentManager, project_token_source
 from hubbub.agents.transcripts import MessagingTranscriptSink
 from hubbub.api.app import create_app
-from hubbub.api.deps import principal
 from hubbub.api.routes.messaging import TokenRtmAdmission, include_messaging
 from hubbub.api.services import Services
 from hubbub.config import ENV_PREFIX, Settings
@@ -145,20 +143,6 @@ class Platform:
         attachments = AttachmentService(ctx.db, clock, rtm_settings, blobs)
         messaging = MessagingService(ctx.db, clock, rtm_settings, sink=webhooks, hook=webhooks, attachments=attachments)
         rtm_admission = TokenRtmAdmission(admission)
-        services = Services(
-            settings=settings,
-            engine=engine,
-            clock=clock,
-            accounts=Accounts(ctx),
-            projects=projects,
-            api_keys=ApiKeys(ctx, projects),
-            usage=usage,
-            rooms=rooms,
-        )
-        app = create_app(services)
-        mount_signaling(app, rooms, admission, messaging)
-        mount_messaging(app, messaging, rtm_admission)
-        include_messaging(app, messaging, webhooks, attachments, rtm_admission)
 
         def on_agent_event(event: AgentEvent) -> None:  # lifecycle events go to the project's webhooks
             payload = {"agent_id": event.agent_id, "channel": event.channel, **event.data}
@@ -172,7 +156,22 @@ class Platform:
             on_event=on_agent_event,
             sink_for=lambda app_id, identity: MessagingTranscriptSink(messaging, app_id, identity),
         )
-        mount_agents(app, agents, principal)
+        services = Services(
+            settings=settings,
+            engine=engine,
+            clock=clock,
+            accounts=Accounts(ctx),
+            projects=projects,
+            api_keys=ApiKeys(ctx, projects),
+            usage=usage,
+            rooms=rooms,
+            agents=agents,
+        )
+        app = create_app(services)
+        mount_signaling(app, rooms, admission, messaging)
+        mount_messaging(app, messaging, rtm_admission)
+        include_messaging(app, messaging, webhooks, attachments, rtm_admission)
+
         platform = cls(
             settings, engine, services, app, transport, rooms, admission, agents, messaging, webhooks, attachments
         )
