@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from hubbub.bench.sfu import run_async
-from hubbub.bench.sfu.loadgen import LoadGen, SimParticipant, answer_offer, publisher_offer, remote_transport
+from hubbub.bench.sfu.loadgen import LoadGen, SimParticipant
+from hubbub.bench.sfu.offer import answer_offer, publisher_offer, remote_transport
 from hubbub.proto import sdp
 
 ROW_KEYS = {

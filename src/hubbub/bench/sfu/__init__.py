@@ -1,7 +1,9 @@
 """``hubbub bench sfu``: CPU per forwarded packet of Hubbub, Janus and the kernel floor.
 
-One load generator (:mod:`.loadgen`) plays every participant of a scenario against one server
-at a time, started in its own process so that its CPU is measured alone (:mod:`.report`):
+One load generator (:mod:`.loadgen`: the scenarios and the media pacer; :mod:`.peer`: one
+simulated peer connection; :mod:`.offer`: their SDP) plays every participant of a scenario
+against one server at a time (:mod:`.run`), started in its own process so that its CPU is
+measured alone (:mod:`.report`):
 Hubbub (:mod:`.hubbub_target`), the Janus videoroom (:mod:`.janus_target`) and a C forwarder
 with no SRTP that shows what the kernel alone costs (:mod:`.floor`).
 """
@@ -13,8 +15,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hubbub.bench.sfu.loadgen import SCENARIOS, Scenario, Target, run_scenario
+from hubbub.bench.sfu.loadgen import SCENARIOS, Scenario
 from hubbub.bench.sfu.report import machine
+from hubbub.bench.sfu.run import Target, run_scenario
 
 __all__ = ["DEFAULT_SCENARIOS", "SCENARIOS", "SERVERS", "available_servers", "make_target", "run", "run_async"]
 

@@ -26,7 +26,9 @@ from typing import Any
 
 import httpx
 
-from hubbub.bench.sfu.loadgen import LoadGen, SimParticipant, SimPeer, answer_offer, publisher_offer, remote_transport
+from hubbub.bench.sfu.loadgen import LoadGen, SimParticipant
+from hubbub.bench.sfu.offer import answer_offer, publisher_offer, remote_transport
+from hubbub.bench.sfu.peer import SimPeer
 from hubbub.schema import signaling as sig
 from hubbub.sdk.signaling import SignalingClient, signaling_url
 from hubbub.sdk.token import build_token

@@ -35,7 +35,8 @@ from typing import Any
 
 import httpx
 
-from hubbub.bench.sfu.loadgen import LoadGen, SimParticipant, answer_offer, publisher_offer, remote_transport
+from hubbub.bench.sfu.loadgen import LoadGen, SimParticipant
+from hubbub.bench.sfu.offer import answer_offer, publisher_offer, remote_transport
 
 __all__ = ["JanusError", "JanusTarget", "find_janus"]
 
