@@ -18,7 +18,7 @@ from hubbub.schema.tokens import Privilege
 
 
 class Outbox(Protocol):
-    """Where a participant's signaling events go (its WebSocket session)."""
+    """Where a participant's signaling events go (its signaling connection)."""
 
     def send(self, message: sig.ServerMessage) -> None: ...
 
