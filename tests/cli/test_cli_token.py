@@ -129,6 +129,17 @@ def test_inspect_rejects_garbage(bad: str, capsys: pytest.CaptureFixture[str]) -
     assert capsys.readouterr().err.startswith("hubbub: ")
 
 
+def test_inspect_reads_the_parts_as_the_server_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """Strict base64url and bounded JSON: what verification would call malformed, inspect refuses
+    with one line (a padded part, a payload nested 10,000 deep), never a traceback."""
+    header, payload, signature = build_token(APP, CERT, user_id="zoe").split(".")
+    padded = f"{header}.{payload}{'=' * (-len(payload) % 4) or '=='}.{signature}"
+    deep = base64.urlsafe_b64encode(b"[" * 10_000 + b"]" * 10_000).rstrip(b"=").decode()
+    for token, part in ((padded, "payload"), (f"{header}.{deep}.{signature}", "payload")):
+        assert main(["token", "inspect", token]) == 2
+        assert capsys.readouterr().err == f"hubbub: the token's {part} is not base64url-encoded JSON\n"
+
+
 def test_verify_ok(capsys: pytest.CaptureFixture[str]) -> None:
     token = build_token(APP, CERT, user_id="erin", channel="room1")
     assert main(["token", "verify", token, "--channel", "room1"]) == 0

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import json
 import os
 import sys
@@ -13,8 +11,9 @@ from typing import Any
 
 from hubbub.cli.errors import CliError
 from hubbub.control.tokens import AppKeys, TokenError, verify_token
+from hubbub.schema import jsonsafe
 from hubbub.schema.token_builder import build_token
-from hubbub.schema.tokens import Privilege, Role
+from hubbub.schema.tokens import Privilege, Role, b64url_decode
 
 __all__ = ["register"]
 
@@ -161,9 +160,10 @@ def _read_token(value: str) -> str:
 
 
 def _b64json(segment: str, what: str) -> Any:
+    """One part of a JWT, read as the server reads it (strict base64url, bounded JSON)."""
     try:
-        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, binascii.Error) as exc:
+        return jsonsafe.loads(b64url_decode(segment))
+    except ValueError as exc:  # binascii.Error and jsonsafe.JsonError are ValueErrors
         raise CliError(f"the token's {what} is not base64url-encoded JSON") from exc
 
 
