@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 
 from hubbub.proto import rtp_ext
-from hubbub.proto.rtcp import Pli, iter_rtcp
+from hubbub.proto.rtcp import Pli, SenderReport, iter_rtcp
 from hubbub.proto.rtp import RtpPacket
-from hubbub.sfu import Router, ext_id_table
+from hubbub.sfu import PacketCache, Router, ext_id_table
+from hubbub.sfu.downtrack import DownTrackBase
 
 OPUS = (111, "audio/opus", 48_000, None)
 VP8 = (96, "video/VP8", 90_000, None)
@@ -147,3 +149,54 @@ def test_replaced_publisher_gives_one_continuous_stream() -> None:
     assert len(sink.rtp) == 4 and router.drops["unknown_ssrc"] == 1  # the old source is gone
     assert not dt.retransmit(got[2].seq)  # packets of the old source cannot be resent
     assert dt.retransmit(got[3].seq)
+
+
+@dataclass
+class FakeSource:
+    """Only what a down-track reads of its up-track (``downtrack.Source``): no router, no UpTrack."""
+
+    kind: str = "video"
+    clock_rate: int = 90_000
+    ext_ids: dict[str, int] = field(default_factory=dict)
+    cache: PacketCache = field(default_factory=lambda: PacketCache(64))
+    keyframe_pending: bool = False
+    sr_ntp: int = 0
+    sr_rtp: int = 0
+    sr_time: float | None = None
+
+
+def test_a_down_track_runs_on_any_source() -> None:
+    source, sink = FakeSource(), Sink()
+    dt = DownTrackBase(
+        source,
+        "s",
+        sink,
+        ssrc=0xABC,
+        rtx_ssrc=None,
+        pt_map={96: 100},
+        rtx_pt=None,
+        ext_ids={},
+        seq_base=500,
+        ts_base=7000,
+        rtx_seq_base=0,
+        cname="sub",
+    )
+    assert dt.up is source and dt.waiting_keyframe  # video: waits for a keyframe
+    for seq, payload in ((10, DELTA), (11, KEY), (12, DELTA)):
+        packet = bytes(RtpPacket(pt=96, seq=seq, ts=seq * 3000, ssrc=1, payload=payload))
+        source.cache.put(seq, packet)
+        head = (packet[0] << 8) | (packet[1] & 0x80)
+        dt.write_rtp(packet, head, packet[12:], 96, seq, seq * 3000, payload is KEY, len(payload), seq / 30)
+    first, second = (RtpPacket.parse(p) for p in sink.rtp)
+    assert (first.ssrc, first.pt, first.payload) == (0xABC, 100, KEY)
+    assert second.seq == (first.seq + 1) & 0xFFFF and second.ts - first.ts == 3000
+    assert (dt.packets_sent, dt.packets_dropped) == (2, 1)
+    # The SR extrapolates the source's last SR (RFC 3550 §6.4.1); pausing asks the source for a keyframe.
+    source.sr_ntp, source.sr_rtp, source.sr_time = 5 << 32, 36_000, 0.4
+    report = dt.sender_report(0.5, 0.0)
+    assert report is not None
+    sr = next(p for p in iter_rtcp(report) if isinstance(p, SenderReport))
+    assert (sr.ntp_sec, sr.packet_count) == (5, 2)
+    dt.set_paused(True)
+    dt.set_paused(False)
+    assert source.keyframe_pending and dt.waiting_keyframe

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from hubbub.proto.sdp import Candidate
 from hubbub.sfu.fanout import Fanout
-from hubbub.sfu.track import PacketSink
+from hubbub.sfu.types import PacketSink
 from hubbub.transport import PeerHandler, PeerState
 
 

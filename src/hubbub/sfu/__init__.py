@@ -4,14 +4,15 @@ Sans-I/O and deterministic: bytes in with an injected ``now``, bytes out through
 :class:`PacketSink` objects. See :class:`Router` for the entry points.
 """
 
-from hubbub.sfu.downtrack import DownTrack, ext_id_table
+from hubbub.sfu.downtrack import ext_id_table
 from hubbub.sfu.forwarder import Forwarder, PythonForwarder
 from hubbub.sfu.munger import Munger
 from hubbub.sfu.packet_cache import PacketCache
 from hubbub.sfu.router import Router, RouterConfig
 from hubbub.sfu.speakers import ActiveSpeakerDetector, AudioLevelMeter, dbov_to_level
 from hubbub.sfu.stats import ReceiveStats
-from hubbub.sfu.track import Codec, PacketSink, TrackKind, UpTrack
+from hubbub.sfu.track import Codec, DownTrack, TrackKind, UpTrack
+from hubbub.sfu.types import PacketSink
 
 __all__ = [
     "ActiveSpeakerDetector",

@@ -1,5 +1,9 @@
 """DownTrack: one subscriber's copy of an up-track.
 
+The logic is :class:`DownTrackBase`, generic in its up-track: it reads only what
+:class:`Source` names, so this module imports nothing of :mod:`hubbub.sfu.track`, whose
+``DownTrack`` is this class bound to ``UpTrack`` (each holds the other).
+
 Per packet (:meth:`DownTrack.write_rtp`, the inner loop of the forwarder): drop while muted,
 paused or waiting for a keyframe; map the payload type; munge seq/ts; write a fresh header
 (RFC 3550 §5.1) with the subscriber's SSRC in front of the unchanged rest of the packet; hand
@@ -30,15 +34,17 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Hashable, Mapping
+from typing import Generic, Protocol, Self, TypeVar
 
 from hubbub.proto import rtp_ext
 from hubbub.proto.rtcp import ReportBlock, Sdes, SenderReport, ntp_from_unix, ntp_middle32
 from hubbub.proto.rtp import header_fields, rewrite, rtx_wrap
 from hubbub.sfu.fanout import FanoutEntry
 from hubbub.sfu.munger import Munger
-from hubbub.sfu.track import PacketSink, UpTrack
+from hubbub.sfu.packet_cache import PacketCache
+from hubbub.sfu.types import PacketSink
 
-__all__ = ["DownTrack", "ext_id_table"]
+__all__ = ["DownTrackBase", "Source", "ext_id_table"]
 
 # RFC 3550 §5.1 fixed header: V|P|X|CC and M|PT as one 16-bit word, seq, ts, SSRC.
 _HDR = struct.Struct("!HHII").pack
@@ -59,7 +65,37 @@ def ext_id_table(publisher: Mapping[str, int], subscriber: Mapping[str, int]) ->
     return rtp_ext.make_id_map({i: subscriber.get(uri, 0) for uri, i in publisher.items()})
 
 
-class DownTrack:
+class Source(Protocol):
+    """What a down-track reads of its up-track (:class:`hubbub.sfu.track.UpTrack`)."""
+
+    keyframe_pending: bool  # set when a subscriber resumes and needs a keyframe
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def clock_rate(self) -> int: ...
+
+    @property
+    def ext_ids(self) -> Mapping[str, int]: ...
+
+    @property
+    def cache(self) -> PacketCache: ...
+
+    @property
+    def sr_ntp(self) -> int: ...
+
+    @property
+    def sr_rtp(self) -> int: ...
+
+    @property
+    def sr_time(self) -> float | None: ...
+
+
+U = TypeVar("U", bound=Source)
+
+
+class DownTrackBase(Generic[U]):
     """A subscription: the up-track's packets rewritten into the subscriber's SSRC/seq/ts space."""
 
     __slots__ = (
@@ -100,7 +136,7 @@ class DownTrack:
 
     def __init__(
         self,
-        up: UpTrack,
+        up: U,
         subscriber_key: Hashable,
         sink: PacketSink,
         *,
@@ -117,7 +153,7 @@ class DownTrack:
         self.up = up
         self.subscriber_key = subscriber_key
         self._native: FanoutEntry | None = None  # the fan-out entry while attached (module docstring)
-        self._reattach: Callable[[DownTrack], None] | None = None  # the forwarder's, on a sink change
+        self._reattach: Callable[[Self], None] | None = None  # the forwarder's, on a sink change
         self._sink = sink
         self.ssrc = ssrc
         self.rtx_ssrc = rtx_ssrc
@@ -160,7 +196,7 @@ class DownTrack:
         return self._sink
 
     @sink.setter
-    def sink(self, sink: PacketSink) -> None:
+    def sink(self: Self, sink: PacketSink) -> None:
         """A new subscriber connection: an attached down-track moves to its sender at once."""
         reattach = self._reattach
         self.detach_native()
@@ -237,7 +273,7 @@ class DownTrack:
         """The fan-out entry while attached, else None."""
         return self._native
 
-    def attach_native(self, entry: FanoutEntry, reattach: Callable[[DownTrack], None]) -> None:
+    def attach_native(self, entry: FanoutEntry, reattach: Callable[[Self], None]) -> None:
         """Hand the steady state to ``entry``; ``reattach(self)`` runs when the sink changes."""
         if self._native is not None:
             self.detach_native()
@@ -373,7 +409,7 @@ class DownTrack:
 
     # --- source switch -------------------------------------------------------------------------
 
-    def switch_up_track(self, up: UpTrack, now: float) -> None:
+    def switch_up_track(self, up: U, now: float) -> None:
         """Feed this subscription from another up-track (a replaced publisher, later a layer).
 
         The subscriber keeps its SSRC and sees seq continue at +1 and ts advance by the

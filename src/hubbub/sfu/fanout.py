@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from hubbub.sfu.track import PacketSink
+from hubbub.sfu.types import PacketSink
 
 __all__ = ["Fanout", "FanoutEntry", "FanoutGroup", "FanoutSink", "MungerState"]
 

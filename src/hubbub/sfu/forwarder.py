@@ -17,9 +17,8 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from hubbub.sfu.downtrack import DownTrack
 from hubbub.sfu.fanout import Fanout, FanoutGroup, FanoutSink
-from hubbub.sfu.track import UpTrack
+from hubbub.sfu.track import DownTrack, UpTrack
 
 __all__ = ["Forwarder", "NativeForwarder", "PythonForwarder", "make_forwarder"]
 

@@ -37,10 +37,10 @@ from hubbub.proto.rtcp import (
 )
 from hubbub.proto.rtcp_feedback import FMT_AFB, FMT_FIR, FMT_NACK, FMT_PLI, FMT_TWCC
 from hubbub.proto.rtp import header_fields, rtx_unwrap
-from hubbub.sfu.downtrack import DownTrack
 from hubbub.sfu.forwarder import Forwarder, PythonForwarder
 from hubbub.sfu.speakers import ActiveSpeakerDetector
-from hubbub.sfu.track import DUPLICATE, KEYFRAME, Codec, CodecTuple, PacketSink, TrackKind, UpTrack
+from hubbub.sfu.track import DUPLICATE, KEYFRAME, Codec, CodecTuple, DownTrack, TrackKind, UpTrack
+from hubbub.sfu.types import PacketSink
 
 __all__ = ["Router", "RouterConfig"]
 

@@ -4,24 +4,26 @@ It owns what is per source: receive statistics (for Receiver Reports), the NACK 
 by the publisher's sequence numbers, keyframe detection, the audio level meter, the last
 Sender Report (for lip sync downstream) and the keyframe-request throttle. It does no I/O:
 the router reads its state and writes to the sinks.
+
+``DownTrack``, one subscriber's copy of an up-track, is declared here too: its logic is
+:class:`~hubbub.sfu.downtrack.DownTrackBase`, bound here to ``UpTrack``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal
 
 from hubbub.proto import rtp, rtp_ext
 from hubbub.proto.rtcp import ReportBlock
+from hubbub.sfu.downtrack import DownTrackBase
 from hubbub.sfu.packet_cache import PacketCache
 from hubbub.sfu.speakers import AudioLevelMeter
 from hubbub.sfu.stats import ReceiveStats
+from hubbub.sfu.types import PacketSink
 
-if TYPE_CHECKING:
-    from hubbub.sfu.downtrack import DownTrack
-
-__all__ = ["DUPLICATE", "FORWARD", "KEYFRAME", "UNKNOWN_PT", "Codec", "PacketSink", "TrackKind", "UpTrack"]
+__all__ = ["DUPLICATE", "FORWARD", "KEYFRAME", "UNKNOWN_PT", "Codec", "DownTrack", "TrackKind", "UpTrack"]
 
 # Outcomes of UpTrack.receive
 UNKNOWN_PT = -2
@@ -43,14 +45,6 @@ _KEYFRAME_DETECTORS: dict[str, _KeyframeFn] = {
 def _unknown_pt(_payload: memoryview) -> bool:
     """Placeholder detector marking a payload type the track did not negotiate."""
     return False
-
-
-class PacketSink(Protocol):
-    """A peer's transport as the SFU sees it: plain RTP/RTCP out (SRTP happens below)."""
-
-    def send_rtp(self, packet: bytes) -> None: ...
-
-    def send_rtcp(self, packet: bytes) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,3 +209,14 @@ class UpTrack:
             lsr = (self.sr_ntp >> 16) & 0xFFFFFFFF  # middle 32 bits of the SR's NTP time
             dlsr = max(0, min(0xFFFFFFFF, int((now - self.sr_time) * 65536)))  # 1/65536 s
         return ReportBlock(self.ssrc, fraction, lost, highest, jitter & 0xFFFFFFFF, lsr, dlsr)
+
+
+class DownTrack(DownTrackBase["UpTrack"]):
+    """One subscriber's copy of an :class:`UpTrack` (all of it is :class:`DownTrackBase`).
+
+    The up-track holds its down-tracks and each down-track its up-track; the down-track's logic
+    lives in :mod:`hubbub.sfu.downtrack` and reads its up-track through the ``Source`` protocol,
+    so that module needs nothing of this one and the two do not import each other.
+    """
+
+    __slots__ = ()
