@@ -94,9 +94,7 @@ IO_ALLOWED = {
 
 # The modules of one strongly connected component (without "hubbub.") -> why it is still there.
 # A component passes when it lies inside an entry. Entries only go.
-CYCLES_ALLOWED: dict[frozenset[str], str] = {
-    frozenset({"transport.peer", "transport.sender", "transport.tcp"}): "transport: PeerStats/PeerTransport types",
-}
+CYCLES_ALLOWED: dict[frozenset[str], str] = {}
 
 # -- size --------------------------------------------------------------------------------------
 

@@ -31,8 +31,8 @@ from hubbub.sfu import Router
 from hubbub.sfu.fanout import FanoutEntry
 from hubbub.sfu.forwarder import NativeForwarder, PythonForwarder, make_forwarder
 from hubbub.transport import native as native_mod
-from hubbub.transport.peer import PeerStats
 from hubbub.transport.sender import NativeFanout, make_sender
+from hubbub.transport.stats import PeerStats
 
 lib = native_mod.load()
 needs_native = pytest.mark.skipif(lib is None, reason=f"native fan-out unavailable: {native_mod.failure()}")
@@ -499,7 +499,7 @@ _NO_EXTENSION = (
     "import logging, sys; logging.basicConfig(level=logging.WARNING)\n"
     "sys.modules['hubbub.transport.native._fanout'] = None  # as if it was never built\n"
     "from hubbub.transport import native\n"
-    "from hubbub.transport.peer import PeerStats\n"
+    "from hubbub.transport.stats import PeerStats\n"
     "from hubbub.transport.sender import PythonSender, make_sender\n"
     "from hubbub.sfu.forwarder import PythonForwarder, make_forwarder\n"
     "assert native.load() is None and native.load() is None\n"

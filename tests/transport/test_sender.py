@@ -17,8 +17,8 @@ from hubbub.proto.rtcp import Pli
 from hubbub.proto.rtp import RtpPacket
 from hubbub.proto.srtp import AEAD_AES_128_GCM, AES_CM_128_HMAC_SHA1_80, SrtpError, SrtpProfile, SrtpSession
 from hubbub.transport import native
-from hubbub.transport.peer import PeerStats
 from hubbub.transport.sender import NativeSender, PythonSender, Sender, SendTo, make_sender
+from hubbub.transport.stats import PeerStats
 
 lib = native.load()
 needs_native = pytest.mark.skipif(lib is None, reason=f"native sender unavailable: {native.failure()}")

@@ -5,8 +5,9 @@ The only place in Hubbub that opens sockets. ``RtcTransportServer`` demultiplexe
 handing plain RTP/RTCP to a ``PeerHandler``.
 """
 
-from hubbub.transport.peer import PeerHandler, PeerState, PeerStats, PeerTransport, TransportStats
+from hubbub.transport.peer import PeerHandler, PeerState, PeerTransport
 from hubbub.transport.server import RtcTransportServer, candidate_priority, host_ipv4_addresses
+from hubbub.transport.stats import PeerStats, TransportStats
 
 __all__ = [
     "PeerHandler",

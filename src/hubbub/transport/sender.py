@@ -24,7 +24,7 @@ Two implementations:
   copy of a packet in one call). SRTCP, which has its own keys and index (RFC 3711 §4.3.2),
   is protected with the transport's session and sent from Python, as by the Python sender.
 
-Counters: the Python sender counts into the transport's :class:`~hubbub.transport.peer.PeerStats`
+Counters: the Python sender counts into the transport's :class:`~hubbub.transport.stats.PeerStats`
 as it sends; the native one counts in C, and :meth:`Sender.flush` adds those counts to the
 ``PeerStats`` (the transport calls it whenever its ``stats`` are read).
 """
@@ -38,10 +38,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
 from hubbub.proto.srtp import SrtpError, SrtpSession
+from hubbub.transport.stats import PeerStats
 
 if TYPE_CHECKING:
     from hubbub.transport.native import _fanout
-    from hubbub.transport.peer import PeerStats
 
 __all__ = ["NativeFanout", "NativeSender", "PythonSender", "SendPath", "Sender", "make_sender"]
 

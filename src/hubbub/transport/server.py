@@ -41,8 +41,9 @@ from hubbub.proto.ice import (
 )
 from hubbub.proto.sdp import Candidate
 from hubbub.transport import native as native_ext
-from hubbub.transport.peer import PeerHandler, PeerState, PeerTransport, TransportStats
+from hubbub.transport.peer import PeerHandler, PeerState, PeerTransport
 from hubbub.transport.sender import NativeFanout, SendTo
+from hubbub.transport.stats import TransportStats
 from hubbub.transport.tcp import IceTcpConnection
 from hubbub.transport.udp import UdpMux, UdpMux6
 

@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from typing import TYPE_CHECKING, Final, Protocol, cast
+from typing import Final, Protocol, cast
 
-if TYPE_CHECKING:
-    from hubbub.transport.peer import PeerTransport
-
-__all__ = ["AUTH_TIMEOUT", "MAX_FRAME", "MAX_WRITE_BUFFER", "IceTcpConnection", "frame"]
+__all__ = ["AUTH_TIMEOUT", "MAX_FRAME", "MAX_WRITE_BUFFER", "IceTcpConnection", "TcpPeer", "frame"]
 
 Address = tuple[str, int]
 
@@ -45,6 +42,14 @@ class TcpHost(Protocol):
     def tcp_closed(self, conn: IceTcpConnection, reason: str) -> None: ...
 
 
+class TcpPeer(Protocol):
+    """The peer connection an authenticated connection carries (a ``PeerTransport``)."""
+
+    def receive(self, data: bytes, addr: Address, link: IceTcpConnection | None) -> None: ...
+
+    def detach(self, link: IceTcpConnection) -> None: ...
+
+
 class IceTcpConnection(asyncio.Protocol):
     """One accepted ICE-TCP connection."""
 
@@ -56,7 +61,7 @@ class IceTcpConnection(asyncio.Protocol):
         self._auth_timer: asyncio.TimerHandle | None = None
         self._close_reason = "closed by peer"
         self.addr: Address = ("", 0)
-        self.peer: PeerTransport | None = None  # set once an ICE check authenticated
+        self.peer: TcpPeer | None = None  # set once an ICE check authenticated
         self.frames_in = 0
         self.frames_out = 0
         self.dropped_out = 0
@@ -100,7 +105,7 @@ class IceTcpConnection(asyncio.Protocol):
 
     # -- used by the server and the peer --------------------------------------------------------
 
-    def authenticated(self, peer: PeerTransport) -> None:
+    def authenticated(self, peer: TcpPeer) -> None:
         self.peer = peer
         self._cancel_auth_timer()
 
