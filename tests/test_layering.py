@@ -6,13 +6,15 @@
   top-level package is given one in :data:`RANK`.
 - **The SDK stays a client.** ``sdk`` imports only the shared wire schema; of the rest only client
   tooling (``cli``, ``bench``) and ``agents`` (a voice agent joins calls as an SDK client) import it.
-- **proto and sfu are sans-I/O**: no sockets, event loops, clocks, sleeps, threads, timers or
+- **proto, sfu and signaling are sans-I/O**: no sockets, event loops, clocks, sleeps, threads, timers or
   processes; time comes in as a ``now`` argument and packets go out through an interface. What
   counts: importing a module of :data:`NO_IO_MODULES` (or one below it), and naming anything in
   :data:`NO_IO_NAMES` (called or not: ``clock=time.monotonic`` counts), after resolving import
   aliases (``from datetime import datetime as dt; dt.now()`` is ``datetime.datetime.now``).
   Imports inside functions and under ``if TYPE_CHECKING:`` count too. Not covered: file I/O,
   ``logging``, ``random``/``secrets`` (entropy is not a clock).
+- **Domain packages own no endpoint and no network client**: rooms and messaging import no web
+  framework, server or HTTP client (:data:`DOMAIN_PACKAGES`, :data:`NETWORK_MODULES`).
 - **No import cycle**, run-time or type-level: the graph has an edge for every import statement
   anywhere in a module (functions, ``if TYPE_CHECKING:``), relative imports resolved;
   ``from pkg import sub`` is an edge to the module ``pkg.sub``, ``from pkg import Name`` an edge to
@@ -64,7 +66,8 @@ SDK_IMPORTERS = {"cli", "bench", "agents"}
 
 # -- sans-I/O ----------------------------------------------------------------------------------
 
-NO_IO_PACKAGES = ("proto", "sfu")
+# signaling: the /rtc/v1 protocol handler; the connection host (server/connection.py) owns the socket
+NO_IO_PACKAGES = ("proto", "sfu", "signaling")
 NO_IO_MODULES = (
     # sockets, event loops, tasks, sleeps and timeouts (asyncio.sleep, wait_for, loop.time())
     *("socket", "socketserver", "ssl", "select", "selectors", "asyncio", "uvloop"),
@@ -89,6 +92,15 @@ NO_IO_NAMES = (
 IO_ALLOWED = {
     "proto/stun.py: socket": "inet_pton/inet_ntop pack XOR-MAPPED-ADDRESS; ipaddress does it without socket",
 }
+
+# -- domain packages ---------------------------------------------------------------------------
+
+# Use cases: the composition root mounts their endpoints and wires their network clients.
+DOMAIN_PACKAGES = ("rooms", "messaging")
+NETWORK_MODULES = (
+    *("fastapi", "starlette", "uvicorn", "websockets", "httpx", "aiohttp", "requests"),
+    *("socket", "http.client", "http.server", "urllib.request"),
+)
 
 # -- cycles ------------------------------------------------------------------------------------
 
@@ -256,7 +268,7 @@ def io_uses(module: Module) -> dict[str, int]:
     return found
 
 
-def test_proto_and_sfu_do_no_io() -> None:
+def test_sans_io_layers_do_no_io() -> None:
     found: dict[str, int] = {}
     for module in modules().values():
         if module.layer in NO_IO_PACKAGES:
@@ -265,6 +277,18 @@ def test_proto_and_sfu_do_no_io() -> None:
     assert not new, "sans-I/O layers use I/O (take `now` as an argument; sockets live in transport):\n" + "\n".join(new)
     stale = sorted(set(IO_ALLOWED) - set(found))
     assert not stale, "IO_ALLOWED entries no longer needed (delete them):\n" + "\n".join(stale)
+
+
+def test_domain_packages_own_no_endpoint_or_network_client() -> None:
+    found = []
+    for module in modules().values():
+        if module.layer not in DOMAIN_PACKAGES:
+            continue
+        for imp in module.imports():
+            for banned in NETWORK_MODULES:
+                if imp.source == banned or imp.source.startswith(banned + "."):
+                    found.append(f"{module.rel}:{imp.line}: {imp.source}")
+    assert not found, "domain packages import a web framework or network client:\n" + "\n".join(found)
 
 
 def test_the_io_rule_sees_through_aliases() -> None:
