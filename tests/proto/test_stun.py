@@ -482,3 +482,43 @@ def test_fuzz_mutated_vectors(vector: bytes, edits: list[tuple[int, int]]) -> No
     for index, value in edits:
         data[index % len(data)] = value
     _check_parse_only_raises_parse_error(bytes(data))
+
+
+# Addresses are packed and printed with ipaddress (proto does no socket calls); the results are
+# the ones inet_pton/inet_ntop give, IPv4-mapped and IPv4-compatible IPv6 text included.
+
+_v6_words = st.lists(st.sampled_from([0, 0, 0, 0xFFFF, 1]) | st.integers(0, 0xFFFF), min_size=8, max_size=8)
+
+
+@given(_v6_words, st.integers(0, 0xFFFF))
+def test_ipv6_addresses_match_the_socket_module(words: list[int], port: int) -> None:
+    import socket
+
+    packed = b"".join(w.to_bytes(2, "big") for w in words)
+    value = struct.pack("!BBH", 0, 0x02, port) + packed
+    if packed[:12] == bytes(10) + b"\xff\xff":  # IPv4-mapped: packed as IPv4, printed as mapped
+        assert unpack_address(value) == ("::ffff:" + socket.inet_ntop(socket.AF_INET, packed[12:]), port)
+        assert pack_address(unpack_address(value)) == struct.pack("!BBH", 0, 0x01, port) + packed[12:]
+        return
+    text = socket.inet_ntop(socket.AF_INET6, packed)
+    assert unpack_address(value) == (text, port)
+    assert pack_address((text, port)) == value
+
+
+@given(st.binary(min_size=4, max_size=4), st.integers(0, 0xFFFF))
+def test_ipv4_addresses_match_the_socket_module(packed: bytes, port: int) -> None:
+    import socket
+
+    value = struct.pack("!BBH", 0, 0x01, port) + packed
+    assert unpack_address(value) == (socket.inet_ntop(socket.AF_INET, packed), port)
+    assert pack_address(unpack_address(value)) == value
+
+
+@pytest.mark.parametrize("host", ["01.2.3.4", "1.2.3", "1.2.3.256", "example.org", "", "::ffff:1.2.3.4.5"])
+def test_pack_refuses_what_is_not_an_ip_address(host: str) -> None:
+    with pytest.raises(ValueError, match="not an IP address"):
+        pack_address((host, 3478))
+
+
+def test_pack_drops_an_ipv6_zone_index() -> None:
+    assert pack_address(("fe80::1%eth0", 1)) == pack_address(("fe80::1", 1))

@@ -17,8 +17,8 @@ Every error about untrusted input is a `StunParseError` (a `ValueError`); nothin
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
-import socket
 import struct
 import zlib
 from collections.abc import Iterable
@@ -151,16 +151,24 @@ def _pack_ip(host: str) -> tuple[int, bytes]:
     """Return (family, packed address); IPv4-mapped IPv6 addresses become IPv4."""
     host = host.split("%", 1)[0]  # drop an IPv6 zone index
     try:
-        return 0x01, socket.inet_pton(socket.AF_INET, host)
-    except OSError:
-        pass
-    try:
-        packed = socket.inet_pton(socket.AF_INET6, host)
-    except OSError as exc:
+        ip = ipaddress.ip_address(host)
+    except ValueError as exc:
         raise ValueError(f"not an IP address: {host!r}") from exc
-    if packed[:12] == b"\x00" * 10 + b"\xff\xff":
-        return 0x01, packed[12:]
-    return 0x02, packed
+    if isinstance(ip, ipaddress.IPv4Address):
+        return 0x01, ip.packed
+    if ip.ipv4_mapped is not None:
+        return 0x01, ip.ipv4_mapped.packed
+    return 0x02, ip.packed
+
+
+def _ipv6_text(packed: bytes) -> str:
+    """RFC 5952 text, with the IPv4-mapped and IPv4-compatible forms written as inet_ntop does."""
+    if packed[:10] == bytes(10):
+        if packed[10:12] == b"\xff\xff":
+            return "::ffff:" + str(ipaddress.IPv4Address(packed[12:]))
+        if packed[10:12] == b"\0\0" and packed[12:14] != b"\0\0":
+            return "::" + str(ipaddress.IPv4Address(packed[12:]))
+    return str(ipaddress.IPv6Address(packed))
 
 
 def pack_address(addr: Address) -> bytes:
@@ -175,9 +183,9 @@ def unpack_address(value: bytes) -> Address:
         raise StunParseError("address attribute too short")
     family, port = value[1], int.from_bytes(value[2:4], "big")
     if family == 0x01 and len(value) == 8:
-        return socket.inet_ntop(socket.AF_INET, value[4:8]), port
+        return str(ipaddress.IPv4Address(value[4:8])), port
     if family == 0x02 and len(value) == 20:
-        return socket.inet_ntop(socket.AF_INET6, value[4:20]), port
+        return _ipv6_text(value[4:20]), port
     raise StunParseError(f"bad address family {family} or length {len(value)}")
 
 
