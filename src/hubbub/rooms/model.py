@@ -8,7 +8,6 @@ joined user (one token identity; joining again elsewhere replaces the older sess
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -106,7 +105,6 @@ class Room:
     created_at: float
     participants: dict[str, Participant] = field(default_factory=dict)
     empty_since: float | None = None
-    on_close: list[Callable[[], None]] = field(default_factory=list)
 
     def by_identity(self, identity: str) -> Participant | None:
         return next((p for p in self.participants.values() if p.identity == identity), None)

@@ -62,10 +62,7 @@ def read_codec_attribute(media: MediaSection, name: str, value: str) -> bool:
     """Apply a=fmtp / a=rtcp-fb; False when it names no known codec (kept verbatim)."""
     target, _, rest = value.partition(" ")
     if name == "rtcp-fb" and target == "*":
-        fb = " ".join(rest.split())
-        if not fb:
-            raise InvalidField("a=rtcp-fb needs a feedback type (RFC 4585 §4.2)")
-        media.rtcp_fb_all.append(fb)
+        media.rtcp_fb_all.append(_feedback_type(rest))
         return True
     if not (target.isascii() and target.isdigit()):
         raise InvalidField(f"a={name} needs a payload type, got {target!r}")
@@ -75,11 +72,15 @@ def read_codec_attribute(media: MediaSection, name: str, value: str) -> bool:
     if name == "fmtp":
         codec.fmtp.update(read_fmtp(rest))
     else:
-        fb = " ".join(rest.split())
-        if not fb:
-            raise InvalidField("a=rtcp-fb needs a feedback type (RFC 4585 §4.2)")
-        codec.rtcp_fb.append(fb)
+        codec.rtcp_fb.append(_feedback_type(rest))
     return True
+
+
+def _feedback_type(rest: str) -> str:
+    fb = " ".join(rest.split())
+    if not fb:
+        raise InvalidField("a=rtcp-fb needs a feedback type (RFC 4585 §4.2)")
+    return fb
 
 
 def codec_lines(media: MediaSection) -> list[str]:
