@@ -17,6 +17,8 @@
 - Errors -- :mod:`hubbub.sdk.errors`, all derived from :class:`HubbubError`.
 - Tokens -- :func:`build_token` mints access tokens in your backend (standard library only).
 - Loopback -- :mod:`hubbub.sdk.loopback`, for servers on 127.0.0.1 (switched on automatically).
+- Lab -- :mod:`hubbub.sdk.lab`: ``connect(..., media_relay="IP:port")`` sends one client's media
+  through an impairment relay (``hubbub netsim``), for tests and benchmarks.
 
 Needs the ``sdk`` extra (aiortc, numpy). Everything but :func:`build_token` is imported on first
 use, so server code that only mints tokens (``from hubbub.sdk.token import build_token``) never

@@ -9,6 +9,9 @@
   change; the client answers. Each remote ``a=msid`` is ``<participant_sid> <track_sid>``, which
   is how an aiortc ``track`` event is tied to a participant and a publication (``on_track``).
 
+Each remote description passes through :func:`hubbub.sdk.lab.through_relay` first when the room
+was given a ``media_relay`` (a lab option: all of this client's media goes through that relay).
+
 A muted track keeps its sender (and its ``a=msid``) but sends a stand-in: silence or black frames.
 aiortc 1.16 has no ``removeTrack``: an unpublished track's m-line goes inactive instead.
 """
@@ -31,6 +34,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 
 from hubbub.schema import signaling as proto
+from hubbub.sdk.lab import MediaRelay, through_relay
 from hubbub.sdk.media import stand_in_track
 from hubbub.sdk.records import LocalPublication
 from hubbub.sdk.signaling import SignalingClient
@@ -57,7 +61,8 @@ class Negotiation:
     """The publisher and subscriber connections of one room (see the module docstring).
 
     ``on_track`` gets each remote track; ``on_failed`` names a connection (``"publisher"`` or
-    ``"subscriber"``) that failed, so the room can reconnect.
+    ``"subscriber"``) that failed, so the room can reconnect. ``media_relay`` moves the server's
+    candidates in every remote description to that relay (:mod:`hubbub.sdk.lab`).
     """
 
     def __init__(
@@ -67,8 +72,10 @@ class Negotiation:
         peer_connection: PeerConnectionFactory,
         on_track: OnTrack,
         on_failed: Callable[[str], None],
+        media_relay: MediaRelay | None = None,
     ) -> None:
         self._signal = signal
+        self._media_relay = media_relay
         self._peer_connection = peer_connection
         self._on_track = on_track
         self._on_failed = on_failed
@@ -87,6 +94,11 @@ class Negotiation:
         pc.add_listener("connectionstatechange", lambda: self._state_changed(pc, which))
         return pc
 
+    def _remote_description(self, sdp: str, kind: str) -> RTCSessionDescription:
+        if self._media_relay is not None:
+            sdp = through_relay(sdp, self._media_relay)
+        return RTCSessionDescription(sdp=sdp, type=kind)
+
     def _state_changed(self, pc: RTCPeerConnection, which: str) -> None:
         if pc.connectionState == "failed" and pc in (self.publisher, self.subscriber):
             self._on_failed(f"{which} connection failed")
@@ -99,7 +111,7 @@ class Negotiation:
         if pc is None:
             pc = self.subscriber = self._new_peer_connection("subscriber")
             pc.add_listener("track", lambda track: self._remote_track(pc, track))
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await pc.setRemoteDescription(self._remote_description(sdp, "offer"))
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
         await self._signal.send(proto.Answer(sdp=pc.localDescription.sdp))
@@ -150,7 +162,7 @@ class Negotiation:
             proto.Offer(sdp=pc.localDescription.sdp), reply=lambda m: isinstance(m, proto.Answer)
         )
         assert isinstance(reply, proto.Answer)
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=reply.sdp, type="answer"))
+        await pc.setRemoteDescription(self._remote_description(reply.sdp, "answer"))
 
     @staticmethod
     def send_muted(out: Outgoing, muted: bool) -> None:

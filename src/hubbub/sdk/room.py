@@ -43,6 +43,7 @@ from hubbub.sdk.events import (
     RoomEvent,
     TokenExpiring,
 )
+from hubbub.sdk.lab import MediaRelay
 from hubbub.sdk.loopback import allow_loopback_candidates, is_loopback_host
 from hubbub.sdk.negotiation import Negotiation, Outgoing, PeerConnectionFactory
 from hubbub.sdk.participants import Participants
@@ -77,6 +78,7 @@ async def connect(
     join_timeout: float = 10.0,
     request_timeout: float = 10.0,
     backoff: Backoff | None = None,
+    media_relay: str | None = None,
 ) -> Room:
     """Join a room and return the connected :class:`Room`.
 
@@ -90,6 +92,12 @@ async def connect(
     exactly when the URL's host is a loopback address. ``ice_servers`` overrides the STUN/TURN
     servers the server suggests in ``joined``.
 
+    ``media_relay`` (a lab and test option, off by default): ``"IP:port"`` of an impairment relay
+    (``hubbub netsim``) that forwards to the server's media port; every candidate the server
+    offers this client is replaced by that address, so all of its media, and none of its
+    signaling, goes through the relay (:mod:`hubbub.sdk.lab`). Raises :class:`ValueError` if
+    it is not an IP literal and a port.
+
     Raises :class:`~hubbub.sdk.errors.JoinError` (code and message from the server) when the
     join is refused, :class:`~hubbub.sdk.errors.ConnectionLostError` when the server cannot be
     reached, :class:`~hubbub.sdk.errors.RequestTimeout` after ``join_timeout`` seconds.
@@ -99,6 +107,9 @@ async def connect(
     """
     ws_url = signaling_url(url)
     host = urlsplit(ws_url).hostname or ""
+    relay = MediaRelay.parse(media_relay) if media_relay else None
+    if loopback is None:
+        loopback = is_loopback_host(host) or (relay is not None and is_loopback_host(relay.host))
     room = Room(
         ws_url,
         proto.Join(
@@ -110,10 +121,11 @@ async def connect(
             metadata=metadata,
             auto_subscribe=auto_subscribe,
         ),
-        loopback=is_loopback_host(host) if loopback is None else loopback,
+        loopback=loopback,
         ice_servers=ice_servers,
         request_timeout=request_timeout,
         backoff=backoff,
+        media_relay=relay,
     )
     await room._open(join_timeout)
     return room
@@ -127,7 +139,7 @@ class Room:
     up to date by the server's events; :meth:`events` yields them.
 
     ``open_socket`` and ``peer_connection`` make the signaling socket and the peer connections
-    (tests pass fakes: ``tests/conformance``).
+    (tests pass fakes: ``tests/conformance``); ``media_relay`` is :func:`connect`'s lab option.
     """
 
     def __init__(
@@ -141,6 +153,7 @@ class Room:
         backoff: Backoff | None,
         open_socket: OpenSocket = open_websocket,
         peer_connection: PeerConnectionFactory = RTCPeerConnection,
+        media_relay: MediaRelay | None = None,
     ) -> None:
         self._join = join
         self._ice_servers_override = list(ice_servers) if ice_servers is not None else None
@@ -158,6 +171,7 @@ class Room:
             peer_connection=peer_connection,
             on_track=self._track_arrived,
             on_failed=self._media_failed,
+            media_relay=media_relay,
         )
         self._outgoing = self._media.outgoing  # by cid
         self._remote = Participants()
