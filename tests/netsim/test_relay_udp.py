@@ -1,0 +1,117 @@
+"""The relay over real UDP, each impairment measured (tolerances wide enough for a busy machine;
+the 5% precision figures are ``hubbub bench netsim``'s)."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+
+from hubbub.netsim import Burst, Impairment, Relay, Timeline
+from hubbub.netsim.probe import Echo
+from hubbub.netsim.probe import probe as send_through
+
+
+async def test_a_clean_relay_forwards_both_ways_with_one_upstream_address_per_client(echo: Echo) -> None:
+    async with Relay(to=echo.address, seed=1) as relay:
+        first, second = await asyncio.gather(
+            send_through(relay.address, 50, 500, settle=0.2), send_through(relay.address, 50, 500, settle=0.2)
+        )
+        assert len(first.arrivals) == 50 and len(second.arrivals) == 50
+        assert len(echo.protocol.sources) == 2  # each client its own upstream socket
+        stats = relay.stats()
+        assert stats["flows"] == 2
+        assert stats["up"]["forwarded"] == 100 and stats["down"]["forwarded"] == 100
+
+
+async def test_loss_is_applied_per_direction(echo: Echo) -> None:
+    async with Relay(to=echo.address, up=Impairment(loss=0.2), seed=2) as relay:
+        got = await send_through(relay.address, 2000, 2000)
+        stats = relay.stats()
+    assert stats["up"]["dropped"]["loss"] == 2000 - stats["up"]["forwarded"]
+    assert stats["down"]["dropped_total"] == 0
+    assert 0.15 < 1 - len(got.arrivals) / 2000 < 0.25
+
+
+async def test_burst_loss_comes_in_runs(echo: Echo) -> None:
+    async with Relay(to=echo.address, down=Impairment(burst=Burst(p=0.02, r=0.2)), seed=3) as relay:
+        got = await send_through(relay.address, 3000, 2000)
+    lost = [seq not in got.arrivals for seq in range(3000)]
+    runs, run = [], 0
+    for x in lost:
+        if x:
+            run += 1
+        elif run:
+            runs.append(run)
+            run = 0
+    assert runs and 3 < statistics.mean(runs) < 8  # 1 / r = 5
+
+
+async def test_delay_and_jitter(echo: Echo) -> None:
+    async with Relay(to=echo.address, up=Impairment(delay_ms=40, jitter_ms=10, reorder=True), seed=4) as relay:
+        got = await send_through(relay.address, 1000, 500)
+        assert relay.stats()["late_ms_mean"] < 10
+    delays = got.delays()
+    assert len(delays) == 1000
+    assert 0.038 < statistics.median(delays) < 0.050
+    assert 0.006 < statistics.stdev(delays) < 0.016
+    assert got.order != sorted(got.order)  # reordered
+
+
+async def test_jitter_without_reordering_keeps_the_order(echo: Echo) -> None:
+    async with Relay(to=echo.address, up=Impairment(delay_ms=20, jitter_ms=10), seed=5):
+        pass
+    async with Relay(to=echo.address, up=Impairment(delay_ms=20, jitter_ms=10), seed=5) as relay:
+        got = await send_through(relay.address, 500, 100)
+    assert len(got.order) == 500 and got.order == sorted(got.order)
+    assert statistics.stdev(got.delays()) > 0.003
+
+
+async def test_duplication(echo: Echo) -> None:
+    async with Relay(to=echo.address, up=Impairment(duplicate=0.1), seed=6) as relay:
+        got = await send_through(relay.address, 1000, 1000)
+        assert relay.stats()["up"]["duplicated"] > 50
+    twice = sum(len(t) == 2 for t in got.arrivals.values())
+    assert 50 < twice < 160
+
+
+async def test_the_rate_limit_and_its_tail_drop(echo: Echo) -> None:
+    # 2,000 packets/s of 200 bytes is 3.2 Mbit/s offered to a 1 Mbit/s bottleneck with a 100 ms queue
+    async with Relay(to=echo.address, up=Impairment(rate_kbps=1000, queue_ms=100), seed=7) as relay:
+        got = await send_through(relay.address, 2000, 2000)
+        stats = relay.stats()["up"]
+    first, last = min(t[0] for t in got.arrivals.values()), max(t[0] for t in got.arrivals.values())
+    kbps = (len(got.arrivals) - 1) * 200 * 8 / (last - first) / 1000
+    assert 850 < kbps < 1100
+    assert stats["dropped"]["queue"] > 1000
+    assert 80 < stats["queue_delay_ms_max"] <= 100
+
+
+async def test_outages(echo: Echo) -> None:
+    async with Relay(to=echo.address, up=Impairment(outage_every_s=0.5, outage_s=0.2), seed=8) as relay:
+        got = await send_through(relay.address, 1000, 1000)
+        stats = relay.stats()["up"]
+    assert 0.3 < stats["dropped"]["outage"] / 1000 < 0.5
+    assert 0.5 < len(got.arrivals) / 1000 < 0.7
+
+
+async def test_a_timeline_changes_the_impairment_on_time(echo: Echo) -> None:
+    timeline = Timeline.parse("0.3 up loss=1\n0.6 restore\n")
+    async with Relay(to=echo.address, seed=9) as relay:
+        steps: list[float] = []
+        relay.play(timeline, on_step=lambda at, up, down: steps.append(at))
+        got = await send_through(relay.address, 900, 1000)
+    assert steps == [0.3, 0.6]
+    lost = [seq for seq in range(900) if seq not in got.arrivals]
+    assert 250 < len(lost) < 350
+    assert 250 < statistics.median(lost) < 650  # the hole is in the middle third
+    assert all(seq in got.arrivals for seq in range(0, 200))
+    assert all(seq in got.arrivals for seq in range(700, 900))
+
+
+async def test_set_changes_a_running_relay(echo: Echo) -> None:
+    async with Relay(to=echo.address, seed=10) as relay:
+        await send_through(relay.address, 20, 500, settle=0.1)
+        relay.set(down="lossy-30")
+        assert relay.down.loss == 0.3 and relay.up.loss == 0
+        got = await send_through(relay.address, 1000, 2000)
+    assert 0.2 < 1 - len(got.arrivals) / 1000 < 0.4
