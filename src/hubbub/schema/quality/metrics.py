@@ -93,6 +93,8 @@ class StreamSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     total_samples_received: int = 0
     jitter_buffer_delay: float = 0.0
     jitter_buffer_emitted_count: int = 0
+    packets_received: int = 0
+    packets_lost: int = 0
     quality_limitation_reason: str = ""
     """outbound video: ``none``, ``bandwidth``, ``cpu`` or ``other``."""
 
