@@ -7,10 +7,11 @@
 - **The SDK stays a client.** ``sdk`` imports only the shared wire schema; of the rest only client
   tooling (``cli``, ``bench``) and ``agents`` (a voice agent joins calls as an SDK client) import it.
 - **proto, sfu, signaling and the modules of** :data:`NO_IO_FILES` **are sans-I/O**: no sockets,
-  event loops, clocks, sleeps, threads, timers or processes; time comes in as a ``now`` argument and packets go out through an interface. What
-  counts: importing a module of :data:`NO_IO_MODULES` (or one below it), and naming anything in
-  :data:`NO_IO_NAMES` (called or not: ``clock=time.monotonic`` counts), after resolving import
-  aliases (``from datetime import datetime as dt; dt.now()`` is ``datetime.datetime.now``).
+  event loops, clocks, sleeps, threads, timers or processes; time comes in as a ``now`` argument
+  and packets go out through an interface. What counts: importing a module of
+  :data:`NO_IO_MODULES` (or one below it), and naming anything in :data:`NO_IO_NAMES` (called or
+  not: ``clock=time.monotonic`` counts), after resolving import aliases
+  (``from datetime import datetime as dt; dt.now()`` is ``datetime.datetime.now``).
   Imports inside functions and under ``if TYPE_CHECKING:`` count too. Not covered: file I/O,
   ``logging``, ``random``/``secrets`` (entropy is not a clock).
 - **Domain packages own no endpoint and no network client**: rooms and messaging import no web
