@@ -1,4 +1,4 @@
-// Talk to a voice agent from the browser: /demo/agent.html?token=...&app=...[&agent=...&key=...&autojoin=1]
+// Talk to a voice agent from the browser: /demo/agent.html?token=...&app=...[&agent=...&key=...&autojoin=1&relay=IP:port]
 //
 // Joins the agent's channel with the Web SDK, publishes the microphone, plays the agent's voice,
 // and shows live subtitles and per-turn latency. Until channel messages reach the Web SDK, the
@@ -7,7 +7,7 @@
 // running in the token's channel. Fields missing from the address are asked for in the form.
 // For tests: window.agentDemo.
 import * as Hubbub from '/sdk/hubbub.js';
-import {setState, showError as showErrorWith} from './common.js';
+import {labOptions, setState, showError as showErrorWith} from './common.js';
 
 const params = new URLSearchParams(location.search);
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -88,7 +88,7 @@ async function join() {
   button.disabled = true;
   try {
     setState('connecting');
-    const room = await Hubbub.connect(params.get('server') || location.origin, field('token').value.trim(), {autoSubscribe: true});
+    const room = await Hubbub.connect(params.get('server') || location.origin, field('token').value.trim(), {autoSubscribe: true, ...labOptions(params)});
     state.room = room;
     room.on('trackSubscribed', (/** @type {MediaStreamTrack} */ track) => {
       if (track.kind === 'audio') /** @type {HTMLAudioElement} */ ($('voice')).srcObject = new MediaStream([track]);

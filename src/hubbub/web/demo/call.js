@@ -1,4 +1,4 @@
-// The 1v1 / group call page: /demo/call.html?token=...[&channel=...&preset=group&publish=0&server=...]
+// The 1v1 / group call page: /demo/call.html?token=...[&channel=...&preset=group&publish=0&server=...&relay=IP:port]
 //
 // Joins with the Web SDK, publishes camera + microphone, shows a tile per participant with a live
 // stats line. A token that may not publish (an audience token) joins to watch: no camera, no
@@ -6,7 +6,7 @@
 // the buttons. For tests it exposes window.hubbubRoom, window.hubbubEvents (the event sequence),
 // window.hubbubTimings (call setup), window.hubbubError and window.hubbubState.
 import * as Hubbub from '/sdk/hubbub.js';
-import {publishGrants, setState, showError as showErrorWith} from './common.js';
+import {labOptions, publishGrants, setState, showError as showErrorWith} from './common.js';
 
 const params = new URLSearchParams(location.search);
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -259,7 +259,7 @@ async function start(server, token) {
     }
     timings.deviceMs = performance.now() - t0;
   }
-  const room = new Hubbub.Room({autoSubscribe: true, channel: params.get('channel') || undefined, name: params.get('name') || undefined});
+  const room = new Hubbub.Room({autoSubscribe: true, channel: params.get('channel') || undefined, name: params.get('name') || undefined, ...labOptions(params)});
   Object.assign(window, {hubbubRoom: room});
   wire(room);
   timings.connectStart = performance.now();

@@ -1,4 +1,5 @@
-// Helpers the demo pages share: the status line, user-facing error boxes, what a token may publish.
+// Helpers the demo pages share: the status line, user-facing error boxes, what a token may publish,
+// the lab options a page takes from its URL.
 // Each page keeps its own `hint` (what to do about an error, in that scenario's words).
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -42,4 +43,14 @@ export function publishGrants(token) {
   } catch {
     return null;
   }
+}
+
+/**
+ * The Web SDK's lab options from the page's URL: `?relay=IP:port` sends this page's media through
+ * an impairment relay (`hubbub netsim`, see the network lab guide). Nothing when absent.
+ * @param {URLSearchParams} params @returns {{mediaRelay?: string}}
+ */
+export function labOptions(params) {
+  const relay = params.get('relay');
+  return relay ? {mediaRelay: relay} : {};
 }

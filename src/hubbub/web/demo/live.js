@@ -1,11 +1,11 @@
-// The live page: /demo/live.html?token=...[&preset=live-host&channel=...&server=...]
+// The live page: /demo/live.html?token=...[&preset=live-host&channel=...&server=...&relay=IP:port]
 //
 // The view follows the token: a host token (one that may publish) goes live with camera and
 // microphone and watches its own picture; an audience token subscribes only and shows the first
 // host on stage. Both show the viewer count, the network quality and a stats line. For tests the
 // page exposes window.hubbubRoom, hubbubEvents, hubbubState, hubbubError and hubbubView.
 import * as Hubbub from '/sdk/hubbub.js';
-import {setState, showError as showErrorWith} from './common.js';
+import {labOptions, setState, showError as showErrorWith} from './common.js';
 
 const params = new URLSearchParams(location.search);
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -171,7 +171,7 @@ function toggle(id, pub, on, off) {
 async function start(server, token) {
   $('join').classList.remove('shown');
   const presetName = /** @type {Hubbub.PresetName} */ (params.get('preset') || 'live-host');
-  const room = new Hubbub.Room({autoSubscribe: true, channel: params.get('channel') || undefined, name: params.get('name') || undefined});
+  const room = new Hubbub.Room({autoSubscribe: true, channel: params.get('channel') || undefined, name: params.get('name') || undefined, ...labOptions(params)});
   Object.assign(window, {hubbubRoom: room});
   wire(room);
   try {

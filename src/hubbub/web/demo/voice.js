@@ -1,11 +1,11 @@
-// The voice chat room: /demo/voice.html?token=...[&publish=0&channel=...&server=...&seats=8]
+// The voice chat room: /demo/voice.html?token=...[&publish=0&channel=...&server=...&seats=8&relay=IP:port]
 //
 // Audio only (the `voice` preset). Each participant takes a seat in join order; the SFU's
 // `activeSpeakers` events light up whoever is speaking. `publish=0` (or an audience token) joins to
 // listen only. For tests the page exposes window.hubbubRoom, hubbubEvents, hubbubState, hubbubError
 // and hubbubSpoke (identity -> how many activeSpeakers events named it).
 import * as Hubbub from '/sdk/hubbub.js';
-import {publishGrants, setState, showError as showErrorWith} from './common.js';
+import {labOptions, publishGrants, setState, showError as showErrorWith} from './common.js';
 
 const params = new URLSearchParams(location.search);
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -190,7 +190,7 @@ async function start(server, token, publish) {
       showError(err); // still join, to listen
     }
   }
-  const room = new Hubbub.Room({autoSubscribe: true, channel: params.get('channel') || undefined, name: params.get('name') || undefined});
+  const room = new Hubbub.Room({autoSubscribe: true, channel: params.get('channel') || undefined, name: params.get('name') || undefined, ...labOptions(params)});
   Object.assign(window, {hubbubRoom: room});
   wire(room);
   try {

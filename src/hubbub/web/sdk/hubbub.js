@@ -33,7 +33,8 @@
 // (listeners), participants.js (participants, publications and the roster that applies frames to
 // them), negotiation.js (the two peer connections and the published tracks), signaling.js (the
 // WebSocket, requests and replies), reconnect.js (resumption), stats.js (getStats and network
-// quality), devices.js (presets, cameras, microphones, screens), errors.js.
+// quality), devices.js (presets, cameras, microphones, screens), lab.js (the `mediaRelay` lab
+// option), errors.js.
 
 import {Room} from './room.js';
 import {PRESETS, createCameraTrack, createMicrophoneTrack} from './devices.js';

@@ -7,8 +7,12 @@
 // - the *subscriber* connection, where the server offers whenever this client's subscriptions
 //   change and the client answers. Each remote a=msid is `<participant_sid> <track_sid>`, which is
 //   how an RTCPeerConnection `track` event becomes a `trackSubscribed` event.
+//
+// With the lab option `mediaRelay`, every remote description goes through lab.js's `throughRelay`
+// first, so all of this client's media goes to that relay.
 
 import {ConnectionError, HubbubError} from './errors.js';
+import {throughRelay} from './lab.js';
 import {LocalPublication} from './participants.js';
 import {requestId} from './signaling.js';
 
@@ -56,6 +60,13 @@ export class Negotiation {
     /** @type {LocalPublication[]} */ this.outgoing = [];
     /** @type {Promise<void>} */ this._chain = Promise.resolve();
     /** @type {Promise<void>|null} */ this._queued = null;
+    /** @type {import('./lab.js').MediaRelay|null} the lab option: the server's candidates move here */
+    this.mediaRelay = null;
+  }
+
+  /** The server's SDP as this client applies it (through the lab's relay, if any). @param {string} sdp */
+  _remote(sdp) {
+    return this.mediaRelay ? throughRelay(sdp, this.mediaRelay) : sdp;
   }
 
   /** @returns {RTCPeerConnection} */
@@ -83,7 +94,7 @@ export class Negotiation {
       created.ontrack = (ev) => this._onRemoteTrack(created, ev);
       this._watch(created, 'subscriber');
     }
-    await pc.setRemoteDescription({type: 'offer', sdp});
+    await pc.setRemoteDescription({type: 'offer', sdp: this._remote(sdp)});
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
     if (pc !== this.subscriber) return;
@@ -174,7 +185,7 @@ export class Negotiation {
     }));
     const reply = await this._host.request({type: 'offer', sdp});
     if (pc !== this.publisher) return;
-    await pc.setRemoteDescription({type: 'answer', sdp: reply.sdp});
+    await pc.setRemoteDescription({type: 'answer', sdp: this._remote(reply.sdp)});
   }
 
   /** @param {LocalPublication} pub @param {boolean} muted */

@@ -7,6 +7,7 @@
 import {ConnectionError, HubbubError, KickedError, errorFromFrame} from './errors.js';
 import {Emitter} from './events.js';
 import {captureScreen, createCameraTrack, createMicrophoneTrack, preset} from './devices.js';
+import {parseMediaRelay} from './lab.js';
 import {Negotiation} from './negotiation.js';
 import {LocalParticipant, Roster} from './participants.js';
 import {BACKOFF, resume} from './reconnect.js';
@@ -30,6 +31,9 @@ import {StatsCollector} from './stats.js';
  * @property {number} [joinTimeout=10000] ms to wait for the server to accept the join
  * @property {number} [requestTimeout=10000] ms to wait for any reply
  * @property {boolean} [reconnect=true] resume automatically after a network drop
+ * @property {string} [mediaRelay] lab and test option, off by default: `'IP:port'` of an impairment
+ *   relay (`hubbub netsim`) in front of the server's media port; the server's candidates are
+ *   replaced by it, so all of this client's media (none of its signaling) goes through the relay
  */
 
 /**
@@ -127,12 +131,14 @@ export class Room {
 
   /**
    * Join the room. Rejects with {@link JoinError} when the server refuses (its `code`),
-   * {@link ConnectionError} when the server cannot be reached or does not answer in time.
+   * {@link ConnectionError} when the server cannot be reached or does not answer in time, and
+   * with `invalid_argument` when the `mediaRelay` option is not `'IP:port'`.
    * @param {string} url the server's base URL (http(s) or ws(s)) @param {string} token
    */
   async connect(url, token) {
     if (this.state !== 'disconnected') throw new HubbubError('invalid_state', `the room is ${this.state}`);
     this._closedError = null;
+    this._media.mediaRelay = this.options.mediaRelay ? parseMediaRelay(this.options.mediaRelay) : null;
     this._signal.url = signalingUrl(url);
     this._token = token;
     this._setState('connecting');
