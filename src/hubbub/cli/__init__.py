@@ -15,7 +15,7 @@ from hubbub.cli.errors import CliError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hubbub.cli import agent, bench, config_cmd, serve, token
+    from hubbub.cli import agent, bench, config_cmd, netsim, serve, token
 
     parser = argparse.ArgumentParser(
         prog="hubbub",
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hubbub {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (serve, config_cmd, token, agent, bench):
+    for module in (serve, config_cmd, token, agent, bench, netsim):
         module.register(sub)
     return parser
 
