@@ -129,6 +129,11 @@ def test_stamp_layout_and_round_trip() -> None:
     assert crc8(b"123456789") == 0xF4  # the CRC-8 check value for polynomial 0x07
 
 
+def test_stamp_cells_are_the_shared_fixture() -> None:
+    for stamp in json.loads(SERIES.read_text())["stamps"]:
+        assert "".join(map(str, stamp_bits(stamp["value"]))) == stamp["bits"]
+
+
 def test_stamp_rejects_what_it_cannot_read_exactly() -> None:
     levels = [235.0 if b else 16.0 for b in stamp_bits(123_456)]
     assert decode_stamp_levels(levels[:-1]) is None
