@@ -19,12 +19,18 @@ class _Echo(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.transport: asyncio.DatagramTransport | None = None
         self.sources: set[tuple[str, int]] = set()
+        self.arrivals: dict[int, float] = {}  # a probe packet's sequence number -> when it first came
+        self.bytes_at: list[tuple[float, int]] = []  # (arrival, size) of every datagram
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.sources.add(addr)
+        now = asyncio.get_running_loop().time()
+        self.bytes_at.append((now, len(data)))
+        if len(data) >= HEADER.size:
+            self.arrivals.setdefault(HEADER.unpack_from(data)[0], now)
         assert self.transport is not None
         self.transport.sendto(data, addr)
 
