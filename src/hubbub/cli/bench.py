@@ -50,6 +50,9 @@ def register(sub: Any) -> None:
     from hubbub.bench import rtm as rtm_bench
 
     rtm_bench.register(inner)
+    from hubbub.bench import netsim as netsim_bench
+
+    netsim_bench.register(inner)
     setup = inner.add_parser(
         "setup", help="call setup in Chromium: connect() to the first remote video frame (getUserMedia excluded)"
     )
