@@ -40,7 +40,7 @@ from hubbub.schema.quality.stamp import (
     stamp_rects,
 )
 
-from .media import FrameCounterTrack
+from .media import FrameCounterTrack, _frame_samples
 
 __all__ = ["ReceiveMeter", "StampedVideoTrack", "draw_stamp", "read_stamp"]
 
@@ -114,7 +114,8 @@ class ReceiveMeter(MediaStreamTrack):
     """A received track, passed through, measured frame by frame (see the module's docstring).
 
     ``receiver`` (the track's ``RTCRtpReceiver``) adds bytes and aiortc's packet counts; ``clock``
-    (monotonic seconds) times renders, ``wall`` (Unix seconds, the sender's clock) reads stamps.
+    (monotonic seconds) times renders, ``wall`` (Unix seconds, the sender's clock) reads stamps;
+    ``keep_audio`` keeps the received audio for :meth:`received_pcm` (speech intelligibility).
     """
 
     def __init__(
@@ -125,6 +126,7 @@ class ReceiveMeter(MediaStreamTrack):
         clock: Clock = time.monotonic,
         wall: Clock = time.time,
         read_stamps: bool = True,
+        keep_audio: bool = False,
     ) -> None:
         super().__init__()
         self.kind = track.kind
@@ -141,6 +143,9 @@ class ReceiveMeter(MediaStreamTrack):
         self.concealed_samples = 0
         self.bytes = 0
         self._next_pts: int | None = None
+        self._keep_audio = keep_audio
+        self._pcm: list[npt.NDArray[np.int16]] = []
+        self.sample_rate = 0
         if receiver is not None:
             self._count_bytes(receiver)
 
@@ -186,8 +191,18 @@ class ReceiveMeter(MediaStreamTrack):
             self.audio_frames.append((missing * 1000 / rate, missing * 1000 / rate))
         self.audio_frames.append((frame.samples * 1000 / rate, 0.0))
         self.concealed_samples += missing
+        if self._keep_audio:
+            self.sample_rate = rate
+            if missing:
+                self._pcm.append(np.zeros(missing, dtype=np.int16))
+            mono = np.clip(_frame_samples(frame), -1.0, 1.0) * 32767
+            self._pcm.append(mono.astype(np.int16))
         self.total_samples += frame.samples + missing
         self.frames += 1
+
+    def received_pcm(self) -> bytes:
+        """With ``keep_audio``: the audio received so far, int16 mono at :attr:`sample_rate`, gaps as silence."""
+        return b"".join(chunk.tobytes() for chunk in self._pcm)
 
     async def sample(self) -> StreamSample:
         """The counters now, as an inbound :class:`StreamSample` (packet counts from ``getStats``)."""
