@@ -1,0 +1,92 @@
+"""A Chromium participant's media goes through an impairment relay (the call page's ``?relay=``,
+the Web SDK's ``mediaRelay``), the other Chromium's does not; after a reconnection the new peer
+connections go through it again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from test_call_chromium import (  # type: ignore[import-not-found]  # a sibling, on sys.path under pytest
+    Opener,
+    open_page,
+    server,
+    until,
+    wait_decoding,
+)
+
+from hubbub.netsim import Impairment, Relay
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
+__all__ = ["open_page", "server"]  # the fixtures, from test_call_chromium
+
+DELAY_DOWN_MS = 50.0
+
+# The remote candidate of each connection's selected pair, and its round trip (Chromium's stats).
+SELECTED = """async () => {
+  const found = [];
+  for (const pc of [hubbubRoom._publisher, hubbubRoom._subscriber]) {
+    if (!pc) continue;
+    const stats = await pc.getStats();
+    let pair = null;
+    stats.forEach((s) => {
+      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+    });
+    const remote = pair && stats.get(pair.remoteCandidateId);
+    found.push(remote ? [remote.address, remote.port, remote.protocol, pair.currentRoundTripTime ?? null] : null);
+  }
+  return found;
+}"""
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def relay(server: Any) -> AsyncIterator[Relay]:
+    transport = server.platform.transport
+    media, tcp = transport.udp_address, transport.tcp_address
+    async with Relay(
+        to=("127.0.0.1", media[1]),
+        tcp_to=("127.0.0.1", tcp[1]) if tcp is not None else None,
+        down=Impairment(delay_ms=DELAY_DOWN_MS),
+    ) as r:
+        yield r
+
+
+async def selected(page: Any) -> list[Any]:
+    """Wait until both connections have a selected pair with a round trip; return them."""
+    for _ in range(100):
+        found = list(await page.evaluate(SELECTED))
+        if len(found) == 2 and all(f is not None and f[3] is not None for f in found):
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no selected candidate pairs: {found}")
+
+
+async def test_one_chromiums_media_goes_through_the_relay(open_page: Opener, server: Any, relay: Relay) -> None:
+    host, port = relay.address
+    alice = await open_page("alice", "c-relay", relay=f"{host}:{port}")
+    bob = await open_page("bob", "c-relay")
+    await asyncio.gather(wait_decoding(alice, ["bob"]), wait_decoding(bob, ["alice"]))
+
+    media_port = server.platform.transport.udp_address[1]
+    through, direct = await selected(alice), await selected(bob)
+    assert [f[:3] for f in through] == [[host, port, "udp"]] * 2, through
+    assert [f[1:3] for f in direct] == [[media_port, "udp"]] * 2, direct
+    # The relay's delay is in alice's round trips (at least all of it) and not in bob's (Chromium's
+    # own round trip on two busy cores varies by tens of milliseconds, so only the order is checked).
+    for with_relay, without in zip(through, direct, strict=True):
+        assert with_relay[3] >= 0.95 * DELAY_DOWN_MS / 1000 and with_relay[3] > without[3], (through, direct)
+    before = relay.stats()
+    assert before["up"]["forwarded"] > 30 and before["down"]["forwarded"] > 30, before
+
+    # A resume builds new peer connections from new SDP: they go through the relay too.
+    await alice.evaluate("window.oldPcs = [hubbubRoom._publisher, hubbubRoom._subscriber]; true")
+    await alice.evaluate("hubbubRoom._ws.close()")
+    await until(alice, "hubbubEvents.some(e => e.name === 'reconnected')")
+    await until(alice, "hubbubRoom._publisher !== oldPcs[0] && hubbubRoom._subscriber !== oldPcs[1]")
+    await asyncio.gather(wait_decoding(alice, ["bob"], audio=False), wait_decoding(bob, ["alice"], audio=False))
+    assert [f[:3] for f in await selected(alice)] == [[host, port, "udp"]] * 2
+    after = relay.stats()
+    assert after["flows"] > before["flows"] and after["up"]["forwarded"] > before["up"]["forwarded"]
