@@ -10,7 +10,7 @@ from typing import Any
 from av import AudioFrame, VideoFrame
 
 from hubbub.netsim import Impairment, Relay
-from hubbub.sdk import FrameCounterTrack, Room, ToneTrack, connect, detect_tone, read_frame_counter
+from hubbub.sdk import FrameCounterTrack, Reconnected, Room, ToneTrack, connect, detect_tone, read_frame_counter
 
 DELAY_DOWN = 0.050  # added from the server to the relayed client
 
@@ -19,8 +19,7 @@ def local_addresses(room: Room) -> set[tuple[str, int]]:
     """The host candidates this client's two connections gathered (aiortc's ICE gatherers)."""
     found: set[tuple[str, int]] = set()
     for pc in (room._media.publisher, room._media.subscriber):
-        assert pc is not None
-        for transceiver in pc.getTransceivers():
+        for transceiver in pc.getTransceivers() if pc is not None else []:
             gatherer = transceiver.receiver.transport.transport.iceGatherer
             found |= {(c.ip, c.port) for c in gatherer.getLocalCandidates()}
     return found
@@ -98,3 +97,33 @@ async def test_one_participants_media_goes_through_the_relay(live: Any) -> None:
         await alice.disconnect()
         await bob.disconnect()
         await relay.close()
+
+
+async def test_a_resumed_participant_stays_on_the_relay(live: Any) -> None:
+    """A resume builds new peer connections from new SDP: the rewrite applies to those too."""
+    media_port = live.platform.transport.udp_address[1]
+    async with Relay(to=("127.0.0.1", media_port)) as relay:
+        alice = await connect(live.url, live.token("alice"))
+        bob = await connect(live.url, live.token("bob"), media_relay="{}:{}".format(*relay.address))
+        try:
+            await alice.publish(FrameCounterTrack(160, 120, 15))
+            await _counters(await bob.wait_for_track("alice", kind="video", timeout=15), 3)
+            flows, old = relay.stats()["flows"], bob._media.subscriber
+            events = bob.events()
+            socket: Any = bob._signal._ws
+            socket.transport.abort()  # the network drops the signaling connection
+            async for event in events:
+                if isinstance(event, Reconnected):
+                    assert event.resumed
+                    break
+            video = await bob.wait_for_track("alice", kind="video", timeout=15)
+            await _counters(video, 5)
+            assert bob._media.subscriber is not old
+            room = next(iter(live.platform.rooms.rooms.values()))
+            me = next(p for p in room.participants.values() if p.identity == "bob")
+            peers = live.platform.rooms.media_of(room).participant(me).peers()
+            assert peers and not {peer.selected_address for peer in peers} & local_addresses(bob)
+            assert relay.stats()["flows"] > flows
+        finally:
+            await alice.disconnect()
+            await bob.disconnect()
