@@ -1,10 +1,15 @@
-"""The media-relay rewrite (hubbub.sdk.lab): SDP in, SDP out."""
+"""The media-relay rewrite (hubbub.sdk.lab): SDP in, SDP out, and where the SDK applies it."""
 
 from __future__ import annotations
 
-import pytest
+from typing import Any, cast
 
+import pytest
+from aiortc import RTCSessionDescription
+
+from hubbub.schema import signaling as proto
 from hubbub.sdk.lab import MediaRelay, through_relay
+from hubbub.sdk.negotiation import Negotiation
 
 RELAY = MediaRelay("127.0.0.1", 40000)
 
@@ -119,3 +124,67 @@ def test_parse(text: str, relay: MediaRelay) -> None:
 def test_parse_refuses_what_is_not_ip_and_port(text: str) -> None:
     with pytest.raises(ValueError, match="is not 'IP:port'"):
         MediaRelay.parse(text)
+
+
+class _Signal:
+    """Answers each publisher offer with the server's answer; records what the client sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+
+    async def send(self, message: object) -> None:
+        self.sent.append(message)
+
+    async def request(self, message: object, reply: object) -> proto.Answer:
+        self.sent.append(message)
+        return proto.Answer(sdp=OFFER)
+
+
+class _PeerConnection:
+    """Records the remote descriptions the SDK applies."""
+
+    def __init__(self, configuration: object) -> None:
+        self.remote: list[RTCSessionDescription] = []
+        self.localDescription = RTCSessionDescription(sdp="v=0\r\n", type="offer")
+        self.remoteDescription: RTCSessionDescription | None = None
+
+    def add_listener(self, event: str, listener: object) -> None:
+        pass
+
+    async def setRemoteDescription(self, description: RTCSessionDescription) -> None:
+        self.remote.append(description)
+        self.remoteDescription = description
+
+    async def createAnswer(self) -> RTCSessionDescription:
+        return RTCSessionDescription(sdp="v=0\r\n", type="answer")
+
+    async def createOffer(self) -> RTCSessionDescription:
+        return RTCSessionDescription(sdp="v=0\r\n", type="offer")
+
+    async def setLocalDescription(self, description: RTCSessionDescription) -> None:
+        self.localDescription = description
+
+
+@pytest.mark.parametrize("relay", [RELAY, None])
+async def test_negotiation_rewrites_every_remote_description_with_the_option_only(relay: MediaRelay | None) -> None:
+    pcs: list[_PeerConnection] = []
+
+    def factory(configuration: object) -> Any:
+        pcs.append(_PeerConnection(configuration))
+        return pcs[-1]
+
+    media = Negotiation(
+        cast(Any, _Signal()),
+        peer_connection=factory,
+        on_track=lambda *a: None,
+        on_failed=lambda r: None,
+        media_relay=relay,
+    )
+    for _ in range(2):  # the first offer and a renegotiation on each connection
+        await media.answer(OFFER)
+        media.publisher = media.publisher or cast(Any, factory(None))
+        await media.negotiate()
+    applied = [d for pc in pcs for d in pc.remote]
+    assert [d.type for d in applied] == ["offer", "offer", "answer", "answer"]
+    expected = through_relay(OFFER, relay) if relay is not None else OFFER
+    assert all(d.sdp == expected for d in applied)
