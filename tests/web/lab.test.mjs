@@ -1,8 +1,10 @@
-// lab.js: the media-relay rewrite, SDP in, SDP out (the same cases as tests/sdk/test_sdk_lab.py).
+// lab.js: the media-relay rewrite, SDP in, SDP out (the same cases as tests/sdk/test_sdk_lab.py), and where
+// negotiation.js applies it.
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
 
 import {parseMediaRelay, throughRelay} from '../../src/hubbub/web/sdk/lab.js';
+import {Negotiation} from '../../src/hubbub/web/sdk/negotiation.js';
 
 const RELAY = {host: '127.0.0.1', port: 40000};
 
@@ -96,4 +98,34 @@ test('parseMediaRelay takes IP:port and refuses the rest', () => {
   for (const text of ['', '127.0.0.1', 'localhost:4000', '127.0.0.1:0', '127.0.0.1:70000', '::1:80', ':80', '[127.0.0.1]:80', '256.0.0.1:80']) {
     assert.throws(() => parseMediaRelay(text), (err) => err.code === 'invalid_argument' && /is not 'IP:port'/.test(err.message), text);
   }
+});
+
+test('the negotiation applies the rewrite to every remote description, and only with the option', async () => {
+  const applied = [];
+  globalThis.RTCPeerConnection = class {
+    constructor() { this.localDescription = null; }
+    async setRemoteDescription(d) { applied.push(d); this.remoteDescription = d; }
+    async createAnswer() { return {type: 'answer', sdp: 'v=0\r\n'}; }
+    async createOffer() { return {type: 'offer', sdp: 'v=0\r\n'}; }
+    async setLocalDescription(d) { this.localDescription = d; }
+    close() {}
+  };
+  const host = {
+    state: () => 'connected', iceServers: () => [], send: () => {}, lost: () => {}, trackArrived: () => {},
+    request: async () => ({sdp: OFFER}), publications: new Map(), emit: () => {},
+  };
+  for (const relay of [RELAY, null]) {
+    applied.length = 0;
+    const media = new Negotiation(host);
+    media.mediaRelay = relay;
+    media.publisher = new globalThis.RTCPeerConnection();
+    for (let i = 0; i < 2; i++) { // the first offer and a renegotiation on each connection
+      await media.answerSubscriber(OFFER);
+      await media.negotiate();
+    }
+    assert.deepEqual(applied.map((d) => d.type), ['offer', 'answer', 'offer', 'answer']);
+    const expected = relay ? throughRelay(OFFER, relay) : OFFER;
+    assert.ok(applied.every((d) => d.sdp === expected));
+  }
+  delete globalThis.RTCPeerConnection;
 });
