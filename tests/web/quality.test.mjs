@@ -99,6 +99,10 @@ test('the collector turns stats reports and rendered frames into a summary', asy
   const video = {requestVideoFrameCallback: (cb) => callbacks.push(cb), cancelVideoFrameCallback: () => {}};
   const quality = new QualityCollector(pc, {now: () => now});
   quality.watch(/** @type {any} */ (video), {readStamps: false});
+  const sampleOnce = quality.sample.bind(quality);
+  quality.sample = async () => [];
+  quality.start(60_000); // starting the timer keeps the watch
+  quality.sample = sampleOnce;
   await quality.sample();
   for (const t of [0, 33, 700, 733]) callbacks.shift()(t, {width: 320, height: 180});
   now = 1000;
@@ -114,5 +118,8 @@ test('the collector turns stats reports and rendered frames into a summary', asy
   assert.equal(summary.quality_limitation_reason, 'bandwidth');
   assert.equal(summary.wer, 0.1);
   assert.equal(callbacks.length, 1); // the collector asked for the next frame
+  let cancelled = 0;
+  video.cancelVideoFrameCallback = () => { cancelled += 1; };
   quality.stop();
+  assert.equal(cancelled, 1);
 });

@@ -257,7 +257,7 @@ export class QualityCollector {
 
   /** Sample every `intervalMs`. @param {number} [intervalMs] */
   start(intervalMs = 1000) {
-    this.stop();
+    if (this._timer != null) clearInterval(this._timer);
     void this.sample();
     this._timer = setInterval(() => { void this.sample(); }, intervalMs);
   }
