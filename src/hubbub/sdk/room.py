@@ -89,8 +89,8 @@ async def connect(
     :meth:`Room.subscribe` is called.
 
     ``loopback``: gather loopback ICE candidates (see :mod:`hubbub.sdk.loopback`); by default on
-    exactly when the URL's host is a loopback address. ``ice_servers`` overrides the STUN/TURN
-    servers the server suggests in ``joined``.
+    exactly when the URL's host (or the ``media_relay``) is a loopback address. ``ice_servers``
+    overrides the STUN/TURN servers the server suggests in ``joined``.
 
     ``media_relay`` (a lab and test option, off by default): ``"IP:port"`` of an impairment relay
     (``hubbub netsim``) that forwards to the server's media port; every candidate the server
