@@ -38,11 +38,10 @@ PROFILES: dict[str, Profile] = {
             up=Impairment(delay_ms=40, jitter_ms=10, loss=0.005, rate_kbps=5_000, queue_ms=200),
             down=Impairment(delay_ms=40, jitter_ms=10, loss=0.005, rate_kbps=12_000, queue_ms=200),
         ),
-        Profile(
+        _both(
             "3g",
-            "a regular 3G link (Lighthouse's 300 ms round trip, 700 kbit/s), 1% loss, 400 kbit/s up",
-            up=Impairment(delay_ms=150, jitter_ms=20, loss=0.01, rate_kbps=400, queue_ms=300),
-            down=Impairment(delay_ms=150, jitter_ms=20, loss=0.01, rate_kbps=700, queue_ms=300),
+            "a regular 3G link (Lighthouse's 300 ms round trip, 700 kbit/s each way), 20 ms jitter, 1% loss",
+            Impairment(delay_ms=150, jitter_ms=20, loss=0.01, rate_kbps=700, queue_ms=300),
         ),
         _both("lossy-10", "10% random loss, 20 ms one way", Impairment(loss=0.10, delay_ms=20)),
         _both("lossy-30", "30% random loss, 20 ms one way", Impairment(loss=0.30, delay_ms=20)),

@@ -11,7 +11,8 @@ with ``#`` comments::
     20 down loss=0.05 jitter_ms=30
     30 restore
 
-A burst in the text form is ``burst=P,R[,LOSS_BAD[,LOSS_GOOD]]``; ``burst=none`` clears it.
+A burst in the text form is ``burst=P,R[,LOSS_BAD[,LOSS_GOOD]]`` in percent (as ``--burst``);
+``burst=none`` clears it. Every other field is as in :class:`Impairment` (fractions: ``loss=0.05``).
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ def step_from_dict(raw: dict[str, Any]) -> Step:
         raise ValueError(f"a step does one thing: restore, profile or field changes: {raw!r}")
     if name is not None:
         profile(str(name))  # unknown names fail here, not in the middle of a run
+    if isinstance(data.get("burst"), dict):
+        try:
+            data["burst"] = Burst(**data["burst"])
+        except TypeError:
+            raise ValueError(f"a burst has p, r, loss_bad and loss_good: {raw!r}") from None
     step = Step(at, direction, restore, None if name is None else str(name), data)
     if data:
         Impairment().with_changes(**data)  # unknown fields and bad values fail here
@@ -82,7 +88,7 @@ def _value(key: str, text: str) -> Any:
     if key == "burst":
         if text.lower() == "none":
             return None
-        return Burst(*(float(x) for x in text.split(",")))
+        return Burst(*(float(x) / 100.0 for x in text.split(",")))  # percent, like --burst
     if key == "reorder":
         return text.lower() in ("1", "true", "yes", "on")
     if key == "queue_bytes":
