@@ -158,6 +158,7 @@ function docsView(el) {
           doc('docs/messaging.md', 'real-time messaging: channels, peers, presence, history, webhooks'),
           doc('docs/agents.md', 'voice agents: quick start, providers, interruption'),
           doc('docs/deployment.md', 'public IP and NAT, TLS behind a proxy, firewall, systemd, backups'),
+          doc('docs/network-lab.md', 'hubbub netsim: loss, delay, jitter and bottlenecks between a client and the server'),
           doc('docs/settings.md', 'every setting, its flag and environment variable'),
           doc('docs/troubleshooting.md', 'by symptom: cannot connect, no audio, stutter, agent silent'),
           doc('docs/architecture.md', 'how the platform is built')))),
