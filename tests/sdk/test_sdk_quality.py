@@ -16,7 +16,7 @@ from av import AudioFrame, VideoFrame
 from hubbub.schema.quality import StreamSample
 from hubbub.sdk.loopback import allow_loopback_candidates
 from hubbub.sdk.media import FrameCounterTrack, ToneTrack, read_frame_counter
-from hubbub.sdk.quality import ReceiveMeter, StampedVideoTrack, draw_stamp, read_stamp
+from hubbub.sdk.quality import ReceiveMeter, StampedVideoTrack, draw_stamp, read_stamp, sender_samples
 
 # --- the stamp in pixels -----------------------------------------------------------------------
 
@@ -153,7 +153,7 @@ async def test_the_meter_on_a_real_aiortc_call() -> None:
 
         receiver.add_listener("track", on_track)
         sender.addTrack(ToneTrack(440))
-        sender.addTrack(StampedVideoTrack(320, 180, 15))
+        video_sender = sender.addTrack(StampedVideoTrack(320, 180, 15))
         try:
             await sender.setLocalDescription(await sender.createOffer())
             await receiver.setRemoteDescription(sender.localDescription)
@@ -163,9 +163,9 @@ async def test_the_meter_on_a_real_aiortc_call() -> None:
             stop = asyncio.Event()
             runs = [asyncio.create_task(m.run(until=stop)) for m in meters.values()]
             await asyncio.sleep(1.0)
-            first = [await m.sample() for m in meters.values()]
+            first = [await m.sample() for m in meters.values()] + await sender_samples(video_sender)
             await asyncio.sleep(2.5)
-            last = [await m.sample() for m in meters.values()]
+            last = [await m.sample() for m in meters.values()] + await sender_samples(video_sender)
             stop.set()
             await asyncio.wait_for(asyncio.gather(*runs), 5)
         finally:
@@ -175,6 +175,7 @@ async def test_the_meter_on_a_real_aiortc_call() -> None:
     video, audio = meters["video"], meters["audio"]
     summary = video.summary([*first, *last])
     assert summary.recv_kbps is not None and summary.recv_kbps > 20, summary
+    assert summary.send_kbps is not None and summary.send_kbps >= summary.recv_kbps * 0.8, summary
     assert summary.audio_recv_kbps is not None and summary.audio_recv_kbps > 5, summary
     assert (summary.width, summary.height) == (320, 180)
     assert summary.fps is not None and 8 < summary.fps < 20, summary

@@ -14,6 +14,7 @@
   aiortc hands each packet to its receiver; packets, loss and jitter come from aiortc's ``getStats``.
   :meth:`ReceiveMeter.sample` turns the counters into a :class:`~hubbub.schema.quality.StreamSample`,
   :meth:`ReceiveMeter.summary` into a :class:`~hubbub.schema.quality.QualitySummary`.
+- :func:`sender_samples`: the send side of a call, from an ``RTCRtpSender``'s ``getStats``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from hubbub.schema.quality.stamp import (
 
 from .media import FrameCounterTrack, _frame_samples
 
-__all__ = ["ReceiveMeter", "StampedVideoTrack", "draw_stamp", "read_stamp"]
+__all__ = ["ReceiveMeter", "StampedVideoTrack", "draw_stamp", "read_stamp", "sender_samples"]
 
 Clock = Callable[[], float]
 
@@ -108,6 +109,22 @@ class StampedVideoTrack(FrameCounterTrack):
         stamped = VideoFrame.from_ndarray(planes, format="yuv420p")
         stamped.pts, stamped.time_base = frame.pts, frame.time_base
         return stamped
+
+
+async def sender_samples(sender: Any, *, clock: Clock = time.monotonic) -> list[StreamSample]:
+    """An aiortc ``RTCRtpSender``'s outbound streams now (``bytesSent``, packets), as samples."""
+    at_ms = clock() * 1000
+    return [
+        StreamSample(
+            at_ms=at_ms,
+            kind=stats.kind,
+            direction="outbound",
+            stream_id=f"outbound-{stats.ssrc}",
+            bytes=stats.bytesSent,
+        )
+        for stats in (await sender.getStats()).values()
+        if getattr(stats, "type", "") == "outbound-rtp"
+    ]
 
 
 class ReceiveMeter(MediaStreamTrack):
