@@ -9,7 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
+
+from hubbub.schema.quality import StreamSample, summarise
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
@@ -42,7 +45,8 @@ quality.start(500);
 window.done = new Promise((resolve) => setTimeout(() => {
   quality.stop();
   resolve({summary: quality.summary(), stamps: quality.e2eDelaysMs.length, unread: quality.unreadStamps,
-           frames: quality.renderMs.length, samples: quality.samples});
+           frames: quality.renderMs.length, samples: quality.samples, renderMs: quality.renderMs,
+           e2eDelaysMs: quality.e2eDelaysMs});
 }, 5000));
 </script>"""
 
@@ -77,3 +81,8 @@ async def test_stamps_drawn_on_a_canvas_are_read_back_after_vp8(browser: Any) ->
     assert (summary["width"], summary["height"]) == (320, 180), summary
     assert summary["recv_kbps"] > 10 and summary["send_kbps"] is None, summary  # the receiver's view
     assert summary["freeze_count"] == 0, summary
+    # The page's samples are the schema's: Python decodes them as they are and sums them up alike.
+    samples = msgspec.convert(result["samples"], list[StreamSample])
+    again = summarise(samples, render_ms=result["renderMs"], e2e_delays_ms=result["e2eDelaysMs"])
+    for key, value in msgspec.to_builtins(again).items():
+        assert value == pytest.approx(summary[key]), key
