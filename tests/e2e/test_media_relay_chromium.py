@@ -64,6 +64,18 @@ async def selected(page: Any) -> list[Any]:
     raise AssertionError(f"no selected candidate pairs: {found}")
 
 
+async def below(page: Any, seconds: float, timeout: float = 10.0) -> None:
+    """Wait until each connection's round trip has been under ``seconds`` at least once."""
+    lowest: list[float] = []
+    for _ in range(int(timeout / 0.2)):
+        now = [f[3] for f in await selected(page)]
+        lowest = [min(a, b) for a, b in zip(lowest, now, strict=True)] if lowest else now
+        if all(rtt < seconds for rtt in lowest):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"round trips stay at {lowest} s, not under {seconds} s")
+
+
 async def test_one_chromiums_media_goes_through_the_relay(open_page: Opener, server: Any, relay: Relay) -> None:
     host, port = relay.address
     alice = await open_page("alice", "c-relay", relay=f"{host}:{port}")
@@ -74,10 +86,10 @@ async def test_one_chromiums_media_goes_through_the_relay(open_page: Opener, ser
     through, direct = await selected(alice), await selected(bob)
     assert [f[:3] for f in through] == [[host, port, "udp"]] * 2, through
     assert [f[1:3] for f in direct] == [[media_port, "udp"]] * 2, direct
-    # The relay's delay is in alice's round trips (at least all of it) and not in bob's (Chromium's
-    # own round trip on two busy cores varies by tens of milliseconds, so only the order is checked).
-    for with_relay, without in zip(through, direct, strict=True):
-        assert with_relay[3] >= 0.95 * DELAY_DOWN_MS / 1000 and with_relay[3] > without[3], (through, direct)
+    # The relay's delay is in alice's round trips (all of it, always) and not in bob's: his fall below
+    # it (Chromium's round trip on two busy cores jumps by tens of milliseconds, so he gets a few tries).
+    assert all(f[3] >= 0.95 * DELAY_DOWN_MS / 1000 for f in through), through
+    await below(bob, 0.95 * DELAY_DOWN_MS / 1000)
     before = relay.stats()
     assert before["up"]["forwarded"] > 30 and before["down"]["forwarded"] > 30, before
 
