@@ -1,10 +1,12 @@
 """A Chromium participant's media goes through an impairment relay (the call page's ``?relay=``,
 the Web SDK's ``mediaRelay``), the other Chromium's does not; after a reconnection the new peer
-connections go through it again."""
+connections go through it again, and with UDP to the relay blocked they reach it over ICE-TCP."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 import pytest_asyncio
 from test_call_chromium import (  # type: ignore[import-not-found]  # a sibling, on sys.path under pytest
     Opener,
+    _can_block_udp,
     open_page,
     server,
     until,
@@ -102,3 +105,28 @@ async def test_one_chromiums_media_goes_through_the_relay(open_page: Opener, ser
     assert [f[:3] for f in await selected(alice)] == [[host, port, "udp"]] * 2
     after = relay.stats()
     assert after["flows"] > before["flows"] and after["up"]["forwarded"] > before["up"]["forwarded"]
+
+
+@pytest.mark.skipif(not _can_block_udp(), reason="needs root and nftables to block UDP")
+async def test_ice_tcp_goes_through_the_relay_when_udp_is_blocked(open_page: Opener, server: Any, relay: Relay) -> None:
+    """The rewritten TCP candidate leads to the relay's TCP port, which forwards to the ICE-TCP port."""
+    host, port = relay.address
+    table = f"hubbub_no_udp_relay_{os.getpid()}"
+    rules = (
+        f"table inet {table} {{\n  chain out {{\n    type filter hook output priority 0;\n"
+        f"    udp dport {port} drop\n  }}\n}}\n"
+    )
+    subprocess.run(["nft", "-f", "-"], input=rules.encode(), check=True)
+    try:
+        alice = await open_page("alice", "c-relay-tcp", relay=f"{host}:{port}")
+        bob = await open_page("bob", "c-relay-tcp")
+        await asyncio.gather(wait_decoding(alice, ["bob"]), wait_decoding(bob, ["alice"]))
+        assert [f[:3] for f in await selected(alice)] == [[host, port, "tcp"]] * 2
+        room = server.platform.rooms.room(server.app_id, "c-relay-tcp")
+        assert room is not None
+        media = server.platform.rooms.media_of(room)
+        by_identity = {p.identity: p for p in room.participants.values()}
+        assert all(peer.over_tcp for peer in media.participant(by_identity["alice"]).peers())
+        assert not any(peer.over_tcp for peer in media.participant(by_identity["bob"]).peers())
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", table], check=False)
