@@ -76,4 +76,4 @@ async def test_the_rate_limit_applies_to_frames(tcp_echo: tuple[str, int]) -> No
         got, took = await _exchange(relay.address, 200, 0.0)  # 200 frames of 202 bytes at 400 kbit/s: ~0.8 s
         assert relay.stats()["down"]["forwarded"] == 200
     assert got == list(range(200))
-    assert 0.7 < took < 1.6
+    assert 0.7 < took < 3.0

@@ -150,10 +150,19 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CliError(f"--script {args.script}: {exc}") from None
     try:
-        asyncio.run(_relay(args, listen, to, tcp_to, up, down, timeline))
+        run_loop(_relay(args, listen, to, tcp_to, up, down, timeline))
     except OSError as exc:
         raise CliError(f"cannot relay: {exc.strerror or exc}") from None
     return 0
+
+
+def run_loop(main: Any) -> Any:
+    """Run on uvloop, as ``hubbub serve`` does (``hubbub bench netsim`` measures both loops)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def _line(data: dict[str, Any]) -> None:

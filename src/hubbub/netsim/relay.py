@@ -113,6 +113,7 @@ class Relay:
         self._pending: list[tuple[float, int, Callable[[bytes], None], bytes]] = []
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._listener: asyncio.DatagramTransport | None = None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -235,10 +236,10 @@ class Relay:
             else:
                 # one heap and one timer: equal release times leave in the order they came
                 heapq.heappush(self._pending, (at, next(self._order), send, data))
-                if self._timer is None or at < self._timer.when():
+                if self._timer is None or at < self._timer_at:  # uvloop's handles have no when()
                     if self._timer is not None:
                         self._timer.cancel()
-                    self._timer = loop.call_at(at, self._release_due)
+                    self._timer, self._timer_at = loop.call_at(at, self._release_due), at
 
     def _release_due(self) -> None:
         loop = self._loop
@@ -251,7 +252,8 @@ class Relay:
             self._late.note(now - at)
             send(data)
         if pending:
-            self._timer = loop.call_at(pending[0][0], self._release_due)
+            self._timer_at = pending[0][0]
+            self._timer = loop.call_at(self._timer_at, self._release_due)
 
     def _from_client(self, data: bytes, client: Address) -> None:
         flow = self._flows.get(client)
