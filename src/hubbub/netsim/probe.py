@@ -8,11 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import cast
 
-HEADER = struct.Struct("!Id")  # sequence number, send time (loop clock)
+# sequence number, send time. Times are time.monotonic(), not the loop's clock: uvloop's has
+# millisecond steps, and a measurement should not share the relay's rounding.
+HEADER = struct.Struct("!Id")
 
 
 class _Echo(asyncio.DatagramProtocol):
@@ -27,7 +30,7 @@ class _Echo(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.sources.add(addr)
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()
         self.bytes_at.append((now, len(data)))
         if len(data) >= HEADER.size:
             self.arrivals.setdefault(HEADER.unpack_from(data)[0], now)
@@ -70,7 +73,7 @@ class _Client(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         seq, _ = HEADER.unpack_from(data)
-        self.received.arrivals.setdefault(seq, []).append(asyncio.get_running_loop().time())
+        self.received.arrivals.setdefault(seq, []).append(time.monotonic())
         self.received.order.append(seq)
 
 
@@ -88,7 +91,7 @@ async def probe(
             due = start + seq / rate_pps
             if due > loop.time():
                 await asyncio.sleep(due - loop.time())
-            now = loop.time()
+            now = time.monotonic()
             received.sent[seq] = now
             transport.sendto(HEADER.pack(seq, now) + pad)
         await asyncio.sleep(settle)
