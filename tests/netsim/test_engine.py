@@ -7,6 +7,7 @@ import random
 import pytest
 
 from hubbub.netsim.engine import Burst, Impairment, Link
+from hubbub.netsim.probe import loss_runs
 
 
 def link(rng_seed: int = 1, origin: float = 0.0, ordered: bool = False, **fields: object) -> Link:
@@ -59,14 +60,7 @@ def test_random_loss_rate() -> None:
 def test_gilbert_elliott_bursts_have_the_mean_length_1_over_r() -> None:
     engine = link(burst=Burst(p=0.02, r=0.25))
     lost = [engine.submit(100, i / 1000).dropped == "burst" for i in range(100_000)]
-    runs = []
-    run = 0
-    for x in lost:
-        if x:
-            run += 1
-        elif run:
-            runs.append(run)
-            run = 0
+    runs = loss_runs(lost)
     mean = sum(runs) / len(runs)
     assert 3.6 < mean < 4.4  # 1 / r = 4
     # stationary share of the bad state: p / (p + r)
@@ -133,3 +127,8 @@ def test_same_seed_same_fates() -> None:
 def test_bad_impairments_are_refused(fields: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         Impairment().with_changes(**fields)
+
+
+def test_loss_runs_counts_consecutive_losses() -> None:
+    assert loss_runs([True, True, False, True, False, False, True, True, True]) == [2, 1, 3]
+    assert loss_runs([]) == [] and loss_runs([False, False]) == []

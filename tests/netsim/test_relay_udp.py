@@ -9,7 +9,7 @@ import statistics
 import uvloop
 
 from hubbub.netsim import Burst, Impairment, Relay, Timeline
-from hubbub.netsim.probe import Echo, echo_server
+from hubbub.netsim.probe import Echo, echo_server, loss_runs
 from hubbub.netsim.probe import probe as send_through
 
 
@@ -40,13 +40,7 @@ async def test_burst_loss_comes_in_runs(echo: Echo) -> None:
     async with Relay(to=echo.address, down=Impairment(burst=Burst(p=0.02, r=0.2)), seed=3) as relay:
         got = await send_through(relay.address, 3000, 2000)
     lost = [seq not in got.arrivals for seq in range(3000)]
-    runs, run = [], 0
-    for x in lost:
-        if x:
-            run += 1
-        elif run:
-            runs.append(run)
-            run = 0
+    runs = loss_runs(lost)
     assert runs and 3 < statistics.mean(runs) < 8  # 1 / r = 5
 
 

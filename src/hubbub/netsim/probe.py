@@ -98,3 +98,8 @@ async def probe(
     finally:
         transport.close()
     return received
+
+
+def loss_runs(lost: list[bool]) -> list[int]:
+    """The lengths of the runs of consecutive lost packets (``lost[i]``: packet ``i`` was lost)."""
+    return [len(run) for run in "".join("x" if x else "." for x in lost).split(".") if run]
