@@ -50,6 +50,7 @@ def create_app(services: Services) -> FastAPI:
     install_docs(app)
     app.mount("/sdk", StaticFiles(directory=WEB / "sdk"), name="sdk")
     app.mount("/demo", StaticFiles(directory=WEB / "demo", html=True), name="demo")
+    app.mount("/lab", StaticFiles(directory=WEB / "lab", html=True), name="lab")  # hubbub bench quality's pages
     app.mount("/console", StaticFiles(directory=WEB / "console", html=True), name="console")
     guide.install(app)  # the user guide at /guide/, built by scripts/docs.sh
     app.add_middleware(RequestContextMiddleware, max_body_bytes=services.settings.max_body_bytes)
