@@ -74,12 +74,12 @@ async def test_duplication(echo: Echo) -> None:
 
 
 async def test_the_rate_limit_and_its_tail_drop(echo: Echo) -> None:
-    # 2,000 packets/s of 200 bytes is 3.2 Mbit/s offered to a 1 Mbit/s bottleneck with a 100 ms queue
+    # 2,000 packets/s of 200 bytes is 3.6 Mbit/s (with headers) offered to a 1 Mbit/s bottleneck, 100 ms queue
     async with Relay(to=echo.address, up=Impairment(rate_kbps=1000, queue_ms=100), seed=7) as relay:
         got = await send_through(relay.address, 2000, 2000)
         stats = relay.stats()["up"]
     first, last = min(t[0] for t in got.arrivals.values()), max(t[0] for t in got.arrivals.values())
-    kbps = (len(got.arrivals) - 1) * 200 * 8 / (last - first) / 1000
+    kbps = (len(got.arrivals) - 1) * (200 + 28) * 8 / (last - first) / 1000  # IPv4 and UDP headers count
     assert 700 < kbps < 1100
     assert stats["dropped"]["queue"] > 1000
     assert 80 < stats["queue_delay_ms_max"] <= 100

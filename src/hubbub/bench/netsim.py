@@ -6,7 +6,8 @@ packet's one-way time through the relay is measured, not estimated from a round 
 - **delay**: ``--pps`` packets/s through an up direction with only ``--delay`` ms; the error is the
   mean one-way time's distance from the asked delay.
 - **rate**: the same packet rate, offered above a ``--rate`` kbit/s bottleneck with a 200 ms
-  queue; the error is the rate the target received over the run (payload bytes) against the rate asked.
+  queue; the error is the rate the target received over the run against the rate asked, counting
+  each packet as the bottleneck does: its payload and 28 bytes of IPv4 and UDP headers.
 
 Each runs on uvloop (``hubbub netsim``'s loop; its clock and timers have millisecond resolution)
 and on asyncio's selector loop (what a test or an embedding program may run the relay on).
@@ -25,6 +26,7 @@ from hubbub.netsim import Impairment, Relay
 from hubbub.netsim.probe import echo_server, probe
 
 TARGET_PCT = 5.0
+IPV4_UDP_HEADERS = 28
 
 
 def _positive(kind: type[float] | type[int]) -> Any:
@@ -110,10 +112,10 @@ async def _run(seconds: float, pps: int, delay_ms: float, rate_kbps: float, size
     arrivals = target.protocol.bytes_at
     # the first packet starts the clock; the bytes after it arrived over (last - first)
     span = arrivals[-1][0] - arrivals[0][0]
-    measured = sum(n for _, n in arrivals[1:]) * 8 / span / 1000 if span > 0 else 0.0
+    measured = sum(n + IPV4_UDP_HEADERS for _, n in arrivals[1:]) * 8 / span / 1000 if span > 0 else 0.0
     rate = {
         "asked_kbps": rate_kbps,
-        "offered_kbps": round(pps * size * 8 / 1000, 1),
+        "offered_kbps": round(pps * (size + IPV4_UDP_HEADERS) * 8 / 1000, 1),
         "measured_kbps": round(measured, 1),
         "error_pct": _pct(measured, rate_kbps),
         "forwarded": up["forwarded"],

@@ -114,6 +114,11 @@ class Relay:
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        # a bottleneck carries IP packets: each packet's size counts its headers too
+        v6 = ":" in to[0]
+        self._udp_overhead = (40 if v6 else 20) + 8  # IP and UDP
+        self._tcp_overhead = (40 if v6 else 20) + 20 + 2  # IP, TCP, the RFC 4571 length (a frame a segment)
+        self._writers: set[asyncio.StreamWriter] = set()
         self._listener: asyncio.DatagramTransport | None = None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -142,6 +147,8 @@ class Relay:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for writer in list(self._writers):
+            writer.close()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -225,11 +232,11 @@ class Relay:
         down = Link(self.down, random.Random(f"{self._seed}:{n}:down"), origin=self._origin, ordered=ordered)
         return up, down
 
-    def _schedule(self, link: Link, data: bytes, send: Callable[[bytes], None]) -> None:
+    def _schedule(self, link: Link, data: bytes, send: Callable[[bytes], None], overhead: int) -> None:
         loop = self._loop
         assert loop is not None
         now = loop.time()
-        for at in link.submit(len(data), now).times:
+        for at in link.submit(len(data) + overhead, now).times:
             if at <= now and not self._pending:
                 self._late.note(0.0)
                 send(data)
@@ -263,7 +270,7 @@ class Relay:
             task = asyncio.get_running_loop().create_task(self._open_upstream(flow))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        self._schedule(flow.up, data, functools.partial(self._to_target, flow))
+        self._schedule(flow.up, data, functools.partial(self._to_target, flow), self._udp_overhead)
 
     async def _open_upstream(self, flow: _Flow) -> None:
         assert self._loop is not None
@@ -283,7 +290,7 @@ class Relay:
             flow.upstream.sendto(data)
 
     def _from_target(self, flow: _Flow, data: bytes) -> None:
-        self._schedule(flow.down, data, functools.partial(self._to_client, flow.client))
+        self._schedule(flow.down, data, functools.partial(self._to_client, flow.client), self._udp_overhead)
 
     def _to_client(self, client: Address, data: bytes) -> None:
         if self._listener is not None and not self._listener.is_closing():
@@ -297,11 +304,14 @@ class Relay:
         up, down = self._new_links(ordered=True)
         flow = _Flow(up, down, (peer[0], peer[1]))
         self._tcp_flows.append(flow)
+        self._writers.add(writer)
         try:
             target_reader, target_writer = await asyncio.open_connection(*self.tcp_to)
         except OSError:
             writer.close()
+            self._writers.discard(writer)
             return
+        self._writers.add(target_writer)
         pumps = [
             asyncio.ensure_future(self._pump(reader, target_writer, flow.up)),
             asyncio.ensure_future(self._pump(target_reader, writer, flow.down)),
@@ -313,6 +323,7 @@ class Relay:
                 pump.cancel()
             for w in (writer, target_writer):
                 w.close()
+                self._writers.discard(w)
             flow.closed = True
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: Link) -> None:
@@ -324,7 +335,7 @@ class Relay:
 
         while chunk := await reader.read(65536):
             for packet in deframer.feed(chunk):
-                self._schedule(link, packet, write)
+                self._schedule(link, packet, write, self._tcp_overhead)
         # the other side closed: let what is in flight go out, then stop
         assert self._loop is not None
         await asyncio.sleep(max(0.0, link.last_release - self._loop.time()) + 0.01)
