@@ -1,0 +1,26 @@
+"""``hubbub bench quality``: a Chromium call's quality in numbers, through the impairment relay.
+
+:mod:`.run` starts the platform, the relays and Chromium and drives the lab page
+(src/hubbub/web/lab/); :mod:`.report` turns what the pages collected into the result records
+(:func:`hubbub.schema.quality.summarise`) and the readable table; :mod:`.cli` is the command.
+"""
+
+from __future__ import annotations
+
+from .cli import register
+from .report import FIELDS, result, table
+from .run import LEGS, SCENARIOS, SERVERS, QualityBenchError, Run, measure, run
+
+__all__ = [
+    "FIELDS",
+    "LEGS",
+    "SCENARIOS",
+    "SERVERS",
+    "QualityBenchError",
+    "Run",
+    "measure",
+    "register",
+    "result",
+    "run",
+    "table",
+]

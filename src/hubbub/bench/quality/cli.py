@@ -1,0 +1,69 @@
+"""The ``hubbub bench quality`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .report import table
+from .run import LEGS, SCENARIOS, SERVERS, STEP, Run
+
+
+def register(inner: Any) -> None:
+    parser = inner.add_parser(
+        "quality",
+        help="a Chromium call's quality (bitrate, size, freezes, delay) through the impairment relay",
+        description=(
+            "Chromium publisher to Chromium subscriber through hubbub, and Chromium to Chromium peer to peer, "
+            "with one leg (or both) through an impairment relay (hubbub netsim) running a profile; "
+            f"the {STEP} scenario caps the leg at 3 Mbit/s, steps to 500 kbit/s at a third of the run and back "
+            "at two thirds (adapt_s: time until the received bitrate stays within 20% of 500 kbit/s)."
+        ),
+    )
+    parser.add_argument(
+        "--profile",
+        action="append",
+        metavar="NAME",
+        help=f"a netsim profile or {STEP} (repeatable; default: every one): {', '.join(SCENARIOS)}",
+    )
+    parser.add_argument(
+        "--leg", action="append", choices=LEGS, help="the leg through the relay (repeatable; default: all three)"
+    )
+    parser.add_argument("--servers", default=",".join(SERVERS), metavar="LIST", help="hubbub,p2p (default: both)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="seconds measured per run (default 30)")
+    parser.add_argument("--json", action="store_true", help="print JSON (default when stdout is not a terminal)")
+    parser.set_defaults(func=_cli)
+
+
+def _fail(message: str) -> int:
+    print(f"hubbub: {message}", file=sys.stderr)
+    return 2
+
+
+def _cli(args: argparse.Namespace) -> int:
+    from .run import QualityBenchError, run
+
+    scenarios = args.profile or list(SCENARIOS)
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown:
+        return _fail(f"unknown profile {unknown[0]!r}: choose from {', '.join(SCENARIOS)}")
+    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    for server in servers:
+        if server not in SERVERS:
+            return _fail(f"unknown server {server!r}: choose from {', '.join(SERVERS)} (janus is not measured yet)")
+    if args.seconds <= 0:
+        return _fail("--seconds must be positive")
+    runs = [Run(server, scenario, leg) for scenario in scenarios for leg in args.leg or LEGS for server in servers]
+    try:
+        report = run(runs, args.seconds)
+    except QualityBenchError as exc:
+        return _fail(f"cannot measure call quality: {exc}")
+    if args.json or not sys.stdout.isatty():
+        print(json.dumps(report))
+    else:
+        print(table(report["results"]))
+        for error in report["errors"]:
+            print(f"failed: {error}", file=sys.stderr)
+    return 1 if report["errors"] else 0

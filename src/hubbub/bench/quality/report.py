@@ -1,0 +1,126 @@
+"""One result of ``hubbub bench quality``, from what the lab pages collected, and the readable table.
+
+The numbers are :func:`hubbub.schema.quality.summarise`'s: the receiving page's samples, render
+times and stamp delays give the received side, the sending page's samples the sent side (its
+bitrate, frame size and ``qualityLimitationReason``). ``adapt_s`` comes from the received video's
+bitrate, second by second, after a capacity step (:func:`hubbub.schema.quality.time_to_adapt_s`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from hubbub.schema.quality import StreamSample, bitrate_kbps, summarise, time_to_adapt_s
+
+FIELDS = (
+    "server",
+    "scenario",
+    "leg",
+    "send_kbps",
+    "recv_kbps",
+    "width",
+    "height",
+    "fps",
+    "freeze_count",
+    "freeze_ms",
+    "audio_concealed_pct",
+    "e2e_delay_ms_p50",
+    "e2e_delay_ms_p95",
+    "wer",
+    "adapt_s",
+    "quality_limitation_reason",
+)
+SENT = ("send_kbps", "sent_width", "sent_height", "sent_fps", "quality_limitation_reason")
+
+
+def samples_of(collected: dict[str, Any] | None) -> list[StreamSample]:
+    return msgspec.convert((collected or {}).get("samples") or [], list[StreamSample])
+
+
+def recv_series(samples: Sequence[StreamSample]) -> list[tuple[float, float]]:
+    """``(at_ms, kbps)`` of the received video, interval by interval (all inbound video streams)."""
+    by_time: dict[float, list[StreamSample]] = {}
+    for s in samples:
+        if s.kind == "video" and s.direction == "inbound":
+            by_time.setdefault(s.at_ms, []).append(s)
+    times = sorted(by_time)
+    series: list[tuple[float, float]] = []
+    for before, after in itertools.pairwise(times):
+        first = {s.stream_id: s for s in by_time[before]}
+        kbps = sum(bitrate_kbps(first[s.stream_id], s) for s in by_time[after] if s.stream_id in first)
+        series.append((after, kbps))
+    return series
+
+
+def _rounded(value: Any) -> Any:
+    return round(value, 1) if isinstance(value, float) else value
+
+
+def result(
+    server: str,
+    scenario: str,
+    leg: str,
+    received: dict[str, Any] | None,
+    sent: dict[str, Any] | None,
+    *,
+    step: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    """The result record. ``received``/``sent``: a page's ``lab.result()`` (one page may be both);
+    ``step``: (seconds after the start of collection, new capacity kbit/s) for ``adapt_s``."""
+    rx = samples_of(received)
+    got = summarise(
+        rx,
+        render_ms=(received or {}).get("renderMs"),
+        e2e_delays_ms=(received or {}).get("e2eDelaysMs") or [],
+    )
+    record: dict[str, Any] = {"server": server, "scenario": scenario, "leg": leg}
+    record.update(msgspec.to_builtins(got))
+    if sent is not None and sent is not received:
+        tx = summarise(samples_of(sent))
+        for key in SENT:
+            record[key] = getattr(tx, key)
+    record["adapt_s"] = None
+    if step is not None and rx:
+        start = min(s.at_ms for s in rx)
+        record["adapt_s"] = time_to_adapt_s(recv_series(rx), start + step[0] * 1000, step[1])
+    record["unread_stamps"] = (received or {}).get("unreadStamps")
+    ordered = {key: record.get(key) for key in FIELDS}
+    ordered.update({k: v for k, v in record.items() if k not in ordered})
+    return {k: _rounded(v) for k, v in ordered.items()}
+
+
+COLUMNS = (
+    ("server", "server"),
+    ("scenario", "scenario"),
+    ("leg", "leg"),
+    ("send_kbps", "send kb/s"),
+    ("recv_kbps", "recv kb/s"),
+    ("width", "w"),
+    ("height", "h"),
+    ("fps", "fps"),
+    ("freeze_count", "freezes"),
+    ("freeze_ms", "freeze ms"),
+    ("audio_concealed_pct", "conceal %"),
+    ("e2e_delay_ms_p50", "e2e p50"),
+    ("e2e_delay_ms_p95", "e2e p95"),
+    ("adapt_s", "adapt s"),
+    ("quality_limitation_reason", "limited by"),
+)
+
+
+def table(results: Sequence[dict[str, Any]]) -> str:
+    """The results as a fixed-width table (None shows as '-')."""
+    rows = [[label for _, label in COLUMNS]]
+    for r in results:
+        rows.append(["-" if r.get(key) is None else str(r.get(key)) for key, _ in COLUMNS])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    return "\n".join(
+        "  ".join(
+            cell.rjust(w) if i > 2 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    )

@@ -1,0 +1,148 @@
+// The call-quality benchmark's page: /lab/?role=publish|subscribe|p2p (hubbub bench quality drives it).
+//
+// - role=publish: a canvas stamped with Date.now() (stamp.js) at width x height and fps, and a
+//   WebAudio tone, published with the `1v1-hd` preset's bitrate cap; the publisher connection's
+//   stats are sampled (send bitrate, size, qualityLimitationReason).
+// - role=subscribe: the remote video plays in a <video>; the subscriber connection is sampled and
+//   the rendered frames watched (render times, stamps read back: end-to-end delay).
+// - role=p2p: the same source, sent from one RTCPeerConnection to another in this page, without
+//   trickle: `lab.offer()` gathers the sender's candidates (the benchmark points a relay at its host
+//   port), `lab.answer('IP:port')` gives the receiver the offer with every candidate moved to the
+//   relay (lab.js throughRelay) and the sender the answer without candidates, so the sender learns
+//   the receiver only as the relay's address, from the checks it forwards.
+// `?relay=IP:port` sends a publish or subscribe page's media through a relay (the SDK's mediaRelay).
+// Python reads everything through `window.lab`: `collect()` starts sampling, `result()` returns it.
+
+import {Room} from '/sdk/hubbub.js';
+import {throughRelay, parseMediaRelay} from '/sdk/lab.js';
+import {QualityCollector, drawStamp} from '/sdk/quality.js';
+
+const params = new URLSearchParams(location.search);
+const role = params.get('role') || 'subscribe';
+const width = Number(params.get('width') || 640), height = Number(params.get('height') || 360);
+const fps = Number(params.get('fps') || 30);
+const MAX_BITRATE = 1_700_000; // the 1v1-hd preset's video cap
+const lab = {role, ready: false, error: /** @type {string|null} */ (null), events: /** @type {any[]} */ ([])};
+Object.assign(window, {lab});
+const record = (/** @type {string} */ name, /** @type {object} */ detail = {}) => lab.events.push({name, at: performance.now(), ...detail});
+
+/** A stamped moving canvas and a 440 Hz tone: [video, audio]. */
+function source() {
+  const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById('source'));
+  Object.assign(canvas, {width, height});
+  const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
+  let frame = 0;
+  setInterval(() => {
+    const t = frame++;
+    ctx.fillStyle = '#406080'; ctx.fillRect(0, 0, width, height);
+    for (let i = 0; i < 6; i++) { // moving detail, so the encoder has work at every size
+      ctx.fillStyle = `hsl(${(t * 3 + i * 60) % 360} 70% 55%)`;
+      ctx.fillRect((t * (4 + i) + i * 97) % width, (i * height) / 7, width / 8, height / 9);
+    }
+    ctx.fillStyle = '#fff'; ctx.font = `${Math.round(height / 10)}px sans-serif`;
+    ctx.fillText(String(t), width / 3, height / 2);
+    drawStamp(ctx, Date.now(), width, height);
+  }, 1000 / fps);
+  const audio = new AudioContext();
+  const tone = audio.createOscillator();
+  const out = audio.createMediaStreamDestination();
+  tone.frequency.value = 440; tone.connect(out); tone.start();
+  void audio.resume();
+  return [canvas.captureStream(fps).getVideoTracks()[0], out.stream.getAudioTracks()[0]];
+}
+
+/** @type {QualityCollector|null} */ let collector = null;
+/** @type {{getStats(): Promise<any>}|null} */ let sampled = null;
+/** @type {HTMLVideoElement|null} */ let watched = null;
+
+/** Start sampling every `intervalMs` (and watching the rendered video, if any). */
+function collect(intervalMs = 1000) {
+  if (!sampled) throw new Error('nothing to sample yet');
+  collector = new QualityCollector(sampled);
+  if (watched) collector.watch(watched);
+  collector.start(intervalMs);
+  return performance.now();
+}
+
+/** Stop, and hand back what was collected. */
+async function result() {
+  if (!collector) return null;
+  await collector.sample();
+  collector.stop();
+  return {samples: collector.samples, renderMs: watched ? collector.renderMs : null,
+    e2eDelaysMs: collector.e2eDelaysMs, unreadStamps: collector.unreadStamps};
+}
+
+/** @param {MediaStreamTrack} track */
+function play(track) {
+  if (track.kind === 'video') {
+    watched = /** @type {HTMLVideoElement} */ (document.getElementById('remote'));
+    watched.srcObject = new MediaStream([track]);
+    void watched.play();
+  } else {
+    const sound = /** @type {HTMLAudioElement} */ (document.getElementById('sound'));
+    sound.srcObject = new MediaStream([track]);
+    void sound.play();
+  }
+}
+
+async function sfu() {
+  const relay = params.get('relay');
+  const room = new Room({autoSubscribe: role === 'subscribe', ...(relay ? {mediaRelay: relay} : {})});
+  Object.assign(window, {hubbubRoom: room});
+  room.on('trackSubscribed', (/** @type {MediaStreamTrack} */ track) => { play(track); record('trackSubscribed', {kind: track.kind}); });
+  await room.connect(location.origin, params.get('token') || '');
+  if (role === 'publish') {
+    const [video, audio] = source();
+    await Promise.all([room.publishTrack(video, {source: 'camera', preset: '1v1-hd'}),
+      room.publishTrack(audio, {source: 'microphone', preset: '1v1-hd'})]);
+    sampled = room._publisher;
+  } else {
+    sampled = room._subscriber;
+  }
+  lab.ready = true;
+  record('ready');
+}
+
+/** Strip every a=candidate (and end-of-candidates) line. @param {string} sdp */
+const withoutCandidates = (sdp) => sdp.split('\r\n').filter((l) => !l.startsWith('a=candidate:') && l !== 'a=end-of-candidates').join('\r\n');
+
+async function p2p() {
+  const sender = new RTCPeerConnection(), receiver = new RTCPeerConnection();
+  Object.assign(window, {sender, receiver});
+  receiver.ontrack = (e) => play(e.track);
+  const [video, audio] = source();
+  sender.addTransceiver(video, {direction: 'sendonly', sendEncodings: [{maxBitrate: MAX_BITRATE}]});
+  sender.addTransceiver(audio, {direction: 'sendonly'});
+  // One sampled report of both ends: the sender's outbound streams beside the receiver's inbound ones.
+  sampled = {getStats: async () => {
+    const merged = new Map();
+    for (const pc of [sender, receiver]) (await pc.getStats()).forEach((s) => merged.set(`${pc === sender ? 's' : 'r'}${s.id}`, s));
+    return merged;
+  }};
+  /** The sender's offer, once its candidates are gathered; returns its UDP host candidates [address, port]. */
+  const offer = async () => {
+    const gathered = new Promise((resolve) => {
+      sender.onicegatheringstatechange = () => { if (sender.iceGatheringState === 'complete') resolve(null); };
+    });
+    await sender.setLocalDescription();
+    if (sender.iceGatheringState !== 'complete') await gathered;
+    const sdp = /** @type {RTCSessionDescription} */ (sender.localDescription).sdp;
+    return sdp.split('\r\n').filter((l) => l.startsWith('a=candidate:')).map((l) => l.split(' '))
+      .filter((f) => f[2].toLowerCase() === 'udp' && f[7] === 'host').map((f) => [f[4], Number(f[5])]);
+  };
+  /** Connect through the relay at `relayText` ('IP:port'). @param {string} relayText */
+  const answer = async (relayText) => {
+    const local = /** @type {RTCSessionDescription} */ (sender.localDescription);
+    await receiver.setRemoteDescription({type: 'offer', sdp: throughRelay(local.sdp, parseMediaRelay(relayText))});
+    await receiver.setLocalDescription();
+    const reply = /** @type {RTCSessionDescription} */ (receiver.localDescription);
+    await sender.setRemoteDescription({type: 'answer', sdp: withoutCandidates(reply.sdp)});
+    lab.ready = true;
+    record('ready');
+  };
+  Object.assign(lab, {offer, answer});
+}
+
+Object.assign(lab, {collect, result});
+(role === 'p2p' ? p2p() : sfu()).catch((err) => { lab.error = String(err && err.message || err); record('error', {message: lab.error}); });
