@@ -53,6 +53,9 @@ def register(sub: Any) -> None:
     from hubbub.bench import netsim as netsim_bench
 
     netsim_bench.register(inner)
+    from hubbub.bench import quality as quality_bench
+
+    quality_bench.register(inner)
     setup = inner.add_parser(
         "setup", help="call setup in Chromium: connect() to the first remote video frame (getUserMedia excluded)"
     )
