@@ -12,6 +12,7 @@ import pytest
 from hubbub.cli import build_parser, main
 from hubbub.cli.netsim import impairments
 from hubbub.netsim import Burst, Impairment, profile
+from hubbub.netsim.framing import Deframer, frame
 from hubbub.netsim.probe import Echo, probe
 
 
@@ -94,3 +95,27 @@ async def test_a_run_relays_and_prints_what_it_forwarded_and_dropped(echo: Echo,
     assert final["up"]["forwarded"] + final["up"]["dropped"]["loss"] == 400
     assert 120 < final["up"]["dropped"]["loss"] < 280
     assert final["down"]["forwarded"] == len(got.arrivals) + sum(len(t) - 1 for t in got.arrivals.values())
+
+
+async def test_tcp_relays_ice_tcp_frames(echo: Echo, tcp_echo: tuple[str, int]) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hubbub", "netsim", "--to", f"{echo.address[0]}:{echo.address[1]}",
+        "--tcp-to", f"{tcp_echo[0]}:{tcp_echo[1]}", "--delay", "10", "--duration", "1.5",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    first = json.loads(await asyncio.wait_for(proc.stdout.readline(), 20))
+    assert first["tcp"] is True
+    host, port = first["listening"].rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    packets = [bytes([i]) * (i + 1) for i in range(50)]
+    writer.write(b"".join(frame(p) for p in packets))
+    deframer = Deframer()
+    echoed: list[bytes] = []
+    while len(echoed) < 50:
+        echoed += deframer.feed(await asyncio.wait_for(reader.read(65536), 10))
+    writer.close()
+    assert echoed == packets
+    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    final = json.loads(out.decode().splitlines()[-1])
+    assert final["final"] is True and final["up"]["forwarded"] == 50 and final["down"]["forwarded"] == 50

@@ -4,29 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import AsyncIterator
-
-import pytest
 
 from hubbub.netsim import Impairment, Relay
 from hubbub.netsim.framing import Deframer, frame
-
-
-async def _echo_frames(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    deframer = Deframer()
-    while chunk := await reader.read(65536):
-        for packet in deframer.feed(chunk):
-            writer.write(frame(packet))
-    writer.close()
-
-
-@pytest.fixture
-async def tcp_echo() -> AsyncIterator[tuple[str, int]]:
-    server = await asyncio.start_server(_echo_frames, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[:2]
-    finally:
-        server.close()
 
 
 def test_the_deframer_cuts_a_stream_anywhere() -> None:
@@ -37,7 +17,7 @@ def test_the_deframer_cuts_a_stream_anywhere() -> None:
         assert packets == [bytes([i]) * i for i in range(1, 40)] and deframer.pending == 0
 
 
-async def _exchange(address: tuple[str, int], count: int, gap: float) -> tuple[list[int], float]:
+async def exchange(address: tuple[str, int], count: int, gap: float) -> tuple[list[int], float]:
     loop = asyncio.get_running_loop()
     reader, writer = await asyncio.open_connection(*address)
     started = loop.time()
@@ -64,7 +44,7 @@ async def _exchange(address: tuple[str, int], count: int, gap: float) -> tuple[l
 async def test_frames_are_delayed_and_dropped_whole_and_stay_in_order(tcp_echo: tuple[str, int]) -> None:
     impaired = Impairment(loss=0.2, delay_ms=30, jitter_ms=10, reorder=True)  # TCP ignores reorder
     async with Relay(to=("127.0.0.1", 9), tcp_to=tcp_echo, up=impaired, seed=11) as relay:
-        got, _ = await _exchange(relay.address, 500, 0.001)
+        got, _ = await exchange(relay.address, 500, 0.001)
         stats = relay.stats()
     assert got == sorted(got) and len(set(got)) == len(got)
     assert stats["up"]["dropped"]["loss"] == 500 - len(got)
@@ -73,7 +53,7 @@ async def test_frames_are_delayed_and_dropped_whole_and_stay_in_order(tcp_echo: 
 
 async def test_the_rate_limit_applies_to_frames(tcp_echo: tuple[str, int]) -> None:
     async with Relay(to=("127.0.0.1", 9), tcp_to=tcp_echo, down=Impairment(rate_kbps=400), seed=12) as relay:
-        got, took = await _exchange(relay.address, 200, 0.0)  # 200 frames of 202 bytes at 400 kbit/s: ~0.8 s
+        got, took = await exchange(relay.address, 200, 0.0)  # 200 frames of 202 bytes at 400 kbit/s: ~0.8 s
         assert relay.stats()["down"]["forwarded"] == 200
     assert got == list(range(200))
     assert 0.7 < took < 3.0
