@@ -28,6 +28,10 @@ _FLAGS = {
 }
 
 
+_METAVARS = {"pct": "PCT", "float": "N", "int": "BYTES", "burst": "P,R", "outage": "EVERY,LEN"}
+_METAVARS_BY_FLAG = {"delay": "MS", "jitter": "MS", "queue-ms": "MS", "rate": "KBPS"}
+
+
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "netsim",
@@ -46,9 +50,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--profile", metavar="NAME", help="a named profile (see --profiles)")
     parser.add_argument("--profiles", action="store_true", help="list the profiles and exit")
     parser.add_argument("--script", type=Path, metavar="FILE", help="a timeline (JSON list or text form)")
-    parser.add_argument("--seed", help="seed of the random choices (repeatable runs)")
-    parser.add_argument("--interval", type=float, default=5.0, help="seconds between counter lines (default 5)")
-    parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (default: run)")
+    parser.add_argument("--seed", metavar="S", help="seed of the random choices (repeatable runs)")
+    parser.add_argument("--interval", type=float, metavar="S", default=5.0, help="seconds between counter lines (5)")
+    parser.add_argument("--duration", type=float, metavar="S", default=0.0, help="stop after S seconds (default: run)")
     for prefix in ("", "up-", "down-"):
         for flag, (_, text, kind) in _FLAGS.items():
             name = f"--{prefix}{flag}"
@@ -57,7 +61,8 @@ def register(sub: Any) -> None:
             if kind == "flag":
                 parser.add_argument(name, dest=dest, action="store_true", default=None, help=text + where)
             else:
-                parser.add_argument(name, dest=dest, metavar="V", help=text + where)
+                metavar = _METAVARS_BY_FLAG.get(flag, _METAVARS[kind])
+                parser.add_argument(name, dest=dest, metavar=metavar, help=text + where)
     parser.set_defaults(func=run)
 
 
