@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 
+import pytest
 import uvloop
 
 from hubbub.netsim import Burst, Impairment, Relay, Timeline
@@ -131,3 +132,8 @@ def test_the_relay_runs_on_uvloop() -> None:
     received, median = uvloop.run(run())
     assert received == 300
     assert 0.035 < median < 0.200  # 20 ms each way (and a loaded machine's wait)
+
+
+async def test_a_relay_without_a_target_port_is_refused() -> None:
+    with pytest.raises(ValueError, match="target's port"):
+        await Relay(to=("127.0.0.1", 0)).start()

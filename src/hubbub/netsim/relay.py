@@ -128,6 +128,8 @@ class Relay:
     # -- life ---------------------------------------------------------------------------------
 
     async def start(self) -> Relay:
+        if not self.to[1] or (self.tcp_to is not None and not self.tcp_to[1]):
+            raise ValueError(f"the relay needs the target's port, not {self.to!r}")
         loop = self._loop = asyncio.get_running_loop()
         self._origin = loop.time()
         host, port = self.listen
