@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 from pathlib import Path
 
@@ -119,3 +120,12 @@ async def test_tcp_relays_ice_tcp_frames(echo: Echo, tcp_echo: tuple[str, int]) 
     out, _ = await asyncio.wait_for(proc.communicate(), 20)
     final = json.loads(out.decode().splitlines()[-1])
     assert final["final"] is True and final["up"]["forwarded"] == 50 and final["down"]["forwarded"] == 50
+
+
+def test_a_busy_listen_port_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        assert main(["netsim", "--listen", f"127.0.0.1:{port}", "--to", "127.0.0.1:9", "--duration", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"hubbub: cannot relay from 127.0.0.1:{port}: Address already in use"

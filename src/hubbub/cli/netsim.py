@@ -157,7 +157,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         run_loop(_relay(args, listen, to, tcp_to, up, down, timeline))
     except OSError as exc:
-        raise CliError(f"cannot relay: {exc.strerror or exc}") from None
+        # uvloop reports a failed bind without an errno; the cause it chains carries it
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        raise CliError(f"cannot relay from {args.listen}: {cause.strerror or cause}") from None
     return 0
 
 
