@@ -129,14 +129,19 @@ class Relay:
 
     async def start(self) -> Relay:
         if not self.to[1] or (self.tcp_to is not None and not self.tcp_to[1]):
-            raise ValueError(f"the relay needs the target's port, not {self.to!r}")
+            raise ValueError(f"the relay needs the target's port, not {self.to!r} (tcp_to {self.tcp_to!r})")
         loop = self._loop = asyncio.get_running_loop()
         self._origin = loop.time()
         host, port = self.listen
         if self.tcp_to is not None:
             self._server = await asyncio.start_server(self._tcp_client, host, port)
             port = self._server.sockets[0].getsockname()[1]
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Listener(self), local_addr=(host, port))
+        try:
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Listener(self), local_addr=(host, port))
+        except BaseException:
+            if self._server is not None:  # the UDP port was taken: do not leave the TCP one listening
+                self._server.close()
+            raise
         self._listener = transport
         return self
 
