@@ -76,13 +76,14 @@ def test_a_result_joins_the_receivers_and_the_senders_summaries() -> None:
             ),
         ]
     }
-    record = result("hubbub", "step-3m-500k", "subscriber", received, sent, step=(1.0, 500.0))
+    record = result("hubbub", "step-3m-500k", "subscriber", received, sent, step=(1.0, 500.0, 2.0))
     assert list(record)[: len(FIELDS)] == list(FIELDS)
     assert record["recv_kbps"] == 650.0 and record["send_kbps"] == 1000.0
     assert (record["width"], record["height"], record["fps"]) == (640, 360, 30.0)
     assert record["e2e_delay_ms_p50"] == 30.0 and record["freeze_count"] == 0
     assert record["quality_limitation_reason"] == "bandwidth"
     assert record["adapt_s"] == 1.0  # 500 kbit/s from the reading at 2 s, a second after the step
+    assert record["adapt_freeze_ms"] == 0.0
     assert record["wer"] is None and record["audio_concealed_pct"] is None  # no speech, no audio samples
     lines = table([record]).splitlines()
     assert len(lines) == 2 and "recv kb/s" in lines[0] and "650.0" in lines[1] and "bandwidth" in lines[1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .cli import register
 from .report import FIELDS, result, table
-from .run import LEGS, SCENARIOS, SERVERS, QualityBenchError, Run, measure, run
+from .run import LEGS, SCENARIOS, SERVERS, QualityBenchError, Run, Video, measure, run
 
 __all__ = [
     "FIELDS",
@@ -18,6 +18,7 @@ __all__ = [
     "SERVERS",
     "QualityBenchError",
     "Run",
+    "Video",
     "measure",
     "register",
     "result",

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from .report import table
-from .run import LEGS, SCENARIOS, SERVERS, STEP, Run
+from .run import BAD, BAD_PROFILE, LEGS, SCENARIOS, SERVERS, STEP, Run, Video
 
 
 def register(inner: Any) -> None:
@@ -19,7 +19,8 @@ def register(inner: Any) -> None:
             "Chromium publisher to Chromium subscriber through hubbub, and Chromium to Chromium peer to peer, "
             "with one leg (or both) through an impairment relay (hubbub netsim) running a profile; "
             f"the {STEP} scenario caps the leg at 3 Mbit/s, steps to 500 kbit/s at a third of the run and back "
-            "at two thirds (adapt_s: time until the received bitrate stays within 20% of 500 kbit/s)."
+            "at two thirds (adapt_s: time until the received bitrate stays within 20% of 500 kbit/s); "
+            f"{BAD} puts a second subscriber of the same publisher on {BAD_PROFILE} (hubbub only) and reports both."
         ),
     )
     parser.add_argument(
@@ -33,6 +34,8 @@ def register(inner: Any) -> None:
     )
     parser.add_argument("--servers", default=",".join(SERVERS), metavar="LIST", help="hubbub,p2p (default: both)")
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds measured per run (default 30)")
+    parser.add_argument("--size", default="640x360", metavar="WxH", help="the sent video's size (default 640x360)")
+    parser.add_argument("--fps", type=int, default=30, help="the sent video's frame rate (default 30)")
     parser.add_argument("--json", action="store_true", help="print JSON (default when stdout is not a terminal)")
     parser.set_defaults(func=_cli)
 
@@ -55,9 +58,20 @@ def _cli(args: argparse.Namespace) -> int:
             return _fail(f"unknown server {server!r}: choose from {', '.join(SERVERS)} (janus is not measured yet)")
     if args.seconds <= 0:
         return _fail("--seconds must be positive")
-    runs = [Run(server, scenario, leg) for scenario in scenarios for leg in args.leg or LEGS for server in servers]
+    width, _, height = args.size.partition("x")
+    if not (width.isdigit() and height.isdigit() and 16 <= int(width) <= 3840 and 16 <= int(height) <= 2160):
+        return _fail(f"--size must be WIDTHxHEIGHT in pixels, not {args.size!r}")
+    if not 1 <= args.fps <= 60:
+        return _fail("--fps must be 1..60")
+    runs = [
+        Run(server, scenario, leg)
+        for scenario in scenarios
+        for leg in (("-",) if scenario == BAD else args.leg or LEGS)
+        for server in servers
+        if scenario != BAD or server == "hubbub"  # three in a call: an SFU's scenario
+    ]
     try:
-        report = run(runs, args.seconds)
+        report = run(runs, args.seconds, Video(int(width), int(height), args.fps))
     except QualityBenchError as exc:
         return _fail(f"cannot measure call quality: {exc}")
     if args.json or not sys.stdout.isatty():

@@ -3,7 +3,8 @@
 The numbers are :func:`hubbub.schema.quality.summarise`'s: the receiving page's samples, render
 times and stamp delays give the received side, the sending page's samples the sent side (its
 bitrate, frame size and ``qualityLimitationReason``). ``adapt_s`` comes from the received video's
-bitrate, second by second, after a capacity step (:func:`hubbub.schema.quality.time_to_adapt_s`).
+bitrate, second by second, after a capacity step (:func:`hubbub.schema.quality.time_to_adapt_s`),
+and ``adapt_freeze_ms`` is the render-gap freeze time from the step until the next change.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from hubbub.schema.quality import StreamSample, bitrate_kbps, summarise, time_to_adapt_s
+from hubbub.schema.quality import StreamSample, bitrate_kbps, render_gap_freezes, summarise, time_to_adapt_s
 
 FIELDS = (
     "server",
@@ -67,10 +68,11 @@ def result(
     received: dict[str, Any] | None,
     sent: dict[str, Any] | None,
     *,
-    step: tuple[float, float] | None = None,
+    step: tuple[float, float, float] | None = None,
 ) -> dict[str, Any]:
     """The result record. ``received``/``sent``: a page's ``lab.result()`` (one page may be both);
-    ``step``: (seconds after the start of collection, new capacity kbit/s) for ``adapt_s``."""
+    ``step``: (seconds after the start of collection, new capacity kbit/s, seconds until the next
+    change) for ``adapt_s``, over the readings until that next change."""
     rx = samples_of(received)
     got = summarise(
         rx,
@@ -86,7 +88,13 @@ def result(
     record["adapt_s"] = None
     if step is not None and rx:
         start = min(s.at_ms for s in rx)
-        record["adapt_s"] = time_to_adapt_s(recv_series(rx), start + step[0] * 1000, step[1])
+        until = start + step[2] * 1000
+        series = [(at, kbps) for at, kbps in recv_series(rx) if at <= until]
+        record["adapt_s"] = time_to_adapt_s(series, start + step[0] * 1000, step[1])
+        render = (received or {}).get("renderMs")
+        if render is not None:  # the freezes between the step and the next change
+            window = [t for t in render if start + step[0] * 1000 <= t <= until]
+            record["adapt_freeze_ms"] = render_gap_freezes(window).total_ms
     record["unread_stamps"] = (received or {}).get("unreadStamps")
     ordered = {key: record.get(key) for key in FIELDS}
     ordered.update({k: v for k, v in record.items() if k not in ordered})

@@ -12,6 +12,9 @@ the lab page (/lab/, src/hubbub/web/lab/). Debian's Chromium, driven by Playwrig
   and the receiver gets the offer with every candidate moved to the relay (``both``: two relays in a
   row), so every packet between them crosses the profile.
 
+The ``bad-subscriber`` scenario (hubbub) has one publisher and two subscribers, one of them on
+``congested-300k``: a record for each subscriber says what the good one receives beside the bad one.
+
 Once the video plays, both sides are sampled every second for ``seconds``; a step scenario
 changes the relay's capacity on a timeline meanwhile.
 """
@@ -36,7 +39,9 @@ from hubbub.netsim import PROFILES, Impairment, Relay, Timeline
 SERVERS = ("hubbub", "p2p")
 LEGS = ("subscriber", "publisher", "both")
 STEP = "step-3m-500k"
-SCENARIOS = (*PROFILES, STEP)
+BAD = "bad-subscriber"
+BAD_PROFILE = "congested-300k"  # the bad subscriber's leg; the publisher's and the other subscriber's are clean
+SCENARIOS = (*PROFILES, STEP, BAD)
 FLAGS = [*CHROMIUM_FLAGS, "--disable-features=WebRtcHideLocalIpsWithMdns"]  # p2p: host candidates as IPs
 
 
@@ -51,14 +56,27 @@ class Run:
     leg: str
 
 
+@dataclass(frozen=True)
+class Video:
+    """The sent canvas: the default fits two cores' software encoders (the 1v1-hd preset is 1280x720)."""
+
+    width: int = 640
+    height: int = 360
+    fps: int = 30
+
+    @property
+    def query(self) -> dict[str, str]:
+        return {"width": str(self.width), "height": str(self.height), "fps": str(self.fps)}
+
+
 def _impairment(scenario: str) -> str | Impairment:
     """A scenario's impairment at the start: a profile's, or the step's 3 Mbit/s bottleneck."""
     return Impairment(rate_kbps=3000, queue_ms=200) if scenario == STEP else scenario
 
 
-def _step_timeline(seconds: float) -> tuple[Timeline, tuple[float, float]]:
+def _step_timeline(seconds: float) -> tuple[Timeline, tuple[float, float, float]]:
     down, up = seconds / 3, 2 * seconds / 3
-    return Timeline.parse(f"{down:.1f} rate_kbps=500 queue_ms=200\n{up:.1f} restore"), (down, 500.0)
+    return Timeline.parse(f"{down:.1f} rate_kbps=500 queue_ms=200\n{up:.1f} restore"), (down, 500.0, up)
 
 
 async def _until(page: Any, expression: str, timeout_s: float) -> None:
@@ -90,19 +108,29 @@ def _play(relays: Sequence[Relay], timeline: Timeline | None) -> None:
 
 
 async def _hubbub(
-    browser: Any, base: str, token: Any, media: tuple[str, int], run: Run, seconds: float
-) -> dict[str, Any]:
-    spec = _impairment(run.scenario)
+    browser: Any, base: str, token: Any, media: tuple[str, int], run: Run, seconds: float, video: Video
+) -> list[dict[str, Any]]:
+    """One publisher and its subscribers (two in the bad-subscriber scenario): a record per subscriber."""
+    legs: dict[str, str | Impairment | None]
+    if run.scenario == BAD:
+        legs = {"publisher": None, "subscriber": None, "bad-subscriber": BAD_PROFILE}
+    else:
+        spec = _impairment(run.scenario)
+        legs = {who: spec if run.leg in (who, "both") else None for who in ("publisher", "subscriber")}
     timeline, step = _step_timeline(seconds) if run.scenario == STEP else (None, None)
     channel = f"q-{int(time.time() * 1000) % 10_000_000}"
     async with contextlib.AsyncExitStack() as stack:
         relays: dict[str, Relay] = {}
-        for who in ("publisher", "subscriber"):
-            if run.leg in (who, "both"):
-                relays[who] = (await stack.enter_async_context(_relays(1, media, spec)))[0]
+        for who, leg_spec in legs.items():
+            if leg_spec is not None:
+                relays[who] = (await stack.enter_async_context(_relays(1, media, leg_spec)))[0]
         pages: dict[str, Any] = {}
-        for who, role in (("publisher", "publish"), ("subscriber", "subscribe")):
-            query = {"role": role, "token": token(who, channel)}
+        for who in legs:
+            query = {
+                "role": "publish" if who == "publisher" else "subscribe",
+                "token": token(who, channel),
+                **video.query,
+            }
             if who in relays:
                 host, port = relays[who].address
                 query["relay"] = f"{host}:{port}"
@@ -111,13 +139,19 @@ async def _hubbub(
             pages[who] = await ctx.new_page()
             await pages[who].goto(f"{base}/lab/?" + urlencode(query))
             await _until(pages[who], "window.lab.ready", 30)
-        sub, pub = pages["subscriber"], pages["publisher"]
-        await _until(sub, "window.lab.events.some(e => e.name === 'trackSubscribed' && e.kind === 'video')", 30)
-        await asyncio.gather(pub.evaluate("window.lab.collect(1000)"), sub.evaluate("window.lab.collect(1000)"))
+        playing = "window.lab.events.some(e => e.name === 'trackSubscribed' && e.kind === 'video')"
+        await asyncio.gather(*(_until(page, playing, 30) for who, page in pages.items() if who != "publisher"))
+        await asyncio.gather(*(page.evaluate("window.lab.collect(1000)") for page in pages.values()))
         _play(list(relays.values()), timeline)
         await asyncio.sleep(seconds)
-        sent, received = await asyncio.gather(pub.evaluate("window.lab.result()"), sub.evaluate("window.lab.result()"))
-    return result(run.server, run.scenario, run.leg, received, sent, step=step)
+        collected = dict(
+            zip(pages, await asyncio.gather(*(p.evaluate("window.lab.result()") for p in pages.values())), strict=True)
+        )
+    sent = collected.pop("publisher")
+    return [
+        result(run.server, run.scenario, who if run.scenario == BAD else run.leg, received, sent, step=step)
+        for who, received in collected.items()
+    ]
 
 
 def _pick(candidates: Sequence[Sequence[Any]]) -> tuple[str, int]:
@@ -127,13 +161,13 @@ def _pick(candidates: Sequence[Sequence[Any]]) -> tuple[str, int]:
     return next((c for c in ipv4 if c[0] == "127.0.0.1"), ipv4[0])
 
 
-async def _p2p(browser: Any, base: str, run: Run, seconds: float) -> dict[str, Any]:
+async def _p2p(browser: Any, base: str, run: Run, seconds: float, video: Video) -> dict[str, Any]:
     spec = _impairment(run.scenario)
     timeline, step = _step_timeline(seconds) if run.scenario == STEP else (None, None)
     ctx = await browser.new_context(viewport={"width": 800, "height": 480})
     try:
         page = await ctx.new_page()
-        await page.goto(f"{base}/lab/?role=p2p")
+        await page.goto(f"{base}/lab/?" + urlencode({"role": "p2p", **video.query}))
         await _until(page, "window.lab.offer", 30)
         target = _pick(await page.evaluate("window.lab.offer()"))
         async with _relays(2 if run.leg == "both" else 1, target, spec) as relays:
@@ -152,8 +186,9 @@ async def _p2p(browser: Any, base: str, run: Run, seconds: float) -> dict[str, A
     return record
 
 
-async def measure(runs: Sequence[Run], seconds: float = 30.0) -> dict[str, Any]:
+async def measure(runs: Sequence[Run], seconds: float = 30.0, video: Video | None = None) -> dict[str, Any]:
     """Every run in this event loop; returns ``{"results": [...], "errors": [...]}``."""
+    video = video or Video()
     why = available()
     if why is not None:
         raise QualityBenchError(why)
@@ -187,9 +222,9 @@ async def measure(runs: Sequence[Run], seconds: float = 30.0) -> dict[str, Any]:
                 for run in runs:
                     try:
                         if run.server == "p2p":
-                            results.append(await _p2p(browser, base, run, seconds))
+                            results.append(await _p2p(browser, base, run, seconds, video))
                         else:
-                            results.append(await _hubbub(browser, base, token, media, run, seconds))
+                            results.extend(await _hubbub(browser, base, token, media, run, seconds, video))
                     except Exception as exc:  # one failed run does not end the others
                         errors.append(
                             {"server": run.server, "scenario": run.scenario, "leg": run.leg, "error": str(exc)}
@@ -199,12 +234,18 @@ async def measure(runs: Sequence[Run], seconds: float = 30.0) -> dict[str, Any]:
     finally:
         await platform.close()
         shutil.rmtree(data_dir, ignore_errors=True)
-    return {"seconds": seconds, "browser": f"Chromium {version}", "results": results, "errors": errors}
+    return {
+        "seconds": seconds,
+        "video": f"{video.width}x{video.height}@{video.fps}",
+        "browser": f"Chromium {version}",
+        "results": results,
+        "errors": errors,
+    }
 
 
-def run(runs: Sequence[Run], seconds: float = 30.0) -> dict[str, Any]:
+def run(runs: Sequence[Run], seconds: float = 30.0, video: Video | None = None) -> dict[str, Any]:
     try:
         import uvloop
     except ImportError:  # pragma: no cover
-        return asyncio.run(measure(runs, seconds))
-    return uvloop.run(measure(runs, seconds))
+        return asyncio.run(measure(runs, seconds, video))
+    return uvloop.run(measure(runs, seconds, video))
