@@ -79,6 +79,7 @@ def test_a_result_joins_the_receivers_and_the_senders_summaries() -> None:
     record = result("hubbub", "step-3m-500k", "subscriber", received, sent, step=(1.0, 500.0, 2.0))
     assert list(record)[: len(FIELDS)] == list(FIELDS)
     assert record["recv_kbps"] == 650.0 and record["send_kbps"] == 1000.0
+    assert record["recv_kbps_end"] == 650.0  # the mean of 800 and 500, the readings in the last 5 s
     assert (record["width"], record["height"], record["fps"]) == (640, 360, 30.0)
     assert record["e2e_delay_ms_p50"] == 30.0 and record["freeze_count"] == 0
     assert record["quality_limitation_reason"] == "bandwidth"

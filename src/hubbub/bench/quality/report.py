@@ -4,7 +4,8 @@ The numbers are :func:`hubbub.schema.quality.summarise`'s: the receiving page's 
 times and stamp delays give the received side, the sending page's samples the sent side (its
 bitrate, frame size and ``qualityLimitationReason``). ``adapt_s`` comes from the received video's
 bitrate, second by second, after a capacity step (:func:`hubbub.schema.quality.time_to_adapt_s`),
-and ``adapt_freeze_ms`` is the render-gap freeze time from the step until the next change.
+and ``adapt_freeze_ms`` is the render-gap freeze time from the step until the next change;
+``recv_kbps_end`` is the received video's bitrate over the last 5 s (past the ramp-up).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ FIELDS = (
     "adapt_s",
     "quality_limitation_reason",
 )
+END_MS = 5000.0
 SENT = ("send_kbps", "sent_width", "sent_height", "sent_fps", "quality_limitation_reason")
 
 
@@ -85,16 +87,21 @@ def result(
         tx = summarise(samples_of(sent))
         for key in SENT:
             record[key] = getattr(tx, key)
+    series = recv_series(rx)
+    if series:  # the received video's bitrate over the run's last 5 s, once any ramp-up is over
+        end = series[-1][0]
+        tail = [kbps for at, kbps in series if at > end - END_MS]
+        record["recv_kbps_end"] = sum(tail) / len(tail)
     record["adapt_s"] = None
     if step is not None and rx:
         start = min(s.at_ms for s in rx)
         until = start + step[2] * 1000
-        series = [(at, kbps) for at, kbps in recv_series(rx) if at <= until]
-        record["adapt_s"] = time_to_adapt_s(series, start + step[0] * 1000, step[1])
+        window = [(at, kbps) for at, kbps in series if at <= until]
+        record["adapt_s"] = time_to_adapt_s(window, start + step[0] * 1000, step[1])
         render = (received or {}).get("renderMs")
         if render is not None:  # the freezes between the step and the next change
-            window = [t for t in render if start + step[0] * 1000 <= t <= until]
-            record["adapt_freeze_ms"] = render_gap_freezes(window).total_ms
+            frames = [t for t in render if start + step[0] * 1000 <= t <= until]
+            record["adapt_freeze_ms"] = render_gap_freezes(frames).total_ms
     record["unread_stamps"] = (received or {}).get("unreadStamps")
     ordered = {key: record.get(key) for key in FIELDS}
     ordered.update({k: v for k, v in record.items() if k not in ordered})
@@ -107,6 +114,7 @@ COLUMNS = (
     ("leg", "leg"),
     ("send_kbps", "send kb/s"),
     ("recv_kbps", "recv kb/s"),
+    ("recv_kbps_end", "last 5 s"),
     ("width", "w"),
     ("height", "h"),
     ("fps", "fps"),
