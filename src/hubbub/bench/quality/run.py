@@ -9,8 +9,9 @@ the lab page (/lab/, src/hubbub/web/lab/). Debian's Chromium, driven by Playwrig
   profile applied in both directions; ``both`` gives each page its own relay.
 - ``p2p``: one page sends from one RTCPeerConnection to another (libwebrtc's congestion control end
   to end). The sender's host port is learnt from its gathered offer, a relay is started towards it,
-  and the receiver gets the offer with every candidate moved to the relay (``both``: two relays in a
-  row), so every packet between them crosses the profile.
+  and the receiver gets the offer with every candidate moved to the relay, so every packet between
+  them crosses the profile. There is one path, so ``subscriber`` and ``publisher`` are the same run;
+  ``both`` puts two relays in a row (the profile twice, as the two legs of a call through a server).
 
 The ``bad-subscriber`` scenario (hubbub) has one publisher and two subscribers, one of them on
 ``congested-300k``: a record for each subscriber says what the good one receives beside the bad one.
