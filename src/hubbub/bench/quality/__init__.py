@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .cli import register
 from .report import FIELDS, result, table
-from .run import LEGS, SCENARIOS, SERVERS, QualityBenchError, Run, Video, measure, run
+from .run import LEGS, SCENARIOS, SERVERS, QualityBenchError, Run, Source, measure, run
 
 __all__ = [
     "FIELDS",
@@ -18,7 +18,7 @@ __all__ = [
     "SERVERS",
     "QualityBenchError",
     "Run",
-    "Video",
+    "Source",
     "measure",
     "register",
     "result",

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from .report import table
-from .run import BAD, BAD_PROFILE, LEGS, SCENARIOS, SERVERS, STEP, Run, Video
+from .run import BAD, BAD_PROFILE, LEGS, SCENARIOS, SERVERS, STEP, Run, Source
 
 
 def register(inner: Any) -> None:
@@ -36,6 +36,11 @@ def register(inner: Any) -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds measured per run (default 30)")
     parser.add_argument("--size", default="640x360", metavar="WxH", help="the sent video's size (default 640x360)")
     parser.add_argument("--fps", type=int, default=30, help="the sent video's frame rate (default 30)")
+    parser.add_argument(
+        "--no-speech",
+        action="store_true",
+        help="send a tone, not espeak-ng speech, and leave wer null (no Whisper run)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON (default when stdout is not a terminal)")
     parser.set_defaults(func=_cli)
 
@@ -71,7 +76,7 @@ def _cli(args: argparse.Namespace) -> int:
         if scenario != BAD or server == "hubbub"  # three in a call: an SFU's scenario
     ]
     try:
-        report = run(runs, args.seconds, Video(int(width), int(height), args.fps))
+        report = run(runs, args.seconds, Source(int(width), int(height), args.fps, speech=not args.no_speech))
     except QualityBenchError as exc:
         return _fail(f"cannot measure call quality: {exc}")
     if args.json or not sys.stdout.isatty():

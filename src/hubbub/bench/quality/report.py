@@ -59,8 +59,8 @@ def recv_series(samples: Sequence[StreamSample]) -> list[tuple[float, float]]:
     return series
 
 
-def _rounded(value: Any) -> Any:
-    return round(value, 1) if isinstance(value, float) else value
+def _rounded(key: str, value: Any) -> Any:
+    return round(value, 3 if key in ("wer", "adapt_s") else 1) if isinstance(value, float) else value
 
 
 def result(
@@ -71,6 +71,7 @@ def result(
     sent: dict[str, Any] | None,
     *,
     step: tuple[float, float, float] | None = None,
+    wer: float | None = None,
 ) -> dict[str, Any]:
     """The result record. ``received``/``sent``: a page's ``lab.result()`` (one page may be both);
     ``step``: (seconds after the start of collection, new capacity kbit/s, seconds until the next
@@ -80,6 +81,7 @@ def result(
         rx,
         render_ms=(received or {}).get("renderMs"),
         e2e_delays_ms=(received or {}).get("e2eDelaysMs") or [],
+        wer=wer,
     )
     record: dict[str, Any] = {"server": server, "scenario": scenario, "leg": leg}
     record.update(msgspec.to_builtins(got))
@@ -105,7 +107,7 @@ def result(
     record["unread_stamps"] = (received or {}).get("unreadStamps")
     ordered = {key: record.get(key) for key in FIELDS}
     ordered.update({k: v for k, v in record.items() if k not in ordered})
-    return {k: _rounded(v) for k, v in ordered.items()}
+    return {k: _rounded(k, v) for k, v in ordered.items()}
 
 
 COLUMNS = (

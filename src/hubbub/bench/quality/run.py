@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from hubbub.bench.quality.report import result
+from hubbub.bench.quality.speech import RATE, Speech
 from hubbub.bench.setup import CHROMIUM, CHROMIUM_FLAGS, available
 from hubbub.netsim import PROFILES, Impairment, Relay, Timeline
 
@@ -43,6 +44,7 @@ STEP = "step-3m-500k"
 BAD = "bad-subscriber"
 BAD_PROFILE = "congested-300k"  # the bad subscriber's leg; the publisher's and the other subscriber's are clean
 SCENARIOS = (*PROFILES, STEP, BAD)
+SPEAK = "([b64, rate]) => window.lab.speak(b64, rate)"
 FLAGS = [*CHROMIUM_FLAGS, "--disable-features=WebRtcHideLocalIpsWithMdns"]  # p2p: host candidates as IPs
 
 
@@ -58,16 +60,19 @@ class Run:
 
 
 @dataclass(frozen=True)
-class Video:
-    """The sent canvas: the default fits two cores' software encoders (the 1v1-hd preset is 1280x720)."""
+class Source:
+    """What is sent: the canvas (the default fits two cores' software encoders; the 1v1-hd preset is
+    1280x720) and, with ``speech``, a spoken text in place of the tone, scored as ``wer``."""
 
     width: int = 640
     height: int = 360
     fps: int = 30
+    speech: bool = True
 
     @property
     def query(self) -> dict[str, str]:
-        return {"width": str(self.width), "height": str(self.height), "fps": str(self.fps)}
+        size = {"width": str(self.width), "height": str(self.height), "fps": str(self.fps)}
+        return {**size, "speech": "1"} if self.speech else size
 
 
 def _impairment(scenario: str) -> str | Impairment:
@@ -109,7 +114,14 @@ def _play(relays: Sequence[Relay], timeline: Timeline | None) -> None:
 
 
 async def _hubbub(
-    browser: Any, base: str, token: Any, media: tuple[str, int], run: Run, seconds: float, video: Video
+    browser: Any,
+    base: str,
+    token: Any,
+    media: tuple[str, int],
+    run: Run,
+    seconds: float,
+    source: Source,
+    speech: Speech,
 ) -> list[dict[str, Any]]:
     """One publisher and its subscribers (two in the bad-subscriber scenario): a record per subscriber."""
     legs: dict[str, str | Impairment | None]
@@ -130,7 +142,7 @@ async def _hubbub(
             query = {
                 "role": "publish" if who == "publisher" else "subscribe",
                 "token": token(who, channel),
-                **video.query,
+                **source.query,
             }
             if who in relays:
                 host, port = relays[who].address
@@ -143,6 +155,8 @@ async def _hubbub(
         playing = "window.lab.events.some(e => e.name === 'trackSubscribed' && e.kind === 'video')"
         await asyncio.gather(*(_until(page, playing, 30) for who, page in pages.items() if who != "publisher"))
         await asyncio.gather(*(page.evaluate("window.lab.collect(1000)") for page in pages.values()))
+        if source.speech:
+            await pages["publisher"].evaluate(SPEAK, [await speech.b64(), RATE])
         _play(list(relays.values()), timeline)
         await asyncio.sleep(seconds)
         collected = dict(
@@ -150,7 +164,15 @@ async def _hubbub(
         )
     sent = collected.pop("publisher")
     return [
-        result(run.server, run.scenario, who if run.scenario == BAD else run.leg, received, sent, step=step)
+        result(
+            run.server,
+            run.scenario,
+            who if run.scenario == BAD else run.leg,
+            received,
+            sent,
+            step=step,
+            wer=await speech.wer(received),
+        )
         for who, received in collected.items()
     ]
 
@@ -162,13 +184,13 @@ def _pick(candidates: Sequence[Sequence[Any]]) -> tuple[str, int]:
     return next((c for c in ipv4 if c[0] == "127.0.0.1"), ipv4[0])
 
 
-async def _p2p(browser: Any, base: str, run: Run, seconds: float, video: Video) -> dict[str, Any]:
+async def _p2p(browser: Any, base: str, run: Run, seconds: float, source: Source, speech: Speech) -> dict[str, Any]:
     spec = _impairment(run.scenario)
     timeline, step = _step_timeline(seconds) if run.scenario == STEP else (None, None)
     ctx = await browser.new_context(viewport={"width": 800, "height": 480})
     try:
         page = await ctx.new_page()
-        await page.goto(f"{base}/lab/?" + urlencode({"role": "p2p", **video.query}))
+        await page.goto(f"{base}/lab/?" + urlencode({"role": "p2p", **source.query}))
         await _until(page, "window.lab.offer", 30)
         target = _pick(await page.evaluate("window.lab.offer()"))
         async with _relays(2 if run.leg == "both" else 1, target, spec) as relays:
@@ -176,20 +198,23 @@ async def _p2p(browser: Any, base: str, run: Run, seconds: float, video: Video) 
             await page.evaluate(f"window.lab.answer('{host}:{port}')")
             await _until(page, "document.getElementById('remote').readyState >= 2", 30)
             await page.evaluate("window.lab.collect(1000)")
+            if source.speech:
+                await page.evaluate(SPEAK, [await speech.b64(), RATE])
             _play(relays, timeline)
             await asyncio.sleep(seconds)
             collected = await page.evaluate("window.lab.result()")
             forwarded = sum(r.stats()["down"]["forwarded"] for r in relays)
     finally:
         await ctx.close()
-    record = result(run.server, run.scenario, run.leg, collected, collected, step=step)
+    record = result(run.server, run.scenario, run.leg, collected, collected, step=step, wer=await speech.wer(collected))
     record["relay_forwarded"] = forwarded  # the media did cross the relay
     return record
 
 
-async def measure(runs: Sequence[Run], seconds: float = 30.0, video: Video | None = None) -> dict[str, Any]:
+async def measure(runs: Sequence[Run], seconds: float = 30.0, source: Source | None = None) -> dict[str, Any]:
     """Every run in this event loop; returns ``{"results": [...], "errors": [...]}``."""
-    video = video or Video()
+    source = source or Source()
+    speech = Speech()
     why = available()
     if why is not None:
         raise QualityBenchError(why)
@@ -223,9 +248,9 @@ async def measure(runs: Sequence[Run], seconds: float = 30.0, video: Video | Non
                 for run in runs:
                     try:
                         if run.server == "p2p":
-                            results.append(await _p2p(browser, base, run, seconds, video))
+                            results.append(await _p2p(browser, base, run, seconds, source, speech))
                         else:
-                            results.extend(await _hubbub(browser, base, token, media, run, seconds, video))
+                            results.extend(await _hubbub(browser, base, token, media, run, seconds, source, speech))
                     except Exception as exc:  # one failed run does not end the others
                         errors.append(
                             {"server": run.server, "scenario": run.scenario, "leg": run.leg, "error": str(exc)}
@@ -237,16 +262,16 @@ async def measure(runs: Sequence[Run], seconds: float = 30.0, video: Video | Non
         shutil.rmtree(data_dir, ignore_errors=True)
     return {
         "seconds": seconds,
-        "video": f"{video.width}x{video.height}@{video.fps}",
+        "video": f"{source.width}x{source.height}@{source.fps}",
         "browser": f"Chromium {version}",
         "results": results,
         "errors": errors,
     }
 
 
-def run(runs: Sequence[Run], seconds: float = 30.0, video: Video | None = None) -> dict[str, Any]:
+def run(runs: Sequence[Run], seconds: float = 30.0, source: Source | None = None) -> dict[str, Any]:
     try:
         import uvloop
     except ImportError:  # pragma: no cover
-        return asyncio.run(measure(runs, seconds, video))
-    return uvloop.run(measure(runs, seconds, video))
+        return asyncio.run(measure(runs, seconds, source))
+    return uvloop.run(measure(runs, seconds, source))

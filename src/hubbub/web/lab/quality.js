@@ -10,6 +10,8 @@
 //   port), `lab.answer('IP:port')` gives the receiver the offer with every candidate moved to the
 //   relay (lab.js throughRelay) and the sender the answer without candidates, so the sender learns
 //   the receiver only as the relay's address, from the checks it forwards.
+// - `lab.speak(b64, rate)` (sending pages) speaks int16 PCM once in place of the tone; with
+//   `?speech=1` a receiving page keeps the audio it receives while collecting (`result().audio`).
 // `?relay=IP:port` sends a publish or subscribe page's media through a relay (the SDK's mediaRelay).
 // Python reads everything through `window.lab`: `collect()` starts sampling, `result()` returns it.
 
@@ -44,10 +46,25 @@ function source() {
     drawStamp(ctx, Date.now(), width, height);
   }, 1000 / fps);
   const audio = new AudioContext();
-  const tone = audio.createOscillator();
+  const tone = audio.createOscillator(), level = audio.createGain();
   const out = audio.createMediaStreamDestination();
-  tone.frequency.value = 440; tone.connect(out); tone.start();
+  tone.frequency.value = 440; tone.connect(level); level.connect(out); tone.start();
+  const speech = params.get('speech') === '1'; // speech runs send silence around the spoken text
+  if (speech) level.gain.value = 0;
   void audio.resume();
+  /** Speak int16 mono PCM (base64) instead of the tone, once. @param {string} b64 @param {number} rate */
+  const speak = (b64, rate) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const pcm = new Int16Array(bytes.buffer, 0, bytes.length >> 1);
+    const buffer = audio.createBuffer(1, pcm.length, rate);
+    buffer.getChannelData(0).set(Float32Array.from(pcm, (v) => v / 32768));
+    const voice = audio.createBufferSource();
+    voice.buffer = buffer; voice.connect(out);
+    level.gain.value = 0;
+    voice.onended = () => { level.gain.value = speech ? 0 : 1; record('spoken'); };
+    voice.start();
+  };
+  Object.assign(lab, {speak});
   return [canvas.captureStream(fps).getVideoTracks()[0], out.stream.getAudioTracks()[0]];
 }
 
@@ -61,6 +78,7 @@ function collect(intervalMs = 1000) {
   collector = new QualityCollector(sampled);
   if (watched) collector.watch(watched);
   collector.start(intervalMs);
+  recording = true;
   return performance.now();
 }
 
@@ -69,8 +87,36 @@ async function result() {
   if (!collector) return null;
   await collector.sample();
   collector.stop();
-  return {samples: collector.samples, renderMs: watched ? collector.renderMs : null,
+  recording = false;
+  return {audio: heardPcm(), samples: collector.samples, renderMs: watched ? collector.renderMs : null,
     e2eDelaysMs: collector.e2eDelaysMs, unreadStamps: collector.unreadStamps};
+}
+
+/** @type {Float32Array[]} */ const heard = [];
+let heardRate = 0, recording = false;
+
+/** Keep the received audio (mono float) while collecting, for the word error rate. @param {MediaStream} stream */
+function keep(stream) {
+  const context = new AudioContext();
+  heardRate = context.sampleRate;
+  const tap = context.createScriptProcessor(4096, 1, 1), mute = context.createGain();
+  mute.gain.value = 0;
+  tap.onaudioprocess = (e) => { if (recording) heard.push(new Float32Array(e.inputBuffer.getChannelData(0))); };
+  context.createMediaStreamSource(stream).connect(tap); tap.connect(mute); mute.connect(context.destination);
+  void context.resume();
+}
+
+/** What was kept, as int16 mono PCM in base64, or null. */
+function heardPcm() {
+  if (!heard.length) return null;
+  const total = heard.reduce((sum, chunk) => sum + chunk.length, 0);
+  const pcm = new Int16Array(total);
+  let at = 0;
+  for (const chunk of heard) { for (let i = 0; i < chunk.length; i++) pcm[at + i] = Math.max(-32768, Math.min(32767, Math.round(chunk[i] * 32767))); at += chunk.length; }
+  const bytes = new Uint8Array(pcm.buffer);
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return {b64: btoa(text), rate: heardRate};
 }
 
 /** @param {MediaStreamTrack} track */
@@ -83,6 +129,7 @@ function play(track) {
     const sound = /** @type {HTMLAudioElement} */ (document.getElementById('sound'));
     sound.srcObject = new MediaStream([track]);
     void sound.play();
+    if (params.get('speech') === '1') keep(/** @type {MediaStream} */ (sound.srcObject));
   }
 }
 
