@@ -2,9 +2,9 @@
 
 The numbers are :func:`hubbub.schema.quality.summarise`'s: the receiving page's samples, render
 times and stamp delays give the received side, the sending page's samples the sent side (its
-bitrate, frame size and ``qualityLimitationReason``). ``adapt_s`` comes from the received video's
-bitrate, second by second, after a capacity step (:func:`hubbub.schema.quality.time_to_adapt_s`),
-and ``adapt_freeze_ms`` is the render-gap freeze time from the step until the next change;
+bitrate, frame size and ``qualityLimitationReason``). ``adapt_s`` comes from the received video
+and audio bitrate together, second by second, after a capacity step
+(:func:`hubbub.schema.quality.time_to_adapt_s`), and ``adapt_freeze_ms`` is the render-gap freeze time from the step until the next change;
 ``recv_kbps_end`` is the received video's bitrate over the last 5 s (past the ramp-up).
 """
 
@@ -44,11 +44,11 @@ def samples_of(collected: dict[str, Any] | None) -> list[StreamSample]:
     return msgspec.convert((collected or {}).get("samples") or [], list[StreamSample])
 
 
-def recv_series(samples: Sequence[StreamSample]) -> list[tuple[float, float]]:
-    """``(at_ms, kbps)`` of the received video, interval by interval (all inbound video streams)."""
+def recv_series(samples: Sequence[StreamSample], kinds: tuple[str, ...] = ("video",)) -> list[tuple[float, float]]:
+    """``(at_ms, kbps)`` received, interval by interval (all inbound streams of those kinds)."""
     by_time: dict[float, list[StreamSample]] = {}
     for s in samples:
-        if s.kind == "video" and s.direction == "inbound":
+        if s.kind in kinds and s.direction == "inbound":
             by_time.setdefault(s.at_ms, []).append(s)
     times = sorted(by_time)
     series: list[tuple[float, float]] = []
@@ -98,7 +98,8 @@ def result(
     if step is not None and rx:
         start = min(s.at_ms for s in rx)
         until = start + step[2] * 1000
-        window = [(at, kbps) for at, kbps in series if at <= until]
+        # The capacity carries audio too: adapting is video and audio together reaching it.
+        window = [(at, kbps) for at, kbps in recv_series(rx, ("video", "audio")) if at <= until]
         record["adapt_s"] = time_to_adapt_s(window, start + step[0] * 1000, step[1])
         render = (received or {}).get("renderMs")
         if render is not None:  # the freezes between the step and the next change

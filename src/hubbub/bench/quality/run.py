@@ -225,48 +225,43 @@ async def measure(runs: Sequence[Run], seconds: float = 30.0, source: Source | N
     from hubbub.sdk.token import build_token
     from hubbub.server.platform import Platform, serving
 
-    data_dir = Path(tempfile.mkdtemp(prefix="hubbub-bench-quality-"))
-    settings = Settings(host="127.0.0.1", port=0, data_dir=data_dir, rtc_udp_port=0, rtc_tcp_port=0)
     results: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
-    platform = await Platform.start(settings)
-    try:
-        async with serving(platform) as base, async_playwright() as pw:
-            user = await platform.services.accounts.sign_up("bench@example.com", "correct horse battery")
-            project, certificate = await platform.services.projects.create(UserPrincipal(user.id), "bench")
+    async with contextlib.AsyncExitStack() as stack:
+        data_dir = Path(tempfile.mkdtemp(prefix="hubbub-bench-quality-"))
+        stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
+        settings = Settings(host="127.0.0.1", port=0, data_dir=data_dir, rtc_udp_port=0, rtc_tcp_port=0)
+        platform = await Platform.start(settings)
+        stack.push_async_callback(platform.close)
+        base = await stack.enter_async_context(serving(platform))
+        pw = await stack.enter_async_context(async_playwright())
+        user = await platform.services.accounts.sign_up("bench@example.com", "correct horse battery")
+        project, certificate = await platform.services.projects.create(UserPrincipal(user.id), "bench")
 
-            def token(who: str, channel: str) -> str:
-                return build_token(project.app_id, certificate, user_id=who, channel=channel)
+        def token(who: str, channel: str) -> str:
+            return build_token(project.app_id, certificate, user_id=who, channel=channel)
 
-            udp = platform.transport.udp_address
-            if udp is None:
-                raise QualityBenchError("the platform has no UDP media port")
-            media = ("127.0.0.1", udp[1])
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            version = browser.version
+        udp = platform.transport.udp_address
+        if udp is None:
+            raise QualityBenchError("the platform has no UDP media port")
+        media = ("127.0.0.1", udp[1])
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        stack.push_async_callback(browser.close)
+        for run in runs:
             try:
-                for run in runs:
-                    try:
-                        if run.server == "p2p":
-                            results.append(await _p2p(browser, base, run, seconds, source, speech))
-                        else:
-                            results.extend(await _hubbub(browser, base, token, media, run, seconds, source, speech))
-                    except Exception as exc:  # one failed run does not end the others
-                        errors.append(
-                            {"server": run.server, "scenario": run.scenario, "leg": run.leg, "error": str(exc)}
-                        )
-            finally:
-                await browser.close()
-    finally:
-        await platform.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
-    return {
-        "seconds": seconds,
-        "video": f"{source.width}x{source.height}@{source.fps}",
-        "browser": f"Chromium {version}",
-        "results": results,
-        "errors": errors,
-    }
+                if run.server == "p2p":
+                    results.append(await _p2p(browser, base, run, seconds, source, speech))
+                else:
+                    results.extend(await _hubbub(browser, base, token, media, run, seconds, source, speech))
+            except Exception as exc:  # one failed run does not end the others
+                errors.append({"server": run.server, "scenario": run.scenario, "leg": run.leg, "error": str(exc)})
+        return {
+            "seconds": seconds,
+            "video": f"{source.width}x{source.height}@{source.fps}",
+            "browser": f"Chromium {browser.version}",
+            "results": results,
+            "errors": errors,
+        }
 
 
 def run(runs: Sequence[Run], seconds: float = 30.0, source: Source | None = None) -> dict[str, Any]:
