@@ -5,7 +5,8 @@ times and stamp delays give the received side, the sending page's samples the se
 bitrate, frame size and ``qualityLimitationReason``). ``adapt_s`` comes from the received video
 and audio bitrate together, second by second, after a capacity step
 (:func:`hubbub.schema.quality.time_to_adapt_s`), and ``adapt_freeze_ms`` is the render-gap freeze
-time from the step until the next change; ``recv_kbps_end`` is the received video's bitrate over the last 5 s (past the ramp-up).
+time from the step until the next change; ``recv_kbps_end`` is the received video's bitrate over
+the last 5 s (past the ramp-up).
 """
 
 from __future__ import annotations
