@@ -1,11 +1,12 @@
-"""``hubbub bench quality``: the smallest scenario (clean, subscriber's leg, 10 s: the spoken text) for hubbub
-and peer to peer in Chromium through the CLI, and its JSON shape; the result records and the table
-from collected samples, without a browser."""
+"""``hubbub bench quality``: the smallest scenario (clean, subscriber's leg, 10 s: the spoken text) for
+hubbub, peer to peer and (where it is installed) Janus in Chromium through the CLI, and its JSON shape;
+the result records and the table from collected samples, without a browser."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from typing import Any
@@ -23,18 +24,21 @@ def _bench(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_the_clean_subscriber_leg_is_measured_for_hubbub_and_p2p() -> None:
+def test_the_clean_subscriber_leg_is_measured_for_hubbub_p2p_and_janus() -> None:
     why = available()
     if why is not None:
         if os.environ.get("HUBBUB_REQUIRE_CHROMIUM") == "1":
             pytest.fail(f"HUBBUB_REQUIRE_CHROMIUM=1 but {why}")
         pytest.skip(why)
-    done = _bench("--profile", "clean", "--leg", "subscriber", "--seconds", "10", "--json")
+    servers = ["hubbub", "janus", "p2p"] if shutil.which("janus") else ["hubbub", "p2p"]
+    done = _bench(
+        "--profile", "clean", "--leg", "subscriber", "--seconds", "10", "--servers", ",".join(servers), "--json"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["errors"] == [] and report["browser"].startswith("Chromium ")
     by_server = {r["server"]: r for r in report["results"]}
-    assert sorted(by_server) == ["hubbub", "p2p"], report
+    assert sorted(by_server) == servers, report
     for record in by_server.values():
         assert set(FIELDS) <= set(record), record
         assert (record["scenario"], record["leg"]) == ("clean", "subscriber")

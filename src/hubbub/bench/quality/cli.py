@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any
 
+from .call import BAD, BAD_PROFILE, LEGS, SCENARIOS, SERVERS, STEP, QualityBenchError, Run, Source
 from .report import table
-from .run import BAD, BAD_PROFILE, LEGS, SCENARIOS, SERVERS, STEP, Run, Source
 
 
 def register(inner: Any) -> None:
@@ -16,11 +16,12 @@ def register(inner: Any) -> None:
         "quality",
         help="a Chromium call's quality (bitrate, size, freezes, delay) through the impairment relay",
         description=(
-            "Chromium publisher to Chromium subscriber through hubbub, and Chromium to Chromium peer to peer, "
+            "Chromium publisher to Chromium subscriber through hubbub and through Janus's videoroom, and Chromium "
+            "to Chromium peer to peer, "
             "with one leg (or both) through an impairment relay (hubbub netsim) running a profile; "
             f"the {STEP} scenario caps the leg at 3 Mbit/s, steps to 500 kbit/s at a third of the run and back "
             "at two thirds (adapt_s: time until the received bitrate stays within 20% of 500 kbit/s); "
-            f"{BAD} puts a second subscriber of the same publisher on {BAD_PROFILE} (hubbub only) and reports both."
+            f"{BAD} puts a second subscriber of the same publisher on {BAD_PROFILE} (the SFUs only) and reports both."
         ),
     )
     parser.add_argument(
@@ -32,7 +33,9 @@ def register(inner: Any) -> None:
     parser.add_argument(
         "--leg", action="append", choices=LEGS, help="the leg through the relay (repeatable; default: all three)"
     )
-    parser.add_argument("--servers", default=",".join(SERVERS), metavar="LIST", help="hubbub,p2p (default: both)")
+    parser.add_argument(
+        "--servers", default=",".join(SERVERS), metavar="LIST", help="hubbub,p2p,janus (default: all three)"
+    )
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds measured per run (default 30)")
     parser.add_argument("--size", default="640x360", metavar="WxH", help="the sent video's size (default 640x360)")
     parser.add_argument("--fps", type=int, default=30, help="the sent video's frame rate (default 30)")
@@ -51,7 +54,7 @@ def _fail(message: str) -> int:
 
 
 def _cli(args: argparse.Namespace) -> int:
-    from .run import QualityBenchError, run
+    from .run import run
 
     scenarios = args.profile or list(SCENARIOS)
     unknown = [s for s in scenarios if s not in SCENARIOS]
@@ -60,7 +63,7 @@ def _cli(args: argparse.Namespace) -> int:
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     for server in servers:
         if server not in SERVERS:
-            return _fail(f"unknown server {server!r}: choose from {', '.join(SERVERS)} (janus is not measured yet)")
+            return _fail(f"unknown server {server!r}: choose from {', '.join(SERVERS)}")
     if args.seconds <= 0:
         return _fail("--seconds must be positive")
     width, _, height = args.size.partition("x")
@@ -73,7 +76,7 @@ def _cli(args: argparse.Namespace) -> int:
         for scenario in scenarios
         for leg in (("-",) if scenario == BAD else args.leg or LEGS)
         for server in servers
-        if scenario != BAD or server == "hubbub"  # three in a call: an SFU's scenario
+        if scenario != BAD or server != "p2p"  # three in a call: an SFU's scenario
     ]
     try:
         report = run(runs, args.seconds, Source(int(width), int(height), args.fps, speech=not args.no_speech))

@@ -27,154 +27,60 @@ import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from hubbub.bench.janus import JanusError, JanusServer
+from hubbub.bench.quality.call import (
+    FLAGS,
+    SPEAK,
+    STEP,
+    QualityBenchError,
+    Run,
+    Source,
+    impairment,
+    play_timeline,
+    relay_chain,
+    sfu_call,
+    step_timeline,
+    until,
+)
+from hubbub.bench.quality.janus import janus_call
 from hubbub.bench.quality.report import result
 from hubbub.bench.quality.speech import RATE, Speech
-from hubbub.bench.setup import CHROMIUM, CHROMIUM_FLAGS, available
-from hubbub.netsim import PROFILES, Impairment, Relay, Timeline
-
-SERVERS = ("hubbub", "p2p")
-LEGS = ("subscriber", "publisher", "both")
-STEP = "step-3m-500k"
-BAD = "bad-subscriber"
-BAD_PROFILE = "congested-300k"  # the bad subscriber's leg; the publisher's and the other subscriber's are clean
-SCENARIOS = (*PROFILES, STEP, BAD)
-SPEAK = "([b64, rate]) => window.lab.speak(b64, rate)"
-FLAGS = [*CHROMIUM_FLAGS, "--disable-features=WebRtcHideLocalIpsWithMdns"]  # p2p: host candidates as IPs
-
-
-class QualityBenchError(RuntimeError):
-    """The benchmark cannot run here (no browser, no Playwright) or a page failed."""
-
-
-@dataclass(frozen=True)
-class Run:
-    server: str
-    scenario: str
-    leg: str
-
-
-@dataclass(frozen=True)
-class Source:
-    """What is sent: the canvas (the default fits two cores' software encoders; the 1v1-hd preset is
-    1280x720) and, with ``speech``, a spoken text in place of the tone, scored as ``wer``."""
-
-    width: int = 640
-    height: int = 360
-    fps: int = 30
-    speech: bool = True
-
-    @property
-    def query(self) -> dict[str, str]:
-        size = {"width": str(self.width), "height": str(self.height), "fps": str(self.fps)}
-        return {**size, "speech": "1"} if self.speech else size
-
-
-def _impairment(scenario: str) -> str | Impairment:
-    """A scenario's impairment at the start: a profile's, or the step's 3 Mbit/s bottleneck."""
-    return Impairment(rate_kbps=3000, queue_ms=200) if scenario == STEP else scenario
-
-
-def _step_timeline(seconds: float) -> tuple[Timeline, tuple[float, float, float]]:
-    down, up = seconds / 3, 2 * seconds / 3
-    return Timeline.parse(f"{down:.1f} rate_kbps=500 queue_ms=200\n{up:.1f} restore"), (down, 500.0, up)
-
-
-async def _until(page: Any, expression: str, timeout_s: float) -> None:
-    await page.wait_for_function(
-        f"window.lab && (window.lab.error || ({expression}))", polling=50, timeout=timeout_s * 1000
-    )
-    error = await page.evaluate("window.lab.error")
-    if error:
-        raise QualityBenchError(f"the lab page failed: {error}")
-
-
-@contextlib.asynccontextmanager
-async def _relays(count: int, to: tuple[str, int], spec: str | Impairment) -> AsyncIterator[list[Relay]]:
-    """``count`` relays in a row towards ``to`` (the first is the one a client sends to)."""
-    async with contextlib.AsyncExitStack() as stack:
-        chain: list[Relay] = []
-        target = to
-        for _ in range(count):
-            relay = await stack.enter_async_context(Relay(to=target, up=spec, down=spec, seed=1))
-            chain.insert(0, relay)
-            target = relay.address
-        yield chain
-
-
-def _play(relays: Sequence[Relay], timeline: Timeline | None) -> None:
-    if timeline is not None:
-        for relay in relays:
-            relay.play(timeline)
+from hubbub.bench.setup import CHROMIUM, available
+from hubbub.netsim import Impairment, Relay
 
 
 async def _hubbub(
     browser: Any,
     base: str,
-    token: Any,
+    token: Callable[[str, str], str],
     media: tuple[str, int],
     run: Run,
     seconds: float,
     source: Source,
     speech: Speech,
 ) -> list[dict[str, Any]]:
-    """One publisher and its subscribers (two in the bad-subscriber scenario): a record per subscriber."""
-    legs: dict[str, str | Impairment | None]
-    if run.scenario == BAD:
-        legs = {"publisher": None, "subscriber": None, "bad-subscriber": BAD_PROFILE}
-    else:
-        spec = _impairment(run.scenario)
-        legs = {who: spec if run.leg in (who, "both") else None for who in ("publisher", "subscriber")}
-    timeline, step = _step_timeline(seconds) if run.scenario == STEP else (None, None)
+    """The call through hubbub: each page joins with a token; a relayed page's SDK sends its media to
+    the relay (``?relay=``, the Web SDK's ``mediaRelay``)."""
     channel = f"q-{int(time.time() * 1000) % 10_000_000}"
-    async with contextlib.AsyncExitStack() as stack:
-        relays: dict[str, Relay] = {}
-        for who, leg_spec in legs.items():
-            if leg_spec is not None:
-                relays[who] = (await stack.enter_async_context(_relays(1, media, leg_spec)))[0]
-        pages: dict[str, Any] = {}
-        for who in legs:
-            query = {
-                "role": "publish" if who == "publisher" else "subscribe",
-                "token": token(who, channel),
-                **source.query,
-            }
-            if who in relays:
-                host, port = relays[who].address
-                query["relay"] = f"{host}:{port}"
-            ctx = await browser.new_context(viewport={"width": 800, "height": 480})
-            stack.push_async_callback(ctx.close)
-            pages[who] = await ctx.new_page()
-            await pages[who].goto(f"{base}/lab/?" + urlencode(query))
-            await _until(pages[who], "window.lab.ready", 30)
-        playing = "window.lab.events.some(e => e.name === 'trackSubscribed' && e.kind === 'video')"
-        await asyncio.gather(*(_until(page, playing, 30) for who, page in pages.items() if who != "publisher"))
-        await asyncio.gather(*(page.evaluate("window.lab.collect(1000)") for page in pages.values()))
-        if source.speech:
-            await pages["publisher"].evaluate(SPEAK, [await speech.b64(), RATE])
-        _play(list(relays.values()), timeline)
-        await asyncio.sleep(seconds)
-        collected = dict(
-            zip(pages, await asyncio.gather(*(p.evaluate("window.lab.result()") for p in pages.values())), strict=True)
-        )
-    sent = collected.pop("publisher")
-    return [
-        result(
-            run.server,
-            run.scenario,
-            who if run.scenario == BAD else run.leg,
-            received,
-            sent,
-            step=step,
-            wer=await speech.wer(received),
-        )
-        for who, received in collected.items()
-    ]
+
+    async def connect(
+        stack: contextlib.AsyncExitStack, who: str, page: Any, spec: str | Impairment | None
+    ) -> list[Relay]:
+        query = {"role": "publish" if who == "publisher" else "subscribe", "token": token(who, channel), **source.query}
+        relays = [] if spec is None else await stack.enter_async_context(relay_chain(1, media, spec))
+        if relays:
+            host, port = relays[0].address
+            query["relay"] = f"{host}:{port}"
+        await page.goto(f"{base}/lab/?" + urlencode(query))
+        await until(page, "window.lab.ready", 30)
+        return relays
+
+    return await sfu_call(browser, run, seconds, source, speech, connect)
 
 
 def _pick(candidates: Sequence[Sequence[Any]]) -> tuple[str, int]:
@@ -185,22 +91,22 @@ def _pick(candidates: Sequence[Sequence[Any]]) -> tuple[str, int]:
 
 
 async def _p2p(browser: Any, base: str, run: Run, seconds: float, source: Source, speech: Speech) -> dict[str, Any]:
-    spec = _impairment(run.scenario)
-    timeline, step = _step_timeline(seconds) if run.scenario == STEP else (None, None)
+    spec = impairment(run.scenario)
+    timeline, step = step_timeline(seconds) if run.scenario == STEP else (None, None)
     ctx = await browser.new_context(viewport={"width": 800, "height": 480})
     try:
         page = await ctx.new_page()
         await page.goto(f"{base}/lab/?" + urlencode({"role": "p2p", **source.query}))
-        await _until(page, "window.lab.offer", 30)
+        await until(page, "window.lab.offer", 30)
         target = _pick(await page.evaluate("window.lab.offer()"))
-        async with _relays(2 if run.leg == "both" else 1, target, spec) as relays:
+        async with relay_chain(2 if run.leg == "both" else 1, target, spec) as relays:
             host, port = relays[0].address
             await page.evaluate(f"window.lab.answer('{host}:{port}')")
-            await _until(page, "document.getElementById('remote').readyState >= 2", 30)
+            await until(page, "document.getElementById('remote').readyState >= 2", 30)
             await page.evaluate("window.lab.collect(1000)")
             if source.speech:
                 await page.evaluate(SPEAK, [await speech.b64(), RATE])
-            _play(relays, timeline)
+            play_timeline(relays, timeline)
             await asyncio.sleep(seconds)
             collected = await page.evaluate("window.lab.result()")
             forwarded = sum(r.stats()["down"]["forwarded"] for r in relays)
@@ -247,10 +153,21 @@ async def measure(runs: Sequence[Run], seconds: float = 30.0, source: Source | N
         media = ("127.0.0.1", udp[1])
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         stack.push_async_callback(browser.close)
+        janus: JanusServer | None = None
+        if any(r.server == "janus" for r in runs):
+            janus = JanusServer()
+            try:
+                await janus.start()
+            except JanusError as exc:
+                raise QualityBenchError(f"cannot start Janus: {exc}") from exc
+            stack.push_async_callback(janus.stop)
         for run in runs:
             try:
                 if run.server == "p2p":
                     results.append(await _p2p(browser, base, run, seconds, source, speech))
+                elif run.server == "janus":
+                    assert janus is not None
+                    results.extend(await janus_call(browser, base, janus, run, seconds, source, speech))
                 else:
                     results.extend(await _hubbub(browser, base, token, media, run, seconds, source, speech))
             except Exception as exc:  # one failed run does not end the others

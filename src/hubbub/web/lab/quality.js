@@ -10,6 +10,10 @@
 //   port), `lab.answer('IP:port')` gives the receiver the offer with every candidate moved to the
 //   relay (lab.js throughRelay) and the sender the answer without candidates, so the sender learns
 //   the receiver only as the relay's address, from the checks it forwards.
+// - role=janus-publish|janus-subscribe: one RTCPeerConnection whose signaling the benchmark does
+//   with Janus's videoroom: `lab.offer()` (the publisher's offer), `lab.accept(answer, relay)`,
+//   `lab.answerOffer(offer, relay)` (a subscriber's answer); `relay` ('IP:port' or null) moves
+//   Janus's candidates to a relay, as the SDK's mediaRelay does with the platform's.
 // - `lab.speak(b64, rate)` (sending pages) speaks int16 PCM once in place of the tone; with
 //   `?speech=1` a receiving page keeps the audio it receives while collecting (`result().audio`).
 // `?relay=IP:port` sends a publish or subscribe page's media through a relay (the SDK's mediaRelay).
@@ -191,5 +195,32 @@ async function p2p() {
   Object.assign(lab, {offer, answer});
 }
 
+/** Janus's videoroom: the page keeps the peer connection, the benchmark does the signaling. */
+async function janus() {
+  const pc = new RTCPeerConnection();
+  Object.assign(window, {pc});
+  sampled = pc;
+  pc.ontrack = (e) => { play(e.track); record('trackSubscribed', {kind: e.track.kind}); };
+  if (role === 'janus-publish') {
+    const [video, audio] = source();
+    pc.addTransceiver(video, {direction: 'sendonly', sendEncodings: [{maxBitrate: MAX_BITRATE}]});
+    pc.addTransceiver(audio, {direction: 'sendonly'});
+  }
+  /** @param {string} sdp @param {string|null} relay */
+  const relayed = (sdp, relay) => (relay ? throughRelay(sdp, parseMediaRelay(relay)) : sdp);
+  const local = () => /** @type {RTCSessionDescription} */ (pc.localDescription).sdp;
+  const offer = async () => { await pc.setLocalDescription(); return local(); };
+  /** @param {string} sdp @param {string|null} relay */
+  const accept = async (sdp, relay) => { await pc.setRemoteDescription({type: 'answer', sdp: relayed(sdp, relay)}); };
+  /** @param {string} sdp @param {string|null} relay */
+  const answerOffer = async (sdp, relay) => {
+    await pc.setRemoteDescription({type: 'offer', sdp: relayed(sdp, relay)});
+    await pc.setLocalDescription();
+    return local();
+  };
+  Object.assign(lab, {offer, accept, answerOffer, ready: true});
+  record('ready');
+}
+
 Object.assign(lab, {collect, result});
-(role === 'p2p' ? p2p() : sfu()).catch((err) => { lab.error = String(err && err.message || err); record('error', {message: lab.error}); });
+(role === 'p2p' ? p2p() : role.startsWith('janus-') ? janus() : sfu()).catch((err) => { lab.error = String(err && err.message || err); record('error', {message: lab.error}); });
