@@ -71,12 +71,15 @@ def _cli(args: argparse.Namespace) -> int:
         return _fail(f"--size must be WIDTHxHEIGHT in pixels, not {args.size!r}")
     if not 1 <= args.fps <= 60:
         return _fail("--fps must be 1..60")
+    legs = args.leg or LEGS
     runs = [
         Run(server, scenario, leg)
         for scenario in scenarios
-        for leg in (("-",) if scenario == BAD else args.leg or LEGS)
+        for leg in (("-",) if scenario == BAD else legs)
         for server in servers
-        if scenario != BAD or server != "p2p"  # three in a call: an SFU's scenario
+        if (scenario != BAD or server != "p2p")  # three in a call: an SFU's scenario
+        # peer to peer has one path: its publisher leg is its subscriber leg, measured once
+        and not (server == "p2p" and leg == "publisher" and "subscriber" in legs)
     ]
     try:
         report = run(runs, args.seconds, Source(int(width), int(height), args.fps, speech=not args.no_speech))
