@@ -18,6 +18,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 from hubbub.proto import rtp_ext
+from hubbub.proto.cc.feedback import TransportFeedback
 from hubbub.proto.rtcp import (
     PT_BYE,
     PT_PSFB,
@@ -79,6 +80,8 @@ class Router:
         self._by_publisher: dict[Hashable, dict[int, UpTrack]] = {}  # media and RTX SSRCs
         self._downs: dict[int, DownTrack] = {}  # by media and RTX SSRC
         self._subscriptions: dict[tuple[str, Hashable], DownTrack] = {}
+        # transport-wide CC feedback, per publisher connection that numbers its packets
+        self._feedback: dict[Hashable, tuple[TransportFeedback, PacketSink]] = {}
         self.drops: Counter[str] = Counter()
         self.rtcp_ssrc = self.allocate_ssrc()  # our SSRC as a receiver / feedback sender
         self._sdes = bytes(Sdes.with_cname(self.rtcp_ssrc, self.config.cname))
@@ -137,6 +140,10 @@ class Router:
             level_meter=meter,
         )
         self._tracks[track_id] = up
+        twcc_id = ext_ids.get(rtp_ext.URI_TRANSPORT_CC)
+        feedback = self._feedback.get(publisher_key)
+        if twcc_id is not None and (feedback is None or feedback[1] is not publisher):  # a new connection numbers anew
+            self._feedback[publisher_key] = (TransportFeedback(twcc_id, self.rtcp_ssrc), publisher)
         table[ssrc] = up
         self._ssrcs.add(ssrc)
         if rtx_ssrc is not None:
@@ -206,6 +213,7 @@ class Router:
                 del table[s]
         if not table:
             self._by_publisher.pop(up.publisher_key, None)
+            self._feedback.pop(up.publisher_key, None)
         self.speakers.remove_track(up.track_id)
         self.forwarder.release(up)
 
@@ -297,6 +305,13 @@ class Router:
             if up is None:
                 self.drops["unknown_ssrc"] += 1
                 return
+            feedback = self._feedback.get(publisher_key)
+            if feedback is not None:  # every numbered packet, padding probes and duplicates too
+                twcc = feedback[0]
+                twcc.on_packet(packet, ssrc, now)
+                if now >= twcc.next_send:
+                    for message in twcc.build(now):
+                        feedback[1].send_rtcp(message)
             rtx = ssrc != up.ssrc
             if rtx:
                 # RFC 4588 §4: OSN + original payload on the RTX SSRC.
@@ -438,9 +453,14 @@ class Router:
     # --- timers ----------------------------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
-        """Periodic work: SR + SDES to subscribers, RR + SDES to publishers, pending PLIs."""
+        """Periodic work: SR + SDES to subscribers, RR + SDES to publishers, pending PLIs, and the
+        transport-wide CC feedback still owed to a publisher whose packets stopped."""
         cfg = self.config
         interval = cfg.report_interval
+        for twcc, sink in tuple(self._feedback.values()):  # what arrived since the last packet's feedback
+            if twcc.due(now):
+                for message in twcc.build(now):
+                    sink.send_rtcp(message)
         for up in tuple(self._tracks.values()):
             if up.keyframe_pending and now - up.last_keyframe_request >= cfg.keyframe_request_interval:
                 self._request_keyframe(up, now)
