@@ -18,7 +18,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 from hubbub.proto import rtp_ext
-from hubbub.proto.cc.feedback import TransportFeedback
+from hubbub.proto.cc.publisher import PublisherFeedback, publisher_feedback
 from hubbub.proto.rtcp import (
     PT_BYE,
     PT_PSFB,
@@ -80,8 +80,8 @@ class Router:
         self._by_publisher: dict[Hashable, dict[int, UpTrack]] = {}  # media and RTX SSRCs
         self._downs: dict[int, DownTrack] = {}  # by media and RTX SSRC
         self._subscriptions: dict[tuple[str, Hashable], DownTrack] = {}
-        # transport-wide CC feedback, per publisher connection that numbers its packets
-        self._feedback: dict[Hashable, tuple[TransportFeedback, PacketSink]] = {}
+        # rate feedback (transport-wide CC, REMB), per publisher connection that negotiated one
+        self._feedback: dict[Hashable, tuple[PublisherFeedback, PacketSink]] = {}
         self.drops: Counter[str] = Counter()
         self.rtcp_ssrc = self.allocate_ssrc()  # our SSRC as a receiver / feedback sender
         self._sdes = bytes(Sdes.with_cname(self.rtcp_ssrc, self.config.cname))
@@ -140,10 +140,11 @@ class Router:
             level_meter=meter,
         )
         self._tracks[track_id] = up
-        twcc_id = ext_ids.get(rtp_ext.URI_TRANSPORT_CC)
         feedback = self._feedback.get(publisher_key)
-        if twcc_id is not None and (feedback is None or feedback[1] is not publisher):  # a new connection numbers anew
-            self._feedback[publisher_key] = (TransportFeedback(twcc_id, self.rtcp_ssrc), publisher)
+        if feedback is None or feedback[1] is not publisher:  # a new connection starts anew
+            fresh = publisher_feedback(ext_ids, self.rtcp_ssrc)
+            if fresh is not None:
+                self._feedback[publisher_key] = (fresh, publisher)
         table[ssrc] = up
         self._ssrcs.add(ssrc)
         if rtx_ssrc is not None:
@@ -306,11 +307,11 @@ class Router:
                 self.drops["unknown_ssrc"] += 1
                 return
             feedback = self._feedback.get(publisher_key)
-            if feedback is not None:  # every numbered packet, padding probes and duplicates too
-                twcc = feedback[0]
-                twcc.on_packet(packet, ssrc, now)
-                if now >= twcc.next_send:
-                    for message in twcc.build(now):
+            if feedback is not None:  # every packet, padding probes and duplicates too
+                rate = feedback[0]
+                rate.on_packet(packet, ssrc, now)
+                if now >= rate.next_send:
+                    for message in rate.build(now):
                         feedback[1].send_rtcp(message)
             rtx = ssrc != up.ssrc
             if rtx:
@@ -454,12 +455,12 @@ class Router:
 
     def tick(self, now: float) -> None:
         """Periodic work: SR + SDES to subscribers, RR + SDES to publishers, pending PLIs, and the
-        transport-wide CC feedback still owed to a publisher whose packets stopped."""
+        rate feedback still owed to a publisher whose packets stopped."""
         cfg = self.config
         interval = cfg.report_interval
-        for twcc, sink in tuple(self._feedback.values()):  # what arrived since the last packet's feedback
-            if twcc.due(now):
-                for message in twcc.build(now):
+        for rate, sink in tuple(self._feedback.values()):  # what is owed since the last packet's feedback
+            if rate.due(now):
+                for message in rate.build(now):
                     sink.send_rtcp(message)
         for up in tuple(self._tracks.values()):
             if up.keyframe_pending and now - up.last_keyframe_request >= cfg.keyframe_request_interval:

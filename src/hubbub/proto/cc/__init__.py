@@ -2,5 +2,6 @@
 carry. Time comes in as ``now`` (seconds); nothing here sends or sleeps.
 
 - :mod:`.feedback`: the receive side of transport-wide CC, the feedback a publisher's own
-  estimator needs (which of its numbered packets arrived, and when).
+  estimator needs (which of its numbered packets arrived, and when);
+- :mod:`.publisher`: which feedback a publisher connection gets, behind one interface.
 """
