@@ -270,6 +270,26 @@ class ActiveSpeakers(_Event, tag="active_speakers"):
     speakers: list[Speaker]
 
 
+class LinkQuality(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One participant's network quality, each direction on the 0-6 scale: 0 unknown,
+    1 excellent, 2 good, 3 poor, 4 bad, 5 very bad, 6 down. ``uplink``: what it sends to the
+    server; ``downlink``: what the server sends it."""
+
+    participant_sid: str
+    uplink: int = 0
+    downlink: int = 0
+    rtt_ms: float | None = None
+    uplink_loss_pct: float | None = None
+    downlink_loss_pct: float | None = None
+    jitter_ms: float | None = None
+
+
+class NetworkQuality(_Event, tag="network_quality"):
+    """Every 2 s: the network quality of this participant and of the others in the room."""
+
+    participants: list[LinkQuality]
+
+
 class SubscriptionUpdate(_Event, tag="subscription"):
     track_sid: str
     subscribed: bool
@@ -314,6 +334,7 @@ ServerMessage = (
     | ParticipantUpdated
     | ParticipantLeft
     | ActiveSpeakers
+    | NetworkQuality
     | SubscriptionUpdate
     | Offer
     | Answer
