@@ -15,7 +15,7 @@ offers (``offer`` -> ``answer``), and the *subscriber* connection, where the ser
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 import msgspec
 
@@ -270,10 +270,24 @@ class ActiveSpeakers(_Event, tag="active_speakers"):
     speakers: list[Speaker]
 
 
+class Quality(IntEnum):
+    """The network quality scale of ``LinkQuality.uplink`` and ``.downlink`` (higher is worse)."""
+
+    unknown = 0  # nothing measured yet (no media sent or received that way)
+    excellent = 1
+    good = 2
+    poor = 3
+    bad = 4
+    very_bad = 5
+    down = 6  # no media or feedback for several seconds
+
+
 class LinkQuality(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One participant's network quality, each direction on the 0-6 scale: 0 unknown,
-    1 excellent, 2 good, 3 poor, 4 bad, 5 very bad, 6 down. ``uplink``: what it sends to the
-    server; ``downlink``: what the server sends it."""
+    """One participant's network quality, each direction on the 0-6 scale of :class:`Quality`:
+    0 unknown, 1 excellent, 2 good, 3 poor, 4 bad, 5 very bad, 6 down. ``uplink``: what it sends
+    to the server; ``downlink``: what the server sends it. The measurements behind them are
+    optional (absent when not measured): ``rtt_ms`` is the subscriber connection's round trip (the
+    server measures none on the publisher connection), losses in percent, jitters in ms."""
 
     participant_sid: str
     uplink: int = 0
@@ -281,7 +295,8 @@ class LinkQuality(msgspec.Struct, kw_only=True, omit_defaults=True):
     rtt_ms: float | None = None
     uplink_loss_pct: float | None = None
     downlink_loss_pct: float | None = None
-    jitter_ms: float | None = None
+    uplink_jitter_ms: float | None = None
+    downlink_jitter_ms: float | None = None
 
 
 class NetworkQuality(_Event, tag="network_quality"):
