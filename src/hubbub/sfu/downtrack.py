@@ -126,6 +126,7 @@ class DownTrackBase(Generic[U]):
         "paused",
         "plis_received",
         "receiving",
+        "report_time",
         "retransmits",
         "rtt",
         "rtx_ssrc",
@@ -187,6 +188,7 @@ class DownTrackBase(Generic[U]):
         self.packets_lost = 0
         self.jitter = 0
         self.rtt: float | None = None
+        self.report_time: float | None = None  # when the last one arrived
 
     # --- state that the native fan-out may hold ----------------------------------------------
 
@@ -499,6 +501,7 @@ class DownTrackBase(Generic[U]):
 
     def on_receiver_report(self, block: ReportBlock, now: float) -> None:
         """Record the subscriber's view: loss, jitter and RTT (RFC 3550 §6.4.1 LSR/DLSR)."""
+        self.report_time = now
         self.fraction_lost = block.fraction_lost
         self.packets_lost = block.packets_lost
         self.jitter = block.jitter
