@@ -361,3 +361,39 @@ def _answer_to(offer_sdp: str) -> str:
         m.fingerprints = [sdp.Fingerprint("sha-256", ":".join(["7B"] * 32))]
         m.candidates = []
     return sdp.serialize(desc)
+
+
+def test_network_quality_goes_to_each_connected_participant_every_two_seconds() -> None:
+    h = Harness()
+    alice, alice_client = h.join("alice")
+    h.publish_offer(alice)
+    h.transport.peers[0].connect()  # alice's publisher connection
+    bob, bob_client = h.join("bob")
+    offer = bob.follow_ups[-1]
+    assert isinstance(offer, sig.Offer)
+    h.rooms.subscriber_answer(bob.room, bob.participant, _answer_to(offer.sdp))
+    h.transport.peers[-1].connect()  # bob's subscriber connection
+    carol, carol_client = h.join("carol")  # no media connection yet
+    for c in (alice_client, bob_client, carol_client):
+        c.frames.clear()
+
+    def qualities(client: Client) -> list[sig.NetworkQuality]:
+        return [f for f in client.frames if isinstance(f, sig.NetworkQuality)]
+
+    h.rooms.tick()
+    h.transport.monotonic += 1.0
+    h.rooms.tick()
+    (first,) = qualities(alice_client)
+    assert qualities(bob_client) == [first] and qualities(carol_client) == []
+    sids = {alice.participant.sid, bob.participant.sid, carol.participant.sid}
+    assert {q.participant_sid for q in first.participants} == sids  # everyone's, one's own included
+    assert all((q.uplink, q.downlink) == (sig.Quality.unknown,) * 2 for q in first.participants)
+    h.transport.monotonic += 1.0
+    h.rooms.tick()
+    assert len(qualities(alice_client)) == len(qualities(bob_client)) == 2
+    # Nothing arrived from alice's published tracks in 2 s, then 5: her uplink is down.
+    h.transport.monotonic += 4.0
+    h.rooms.tick()
+    last = {q.participant_sid: q for q in qualities(alice_client)[-1].participants}
+    assert last[alice.participant.sid].uplink == sig.Quality.down
+    assert last[bob.participant.sid].uplink == sig.Quality.unknown  # he publishes nothing

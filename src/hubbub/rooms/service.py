@@ -19,7 +19,8 @@ A participant whose signaling or media drops becomes *disconnected*: it stays in
 tracks keep their ids, and a client that re-joins with ``resume_sid`` + ``resume_key`` within
 ``reconnect_window`` seconds takes it over. After the window it is removed and the others get
 ``participant_left`` with reason ``connection_lost``. :meth:`RoomService.tick` enforces windows,
-token and privilege expiry (a warning ``token_expiring`` first), and emits active speakers.
+token and privilege expiry (a warning ``token_expiring`` first), and emits active speakers and,
+every 2 s, each participant's network quality (:mod:`hubbub.rooms.network`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from hubbub.rooms import ids
 from hubbub.rooms.ice import ice_servers
 from hubbub.rooms.media import MediaError, RoomMedia
 from hubbub.rooms.model import Grant, Outbox, Participant, ParticipantState, Publication, Room
+from hubbub.rooms.network import RoomNetworkQuality
 from hubbub.rooms.ports import MediaTransport
 from hubbub.rooms.usage import UsageMeter, UsageReport
 from hubbub.schema import signaling as sig
@@ -96,6 +98,7 @@ class RoomService:
         self.settings = settings or RoomSettings()
         self.rooms: dict[tuple[str, str], Room] = {}
         self._media: dict[str, RoomMedia] = {}
+        self._quality: dict[str, RoomNetworkQuality] = {}  # by room sid
         self.usage = UsageMeter(on_usage)
         self._last_tick: float | None = None
 
@@ -159,6 +162,7 @@ class RoomService:
             room = Room(sid=ids.room_sid(), app_id=grant.app_id, channel=channel, created_at=now)
             self.rooms[key] = room
             self._media[room.sid] = RoomMedia(room, self.transport, native_fanout=self.settings.native_fanout)
+            self._quality[room.sid] = RoomNetworkQuality()
             log.info("room created", extra={"app_id": grant.app_id, "room": room.sid})
         room.empty_since = None
         previous = room.by_identity(grant.user_id)
@@ -289,6 +293,7 @@ class RoomService:
 
     def _drop_room(self, room: Room) -> None:
         self.rooms.pop((room.app_id, room.channel), None)
+        self._quality.pop(room.sid, None)
         media = self._media.pop(room.sid, None)
         if media is not None:
             media.close()
@@ -482,8 +487,9 @@ class RoomService:
     # --- time -----------------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Media timers (RTCP reports, keyframe retries, speakers) on every call; participants
-        (reconnect windows, token expiry, metering) and empty rooms once per ``CHECK_INTERVAL``."""
+        """Media timers (RTCP reports, keyframe retries, speakers, network quality) on every call;
+        participants (reconnect windows, token expiry, metering) and empty rooms once per
+        ``CHECK_INTERVAL``."""
         now = self.clock()
         checks = self._last_tick is None or now - self._last_tick >= CHECK_INTERVAL or now < self._last_tick
         elapsed = 0.0
@@ -496,9 +502,12 @@ class RoomService:
                     self.usage.meter(room, elapsed)
                 for p in list(room.participants.values()):
                     self._check_participant(room, p, now)
-            speakers = self._media[room.sid].tick()
+            media = self._media[room.sid]
+            speakers = media.tick()
             if speakers is not None:
                 room.broadcast(sig.ActiveSpeakers(speakers=speakers))
+            for p, quality in self._quality[room.sid].tick(room, media, media.transport_now()):
+                p.outbox.send(quality)
             idle = room.empty_since
             if checks and not room.participants and idle is not None and now - idle >= self.settings.empty_room_ttl:
                 self._drop_room(room)
