@@ -14,7 +14,60 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from hubbub.schema import signaling as proto
 
-__all__ = ["LocalParticipant", "LocalPublication", "PublicationOwner", "RemoteParticipant", "RemotePublication"]
+__all__ = [
+    "LocalParticipant",
+    "LocalPublication",
+    "NetworkQualityInfo",
+    "PublicationOwner",
+    "RemoteParticipant",
+    "RemotePublication",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkQualityInfo:
+    """A participant's network quality as the server measures it (``network_quality``, every 2 s).
+
+    ``uplink`` (what it sends) and ``downlink`` (what it receives) are on the 0-6 scale of
+    :class:`hubbub.schema.signaling.Quality`: 0 unknown, 1 excellent, 2 good, 3 poor, 4 bad,
+    5 very bad, 6 down. The measurements are None where the server has none: ``rtt_ms`` is the
+    subscriber connection's round trip, losses are in percent, jitters in ms.
+    """
+
+    uplink: int = 0
+    downlink: int = 0
+    rtt_ms: float | None = None
+    uplink_loss_pct: float | None = None
+    downlink_loss_pct: float | None = None
+    uplink_jitter_ms: float | None = None
+    downlink_jitter_ms: float | None = None
+
+    @classmethod
+    def from_frame(cls, q: proto.LinkQuality) -> NetworkQualityInfo:
+        return cls(
+            _scale(q.uplink),
+            _scale(q.downlink),
+            q.rtt_ms,
+            q.uplink_loss_pct,
+            q.downlink_loss_pct,
+            q.uplink_jitter_ms,
+            q.downlink_jitter_ms,
+        )
+
+    @property
+    def score(self) -> int:
+        """The worse direction (0 only when neither is known)."""
+        return max(self.uplink, self.downlink)
+
+    @property
+    def quality(self) -> str:
+        """The name of :attr:`score`: ``unknown``, ``excellent``, ``good``, ``poor``, ``bad``,
+        ``very_bad`` or ``down``."""
+        return proto.Quality(self.score).name
+
+
+def _scale(value: int) -> int:
+    return min(max(value, proto.Quality.unknown), proto.Quality.down)
 
 
 @dataclass(slots=True)
@@ -28,6 +81,7 @@ class LocalParticipant:
     metadata: str = ""
     can_publish: bool = False
     can_subscribe: bool = False
+    network_quality: NetworkQualityInfo | None = None  # None until the server first reports it
 
 
 @dataclass(slots=True, eq=False)
@@ -62,6 +116,7 @@ class RemoteParticipant:
     name: str = ""
     metadata: str = ""
     tracks: dict[str, RemotePublication] = field(default_factory=dict)
+    network_quality: NetworkQualityInfo | None = None  # None until the server first reports it
 
 
 class PublicationOwner(Protocol):
