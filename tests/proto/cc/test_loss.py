@@ -1,0 +1,106 @@
+"""GCC's loss-based controller (draft-ietf-rmcat-gcc-02 §6), driven with synthetic counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from hubbub.proto.cc.loss import MIN_PACKETS, LossBasedEstimator
+
+
+def _run(est: LossBasedEstimator, loss: float, seconds: float, start: float = 0.0, dt: float = 0.05) -> float:
+    """Feedback every ``dt`` of 50 packets with ``loss`` of them lost; returns the last ``now``."""
+    now = start
+    while now < start + seconds:
+        now += dt
+        est.on_packets(round(50 * loss), 50, now)
+    return now
+
+
+def test_low_loss_increases_by_8_percent_at_most_once_per_200ms_plus_rtt() -> None:
+    est = LossBasedEstimator(start_bps=1_000_000)
+    est.set_rtt(0.1)
+    est.on_loss(0.0, 10.0)
+    assert est.estimate_bps == pytest.approx(1_081_000)
+    est.on_loss(0.0, 10.2)  # 200 ms: the RTT is not over yet
+    assert est.estimate_bps == pytest.approx(1_081_000)
+    est.on_loss(0.01, 10.31)
+    assert est.estimate_bps == pytest.approx(1_081_000 * 1.08 + 1000)
+
+
+def test_lossless_link_grows_about_8_percent_per_300ms() -> None:
+    est = LossBasedEstimator(start_bps=500_000, max_bps=10_000_000)
+    est.set_rtt(0.1)
+    _run(est, 0.0, 3.0)
+    # 3 s / 0.3 s = 10 steps of 8%: about 2.16x
+    assert 1_000_000 < est.estimate_bps < 1_200_000
+
+
+def test_high_loss_decreases_by_half_the_loss_once_per_300ms_plus_rtt() -> None:
+    est = LossBasedEstimator(start_bps=2_000_000)
+    est.set_rtt(0.05)
+    est.on_loss(0.2, 1.0)
+    assert est.estimate_bps == pytest.approx(2_000_000 * 0.9)
+    est.on_loss(0.2, 1.2)  # the same burst of losses reported again: no second cut
+    assert est.estimate_bps == pytest.approx(1_800_000)
+    est.on_loss(0.2, 1.36)
+    assert est.estimate_bps == pytest.approx(1_800_000 * 0.9)
+
+
+def test_moderate_loss_holds() -> None:
+    est = LossBasedEstimator(start_bps=1_000_000)
+    _run(est, 0.06, 5.0)
+    assert est.estimate_bps == 1_000_000
+    assert est.loss == pytest.approx(0.06)
+
+
+def test_ten_percent_loss_never_increases_one_percent_does() -> None:
+    lossy = LossBasedEstimator(start_bps=1_000_000)
+    _run(lossy, 0.12, 5.0)
+    assert lossy.estimate_bps < 700_000
+    light = LossBasedEstimator(start_bps=1_000_000)
+    _run(light, 0.01, 5.0)
+    assert light.estimate_bps > 2_000_000
+
+
+def test_counts_pool_until_enough_packets() -> None:
+    est = LossBasedEstimator(start_bps=1_000_000)
+    for i in range(MIN_PACKETS // 4 - 1):
+        est.on_packets(1, 4, 1.0 + i * 0.01)  # 25% lost, but too few packets to judge yet
+    assert est.updates == 0 and est.estimate_bps == 1_000_000
+    est.on_packets(1, 4, 1.1)
+    assert est.updates == 1 and est.loss == pytest.approx(0.25)
+    assert est.estimate_bps == pytest.approx(1_000_000 * 0.875)
+
+
+def test_sparse_packets_are_judged_after_two_seconds() -> None:
+    est = LossBasedEstimator(start_bps=100_000)
+    est.on_packets(0, 2, 0.0)
+    est.on_packets(1, 2, 1.0)
+    assert est.updates == 0
+    est.on_packets(1, 2, 2.0)
+    assert est.updates == 1 and est.loss == pytest.approx(2 / 6)
+
+
+def test_bounds_and_cap() -> None:
+    est = LossBasedEstimator(start_bps=40_000, min_bps=30_000, max_bps=100_000)
+    _run(est, 0.5, 10.0)
+    assert est.estimate_bps == 30_000
+    _run(est, 0.0, 30.0, start=10.0)
+    assert est.estimate_bps == 100_000
+    est.cap(50_000)
+    assert est.estimate_bps == 50_000
+    est.cap(10_000)
+    assert est.estimate_bps == 30_000
+    est.set_estimate(1e9, 50.0)
+    assert est.estimate_bps == 100_000
+    with pytest.raises(ValueError):
+        LossBasedEstimator(min_bps=0)
+
+
+def test_nonsense_counts_do_not_raise() -> None:
+    est = LossBasedEstimator(start_bps=1_000_000)
+    est.on_packets(5, 0, 1.0)
+    est.on_packets(-3, 30, 1.1)  # a negative loss counts as none
+    assert est.updates == 1 and est.loss == 0.0
+    est.on_packets(99, 30, 1.5)  # more lost than reported: all lost
+    assert est.updates == 2 and est.loss == 1.0
