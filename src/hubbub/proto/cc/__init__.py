@@ -6,5 +6,12 @@ carry. Time comes in as ``now`` (seconds); rates are bit/s; nothing here sends o
 - :mod:`.delay`: delay-based congestion detection (packet groups, the trendline of the queueing
   delay and its adaptive threshold): overusing, normal or underusing;
 - :mod:`.aimd`: the AIMD rate control that turns that signal and the incoming rate into a target;
-- :mod:`.publisher`: which feedback a publisher connection gets, behind one interface.
+- :mod:`.remote`: a receive-side estimate over abs-send-time, sent as REMB to publishers that
+  understand only that (aiortc);
+- :mod:`.publisher`: which feedback a publisher connection gets, behind one interface;
+- :mod:`.loss`: the loss-based half of a send-side estimate, from the losses feedback reports;
+- :mod:`.acked`: the acknowledged bitrate, what the path delivered by the feedback's arrival times;
+- :mod:`.probe`: bandwidth probing, when to send a burst above the estimate and what its feedback says;
+- :mod:`.pacer`: the send queue of one connection: priorities, the pacing rate, bounded bursts,
+  probe clusters and padding.
 """

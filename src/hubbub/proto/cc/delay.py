@@ -34,7 +34,7 @@ __all__ = ["DelayDetector", "InterArrival", "TrendlineEstimator", "Usage"]
 
 _BURST_DELTA_S = 0.005  # a packet arriving this soon after its group's last one may join it (a released burst)
 _MAX_BURST_S = 0.1  # ... as long as the group has not been arriving for longer than this
-_RESET_S = 3.0  # arrival delta this far above the send delta: the stream stalled or the clock jumped, start over
+_RESET_S = 3.0  # arrival and send deltas this far apart: a stall or a clock jump, start over
 
 
 class Usage(enum.Enum):
@@ -73,8 +73,8 @@ class InterArrival:
         """Packets sent within ``group_s`` of a group's first packet form one group (a frame's
         burst); when a packet starts a new group, returns ``(send_delta_s, arrival_delta_s,
         size_delta)`` between the two previous complete groups' last packets, else None.
-        Reordered packets (sent before the current group) are ignored; a jump in arrival (more
-        than 3 s beyond the send delta) resets."""
+        Reordered packets (sent before the current group) are ignored; a jump (arrival and send
+        deltas more than 3 s apart: a stalled stream, or either clock jumping) resets."""
         current = self._current
         if current is None:
             self._current = _Group(send_s, arrival_s, size)
@@ -91,7 +91,7 @@ class InterArrival:
         if previous is not None:
             send_delta = current.send - previous.send
             arrival_delta = current.arrival - previous.arrival
-            if arrival_delta - send_delta >= _RESET_S or arrival_delta < 0:
+            if abs(arrival_delta - send_delta) >= _RESET_S or arrival_delta < 0:
                 self._previous = None
                 self._current = _Group(send_s, arrival_s, size)
                 return None

@@ -2,19 +2,27 @@
 
 :func:`publisher_feedback` picks it from the header extensions the connection's packets carry:
 transport-wide CC (:class:`hubbub.proto.cc.feedback.TransportFeedback`) when they carry
-transport-wide sequence numbers; none otherwise. The router treats every kind alike through
-:class:`PublisherFeedback`: each packet goes in, and the RTCP messages that are due come out.
+transport-wide sequence numbers, so that the publisher estimates its own rate; else a
+receive-side estimate sent as REMB (:class:`hubbub.proto.cc.remote.RemoteEstimator`) when they
+carry abs-send-time; none otherwise. :func:`served_feedback` names the same choice as the SDP
+rtcp-fb value, so that an answer offers only the feedback that is served. The router treats
+every kind alike through :class:`PublisherFeedback`: each packet goes in, and the RTCP messages
+that are due come out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Protocol
 
 from hubbub.proto import rtp_ext
 from hubbub.proto.cc.feedback import TransportFeedback
+from hubbub.proto.cc.remote import RemoteEstimator
 
-__all__ = ["PublisherFeedback", "publisher_feedback"]
+__all__ = ["FB_REMB", "FB_TRANSPORT_CC", "PublisherFeedback", "publisher_feedback", "served_feedback"]
+
+FB_TRANSPORT_CC = "transport-cc"  # the rtcp-fb values (draft-holmer-rmcat-transport-wide-cc-extensions-01 §4)
+FB_REMB = "goog-remb"  # draft-alvestrand-rmcat-remb-03 §2.1
 
 
 class PublisherFeedback(Protocol):
@@ -34,10 +42,22 @@ class PublisherFeedback(Protocol):
         """The RTCP messages to send now (possibly none); resets ``next_send``."""
 
 
+def served_feedback(uris: Collection[str]) -> str | None:
+    """The rtcp-fb value of the rate feedback a connection with these header extensions gets
+    (``transport-cc``, ``goog-remb``), or None."""
+    if rtp_ext.URI_TRANSPORT_CC in uris:
+        return FB_TRANSPORT_CC
+    if rtp_ext.URI_ABS_SEND_TIME in uris:
+        return FB_REMB
+    return None
+
+
 def publisher_feedback(ext_ids: Mapping[str, int], sender_ssrc: int) -> PublisherFeedback | None:
     """The feedback for a publisher connection with these negotiated header extensions (URI ->
     id), sent from ``sender_ssrc``; None when it negotiated nothing that feedback could serve."""
-    twcc = ext_ids.get(rtp_ext.URI_TRANSPORT_CC)
-    if twcc is not None:
-        return TransportFeedback(twcc, sender_ssrc)
+    kind = served_feedback(ext_ids)
+    if kind == FB_TRANSPORT_CC:
+        return TransportFeedback(ext_ids[rtp_ext.URI_TRANSPORT_CC], sender_ssrc)
+    if kind == FB_REMB:
+        return RemoteEstimator(ext_ids[rtp_ext.URI_ABS_SEND_TIME], sender_ssrc)
     return None
