@@ -71,7 +71,8 @@ def test_answer_to_chromium_offer_keeps_pts_and_prefers_vp8() -> None:
     # one the SFU forwards, and subscribers are offered one codec per track.
     assert video.formats == ["96", "97"]
     assert video.codecs[0].name == "VP8" and video.codecs[0].pt == 96
-    assert video.codecs[0].rtcp_fb == ["nack", "nack pli", "ccm fir", "goog-remb", "transport-cc"]
+    # transport-cc feedback is served where offered, so REMB is not answered
+    assert video.codecs[0].rtcp_fb == ["nack", "nack pli", "ccm fir", "transport-cc"]
     assert video.codecs[1].name == "rtx" and video.codecs[1].fmtp["apt"] == "96"
     assert negotiated[1].codecs and len(negotiated[1].codecs) == 1
     for section in ans.media:
@@ -94,6 +95,20 @@ def test_answer_to_chromium_offer_keeps_pts_and_prefers_vp8() -> None:
     assert v.msid == Msid("8f0c2e4a-6b1d-4f7e-9a53-2c7d1e0b9f64", "e9d4f2a1-3c67-4b8e-8d15-0a6c2f7e4b93")
     assert [c.pt for c in v.codecs] == [96]
     assert parse(serialize(ans)) == ans
+
+
+def test_rate_feedback_answered_only_where_served() -> None:
+    """An offer without transport-cc (aiortc's: REMB over abs-send-time) is answered goog-remb; one
+    without abs-send-time either gets no rate feedback at all."""
+    text = (FIXTURES / "chromium_offer_audio_video.sdp").read_text()
+    lines = text.splitlines(keepends=True)
+    remb_only = "".join(line for line in lines if "transport-cc" not in line and TWCC_URI not in line)
+    _, video = answer(parse(remb_only))[0].media
+    assert video.codecs[0].rtcp_fb == ["nack", "nack pli", "ccm fir", "goog-remb"]
+    assert TWCC_URI not in {e.uri for e in video.header_extensions}
+    neither = "".join(line for line in remb_only.splitlines(keepends=True) if "abs-send-time" not in line)
+    _, video = answer(parse(neither))[0].media
+    assert video.codecs[0].rtcp_fb == ["nack", "nack pli", "ccm fir"]
 
 
 def test_answer_to_chromium_simulcast_offer_rejects_data_channel() -> None:

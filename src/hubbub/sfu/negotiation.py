@@ -23,6 +23,7 @@ import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from hubbub.proto.cc.publisher import FB_REMB, FB_TRANSPORT_CC, served_feedback
 from hubbub.proto.sdp import (
     Candidate,
     Codec,
@@ -248,6 +249,11 @@ def _answer_section(
         for e in offered.header_extensions
         if e.uri in uris and e.direction in (None, "sendonly", "sendrecv")
     ]
+    # Rate feedback: only the kind this connection is served (proto.cc.publisher), transport-cc
+    # where the offer has its extension, else REMB over abs-send-time.
+    unserved = {FB_TRANSPORT_CC, FB_REMB} - {served_feedback([e.uri for e in section.header_extensions])}
+    for codec in section.codecs:
+        codec.rtcp_fb = [f for f in codec.rtcp_fb if f not in unserved]
     section.rids, section.simulcast = answer_rids(offered, {c.pt for c in section.codecs})
     ssrcs, rtx_ssrcs = ssrc_plan(offered)
     cname = next((s.cname for s in offered.ssrcs if s.cname), None)
