@@ -45,8 +45,10 @@ if TYPE_CHECKING:
         Disconnected,
         ErrorReceived,
         LocalTrackMuted,
+        NetworkQuality,
         ParticipantJoined,
         ParticipantLeft,
+        ParticipantNetworkQuality,
         ParticipantUpdated,
         Reconnected,
         Reconnecting,
@@ -68,7 +70,13 @@ if TYPE_CHECKING:
         file_tracks,
         read_frame_counter,
     )
-    from hubbub.sdk.records import LocalParticipant, LocalPublication, RemoteParticipant, RemotePublication
+    from hubbub.sdk.records import (
+        LocalParticipant,
+        LocalPublication,
+        NetworkQualityInfo,
+        RemoteParticipant,
+        RemotePublication,
+    )
     from hubbub.sdk.room import Room, connect
     from hubbub.sdk.signaling import Backoff
 
@@ -76,11 +84,11 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "hubbub.sdk.room": "Room connect",
-    "hubbub.sdk.records": "LocalParticipant LocalPublication RemoteParticipant RemotePublication",
+    "hubbub.sdk.records": "LocalParticipant LocalPublication NetworkQualityInfo RemoteParticipant RemotePublication",
     "hubbub.sdk.events": (
-        "ActiveSpeakers Disconnected ErrorReceived LocalTrackMuted ParticipantJoined ParticipantLeft "
-        "ParticipantUpdated Reconnected Reconnecting RoomEvent TokenExpiring TrackMuted TrackPublished "
-        "TrackSubscribed TrackUnpublished TrackUnsubscribed"
+        "ActiveSpeakers Disconnected ErrorReceived LocalTrackMuted NetworkQuality ParticipantJoined ParticipantLeft "
+        "ParticipantNetworkQuality ParticipantUpdated Reconnected Reconnecting RoomEvent TokenExpiring TrackMuted "
+        "TrackPublished TrackSubscribed TrackUnpublished TrackUnsubscribed"
     ),
     "hubbub.sdk.errors": "ConnectionLostError HubbubError JoinError Kicked PermissionDenied RequestTimeout",
     "hubbub.sdk.loopback": "allow_loopback_candidates",
@@ -120,8 +128,11 @@ __all__ = [
     "LocalParticipant",
     "LocalPublication",
     "LocalTrackMuted",
+    "NetworkQuality",
+    "NetworkQualityInfo",
     "ParticipantJoined",
     "ParticipantLeft",
+    "ParticipantNetworkQuality",
     "ParticipantUpdated",
     "PermissionDenied",
     "Reconnected",

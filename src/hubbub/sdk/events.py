@@ -17,7 +17,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from hubbub.schema import signaling as proto
 from hubbub.sdk.errors import HubbubError
-from hubbub.sdk.records import LocalPublication, RemoteParticipant, RemotePublication
+from hubbub.sdk.records import LocalPublication, NetworkQualityInfo, RemoteParticipant, RemotePublication
 
 __all__ = [
     "EVENT_BACKLOG",
@@ -26,8 +26,10 @@ __all__ = [
     "ErrorReceived",
     "EventStream",
     "LocalTrackMuted",
+    "NetworkQuality",
     "ParticipantJoined",
     "ParticipantLeft",
+    "ParticipantNetworkQuality",
     "ParticipantUpdated",
     "Reconnected",
     "Reconnecting",
@@ -121,6 +123,24 @@ class ActiveSpeakers:
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkQuality:
+    """This client's network quality, as the server measures it, changed (its uplink or downlink
+    score; the server reports every 2 s). ``quality.score`` is the worse direction on the 0-6 scale
+    and ``quality.quality`` its name; ``room.local_participant.network_quality`` holds the latest."""
+
+    quality: NetworkQualityInfo
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantNetworkQuality:
+    """Another participant's network quality changed (as :class:`NetworkQuality`); it is also
+    ``participant.network_quality``."""
+
+    participant: RemoteParticipant
+    quality: NetworkQualityInfo
+
+
+@dataclass(frozen=True, slots=True)
 class TokenExpiring:
     """The token (``what == "token"``) or a privilege expires soon: call ``room.renew_token``."""
 
@@ -168,6 +188,8 @@ RoomEvent = (
     | TrackSubscribed
     | TrackUnsubscribed
     | ActiveSpeakers
+    | NetworkQuality
+    | ParticipantNetworkQuality
     | TokenExpiring
     | ErrorReceived
     | Reconnecting

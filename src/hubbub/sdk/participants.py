@@ -11,8 +11,10 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from hubbub.schema import signaling as proto
 from hubbub.sdk.events import (
+    NetworkQuality,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantNetworkQuality,
     ParticipantUpdated,
     RoomEvent,
     TrackMuted,
@@ -21,7 +23,7 @@ from hubbub.sdk.events import (
     TrackUnpublished,
     TrackUnsubscribed,
 )
-from hubbub.sdk.records import RemoteParticipant, RemotePublication
+from hubbub.sdk.records import LocalParticipant, NetworkQualityInfo, RemoteParticipant, RemotePublication
 
 __all__ = ["Participants"]
 
@@ -194,3 +196,28 @@ class Participants:
     def _unsubscribed(self, participant: RemoteParticipant, pub: RemotePublication) -> list[RoomEvent]:
         had_track, pub.track, pub.subscribed = pub.track is not None, None, False
         return [TrackUnsubscribed(publication=pub, participant=participant)] if had_track else []
+
+    # --- network quality --------------------------------------------------------------------------
+
+    def network_quality(self, frame: proto.NetworkQuality, local: LocalParticipant) -> list[RoomEvent]:
+        """``network_quality``: each listed participant's scores are kept; the events say whose
+        uplink or downlink score changed (this client's first, then the others' in frame order)."""
+        events: list[RoomEvent] = []
+        for entry in frame.participants:
+            quality = NetworkQualityInfo.from_frame(entry)
+            if entry.participant_sid == local.sid:
+                previous, local.network_quality = local.network_quality, quality
+                if _changed(previous, quality):
+                    events.insert(0, NetworkQuality(quality=quality))
+                continue
+            participant = self.by_sid.get(entry.participant_sid)
+            if participant is None:
+                continue
+            previous, participant.network_quality = participant.network_quality, quality
+            if _changed(previous, quality):
+                events.append(ParticipantNetworkQuality(participant=participant, quality=quality))
+        return events
+
+
+def _changed(previous: NetworkQualityInfo | None, now: NetworkQualityInfo) -> bool:
+    return previous is None or (previous.uplink, previous.downlink) != (now.uplink, now.downlink)

@@ -324,6 +324,8 @@ class Room:
             self._emit_all(remote.subscription(msg))
         elif isinstance(msg, proto.ActiveSpeakers):
             self._emit(ActiveSpeakers(speakers=tuple(msg.speakers)))
+        elif isinstance(msg, proto.NetworkQuality):
+            self._emit_all(remote.network_quality(msg, self.local_participant))
         elif isinstance(msg, proto.TokenExpiring):
             self._emit(TokenExpiring(expiring=tuple(msg.expiring)))
         elif isinstance(msg, proto.Kicked):
