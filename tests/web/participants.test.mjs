@@ -78,3 +78,32 @@ test('mutes and speakers update the records and emit', () => {
   assert.equal(me.isSpeaking, false);
   assert.equal(me.audioLevel, 0.1);
 });
+
+test('network_quality keeps each participant\'s scores and fires on a change of uplink or downlink', () => {
+  const {r, me, events} = roster();
+  r.applyJoined([BOB], false);
+  const frame = (mine, bobs) => [
+    {participant_sid: 'PA_bob', ...bobs},
+    {participant_sid: 'PA_me', ...mine},
+    {participant_sid: 'PA_gone', uplink: 6},
+  ];
+  r.networkQuality(frame({uplink: 1, downlink: 3, rtt_ms: 40, uplink_loss_pct: 0.5, downlink_loss_pct: 5}, {}));
+  assert.deepEqual(events.map((e) => e[0]), ['networkQuality', 'participantNetworkQuality']);
+  assert.deepEqual(events[0][1], {
+    score: 3, quality: 'poor', uplink: 1, downlink: 3, rttMs: 40, lossPercent: 5, jitterMs: null,
+    uplinkLossPercent: 0.5, downlinkLossPercent: 5, uplinkJitterMs: null, downlinkJitterMs: null,
+  });
+  assert.equal(me.networkQuality, events[0][1]);
+  const bob = r.participants.get('PA_bob');
+  assert.equal(events[1][1], bob);
+  assert.equal(bob.networkQuality.quality, 'unknown');
+  events.length = 0;
+  // Same scores, other measurements: kept, no event.
+  r.networkQuality(frame({uplink: 1, downlink: 3, rtt_ms: 60}, {}));
+  assert.deepEqual(events, []);
+  assert.equal(me.networkQuality.rttMs, 60);
+  r.networkQuality(frame({uplink: 1, downlink: 3}, {uplink: 6, downlink: 2}));
+  assert.deepEqual(events.map((e) => e[0]), ['participantNetworkQuality']);
+  assert.equal(events[0][2].score, 6);
+  assert.equal(events[0][2].quality, 'down');
+});

@@ -1,4 +1,4 @@
-"""The Web SDK's unit tests (``tests/web/*.test.mjs``: roster, reconnect loop, quality score) under node --test."""
+"""The Web SDK's unit tests (``tests/web/*.test.mjs``: roster, reconnect loop, statistics) under node --test."""
 
 from __future__ import annotations
 

@@ -1,8 +1,46 @@
 // Participants: this client and the others in the room, the tracks each publishes, and the roster
-// that applies the server's participant, track, subscription and speaker frames to them, emitting
-// the matching events.
+// that applies the server's participant, track, subscription, speaker and network quality frames
+// to them, emitting the matching events.
 
 /** @typedef {import('./devices.js').TrackSource} TrackSource */
+
+/**
+ * A participant's network quality as the server measures it (`network_quality`, every 2 s).
+ * `uplink` (what it sends) and `downlink` (what it receives) are on the 0-6 scale: 0 unknown,
+ * 1 excellent, 2 good, 3 poor, 4 bad, 5 very bad, 6 down; `score` is the worse of the two and
+ * `quality` its name. The measurements are null where the server has none: `rttMs` is the
+ * subscriber connection's round trip, `lossPercent` and `jitterMs` the worse direction's.
+ * @typedef {object} NetworkQuality
+ * @property {number} score @property {QualityName} quality
+ * @property {number} uplink @property {number} downlink
+ * @property {number|null} rttMs @property {number|null} lossPercent @property {number|null} jitterMs
+ * @property {number|null} uplinkLossPercent @property {number|null} downlinkLossPercent
+ * @property {number|null} uplinkJitterMs @property {number|null} downlinkJitterMs
+ */
+/** @typedef {'unknown'|'excellent'|'good'|'poor'|'bad'|'very_bad'|'down'} QualityName */
+
+/** The names of the 0-6 network quality scale. @type {QualityName[]} */
+export const QUALITY_NAMES = ['unknown', 'excellent', 'good', 'poor', 'bad', 'very_bad', 'down'];
+
+/** @param {number|null|undefined} a @param {number|null|undefined} b @returns {number|null} */
+const worse = (a, b) => (a == null ? b ?? null : b == null ? a : Math.max(a, b));
+
+/** A `network_quality` frame's entry for one participant. @param {any} entry @returns {NetworkQuality} */
+export function networkQualityOf(entry) {
+  const scale = (/** @type {any} */ v) => Math.min(6, Math.max(0, Math.round(Number(v) || 0)));
+  const uplink = scale(entry.uplink), downlink = scale(entry.downlink);
+  const score = Math.max(uplink, downlink);
+  const upLoss = entry.uplink_loss_pct ?? null, downLoss = entry.downlink_loss_pct ?? null;
+  const upJitter = entry.uplink_jitter_ms ?? null, downJitter = entry.downlink_jitter_ms ?? null;
+  return {
+    score, quality: QUALITY_NAMES[score], uplink, downlink, rttMs: entry.rtt_ms ?? null,
+    lossPercent: worse(upLoss, downLoss), jitterMs: worse(upJitter, downJitter),
+    uplinkLossPercent: upLoss, downlinkLossPercent: downLoss, uplinkJitterMs: upJitter, downlinkJitterMs: downJitter,
+  };
+}
+
+/** @param {NetworkQuality|null} before @param {NetworkQuality} now */
+const qualityChanged = (before, now) => !before || before.uplink !== now.uplink || before.downlink !== now.downlink;
 
 /** A track another participant publishes; `track` is set while this client receives it. */
 export class RemotePublication {
@@ -39,6 +77,7 @@ export class RemoteParticipant {
     this.tracks = new Map();
     /** @type {boolean} */ this.isSpeaking = false;
     /** @type {number} 0..1 */ this.audioLevel = 0;
+    /** @type {NetworkQuality|null} the server's last report, null before the first */ this.networkQuality = null;
   }
 }
 
@@ -49,6 +88,7 @@ export class LocalParticipant {
     this.canPublish = false; this.canSubscribe = false; this.isSpeaking = false; this.audioLevel = 0;
     /** @type {Map<string, LocalPublication>} track sid -> publication */
     this.publications = new Map();
+    /** @type {NetworkQuality|null} the server's last report, null before the first */ this.networkQuality = null;
   }
 }
 
@@ -239,5 +279,30 @@ export class Roster {
       found.push({participant: p, participantSid: s.participant_sid, level: s.level});
     }
     this._emit('activeSpeakers', found);
+  }
+
+  /**
+   * A `network_quality` frame's list: each participant's latest is kept; `networkQuality` (this
+   * client) and then `participantNetworkQuality` (the others, in frame order) fire for those whose
+   * uplink or downlink score changed. @param {any[]} entries
+   */
+  networkQuality(entries) {
+    /** @type {[string, ...any[]][]} */
+    const events = [];
+    for (const entry of entries) {
+      const quality = networkQualityOf(entry);
+      if (entry.participant_sid === this.local.sid) {
+        const before = this.local.networkQuality;
+        this.local.networkQuality = quality;
+        if (qualityChanged(before, quality)) events.unshift(['networkQuality', quality]);
+        continue;
+      }
+      const p = this.participants.get(entry.participant_sid);
+      if (!p) continue;
+      const before = p.networkQuality;
+      p.networkQuality = quality;
+      if (qualityChanged(before, quality)) events.push(['participantNetworkQuality', p, quality]);
+    }
+    for (const [name, ...args] of events) this._emit(name, ...args);
   }
 }

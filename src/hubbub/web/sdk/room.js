@@ -72,7 +72,6 @@ export class Room {
     /** @type {any} */ this._joined = null;
     this._token = '';
     /** @type {ReturnType<typeof setInterval>|undefined} */ this._pingTimer = undefined;
-    /** @type {ReturnType<typeof setInterval>|undefined} */ this._qualityTimer = undefined;
     /** @type {{t: number, sent: number}|null} */ this._pingOutstanding = null;
     /** @type {import('./reconnect.js').Backoff} the waits between reconnection tries */ this._backoff = BACKOFF;
     /** @type {HubbubError|null} the error that closed the room, for the calls made after it */ this._closedError = null;
@@ -90,8 +89,8 @@ export class Room {
   /**
    * Listen to an event: participantJoined, participantLeft, participantUpdated, trackPublished,
    * trackUnpublished, trackSubscribed, trackUnsubscribed, trackMuted, localTrackMuted, activeSpeakers,
-   * connectionStateChanged, networkQuality, tokenExpiring, kicked, reconnecting, reconnected,
-   * error, disconnected.
+   * connectionStateChanged, networkQuality, participantNetworkQuality, tokenExpiring, kicked,
+   * reconnecting, reconnected, error, disconnected.
    * @event participantJoined (participant) someone joined; those present at join are in `participants`, without an event
    * @event participantLeft (participant, reason) `client_left`, `kicked`, `connection_lost`, `token_expired`, ...
    * @event participantUpdated (participant) name, metadata or tracks changed
@@ -103,7 +102,8 @@ export class Room {
    * @event localTrackMuted (publication, muted, byServer) one of your tracks; `byServer` is true when a moderator (console or REST) muted or unmuted it
    * @event activeSpeakers (speakers) `[{participant, participantSid, level}]`, loudest first
    * @event connectionStateChanged (state) a `ConnectionState`
-   * @event networkQuality ({score, quality, rttMs, lossPercent, jitterMs}) on change, from WebRTC statistics every 2 s
+   * @event networkQuality (quality) this client's `NetworkQuality`, measured by the server (reported every 2 s), when its uplink or downlink score changed: `{score, quality, uplink, downlink, rttMs, lossPercent, jitterMs, ...}`, 0-6 with 1 excellent and 6 down; also `localParticipant.networkQuality`
+   * @event participantNetworkQuality (participant, quality) the same for another participant; also `participant.networkQuality`
    * @event tokenExpiring (expiring) `[{what, at}]`: the token or a privilege expires soon; call `renewToken`
    * @event kicked (reason, message) removed by the server; `disconnected` follows
    * @event reconnecting (reason) the connection dropped; the room is resuming
@@ -165,7 +165,7 @@ export class Room {
     if (this.state === 'disconnected') return;
     this._closedError = error;
     this._setState('disconnected');
-    clearInterval(this._pingTimer); clearInterval(this._qualityTimer);
+    clearInterval(this._pingTimer);
     this._signal.close();
     this._closePeerConnections();
     this._media.stopTracks();
@@ -177,8 +177,6 @@ export class Room {
     const interval = Math.max(1, (this._joined && this._joined.ping_interval) || 5) * 1000;
     clearInterval(this._pingTimer);
     this._pingTimer = setInterval(() => this._ping(interval), interval);
-    clearInterval(this._qualityTimer);
-    this._qualityTimer = setInterval(() => { this._updateQuality().catch(() => {}); }, 2000);
   }
 
   /** @param {number} interval */
@@ -272,6 +270,7 @@ export class Room {
         break;
       case 'subscription': roster.subscription(msg); break;
       case 'active_speakers': roster.activeSpeakers(msg.speakers); break;
+      case 'network_quality': roster.networkQuality(msg.participants || []); break;
       case 'pong':
         if (this._pingOutstanding && msg.t === this._pingOutstanding.t) {
           this.rttMs = Date.now() - msg.t;
@@ -458,12 +457,5 @@ export class Room {
       localSid: () => this.localParticipant.sid, rttMs: () => this.rttMs,
       remoteSource: (trackSid) => { const found = this._roster.find(trackSid); return found ? found[1].source : null; },
     });
-  }
-
-  async _updateQuality() {
-    const quality = this.state === 'connected'
-      ? await this._stats.measure([this._media.publisher, this._media.subscriber], () => this.rttMs)
-      : this._stats.score(0, null, 0, null);
-    if (quality) this._emit('networkQuality', quality);
   }
 }

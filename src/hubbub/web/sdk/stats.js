@@ -1,5 +1,6 @@
-// Statistics: WebRTC stats summarised per track for `getStats()`, and the network quality score
-// (from round trip, loss and jitter) behind the `networkQuality` event.
+// Statistics: WebRTC stats summarised per track for `getStats()`. The `networkQuality` events
+// carry the server's measurements instead (participants.js): a client's own getStats sees only
+// what its browser reports, not what the server receives from it.
 
 import {msidByMid} from './negotiation.js';
 
@@ -23,10 +24,6 @@ import {msidByMid} from './negotiation.js';
  * What `getStats()` resolves with.
  * @private @typedef {{timestamp: number, rttMs: number|null, transportRttMs: number|null, tracks: TrackStats[]}} RoomStats
  */
-/**
- * The `networkQuality` event's argument.
- * @private @typedef {{score: number, quality: string, rttMs: number|null, lossPercent: number, jitterMs: number|null}} NetworkQuality
- */
 
 /**
  * What one `getStats()` reads.
@@ -39,12 +36,10 @@ import {msidByMid} from './negotiation.js';
  * @property {() => number|null} rttMs the signaling round trip
  */
 
-/** The baselines that turn counters into rates, and the last quality score. */
+/** The baselines that turn counters into rates. */
 export class StatsCollector {
   constructor() {
     /** @type {Map<string, {bytes: number, frames: number, at: number, bitrate: number, fps: number}>} */ this._base = new Map();
-    /** @type {Map<string, {lost: number, received: number}>} */ this._qualityBase = new Map();
-    this._quality = -1;
   }
 
   /** One `getStats()` result. @param {StatsSources} from @returns {Promise<RoomStats>} */
@@ -118,50 +113,6 @@ export class StatsCollector {
     if (secs >= 1) { base.bytes = bytes; base.frames = frames; base.at = now; }
     return {bitrate: base.bitrate, fps: base.fps};
   }
-
-  /**
-   * The quality of the connections now, from their loss and jitter since the last call and the
-   * round trip (the transport's, else the signaling one `rttMs()`); null when the score has not changed.
-   * @param {(RTCPeerConnection|null)[]} pcs @param {() => number|null} rttMs @returns {Promise<NetworkQuality|null>}
-   */
-  async measure(pcs, rttMs) {
-    /** @type {number|null} */
-    let rtt = null;
-    let lost = 0, received = 0;
-    /** @type {number|null} */
-    let jitter = null;
-    for (const pc of pcs) {
-      if (!pc) continue;
-      const report = await pc.getStats();
-      rtt = rtt ?? candidateRtt(report);
-      report.forEach((s) => {
-        if (s.type === 'inbound-rtp' || s.type === 'remote-inbound-rtp') {
-          const l = s.packetsLost || 0;
-          const r = s.type === 'inbound-rtp' ? s.packetsReceived || 0 : 0;
-          const base = this._qualityBase.get(s.id) || {lost: l, received: r};
-          this._qualityBase.set(s.id, {lost: l, received: r});
-          lost += Math.max(0, l - base.lost);
-          received += Math.max(0, r - base.received);
-          if (s.jitter != null) jitter = Math.max(jitter ?? 0, s.jitter * 1000);
-        }
-      });
-    }
-    const measuredRtt = rtt ?? rttMs();
-    const loss = lost + received > 0 ? (100 * lost) / (lost + received) : 0;
-    return this.score(qualityScore(measuredRtt, loss, jitter), measuredRtt, loss, jitter);
-  }
-
-  /**
-   * Record a score; the `networkQuality` event's argument when it changed, else null.
-   * @param {number} score @param {number|null} rttMs @param {number} lossPercent @param {number|null} jitterMs
-   * @returns {NetworkQuality|null}
-   */
-  score(score, rttMs, lossPercent, jitterMs) {
-    if (score === this._quality) return null;
-    this._quality = score;
-    const quality = ['lost', 'bad', 'poor', 'fair', 'good', 'excellent'][score];
-    return {score, quality, rttMs, lossPercent, jitterMs};
-  }
 }
 
 /** @param {RTCStatsReport} report @returns {number|null} */
@@ -180,14 +131,4 @@ function candidateRtt(report) {
 function codecOf(report, s) {
   const c = s.codecId ? report.get(s.codecId) : null;
   return c ? c.mimeType : '';
-}
-
-/** 5 excellent .. 1 bad, from round trip (ms), loss (%) and jitter (ms). @param {number|null} rtt @param {number} loss @param {number|null} jitter */
-export function qualityScore(rtt, loss, jitter) {
-  const r = rtt ?? 0, j = jitter ?? 0;
-  if (loss < 1 && r < 150 && j < 30) return 5;
-  if (loss < 3 && r < 300 && j < 50) return 4;
-  if (loss < 8 && r < 500 && j < 100) return 3;
-  if (loss < 20 && r < 1000) return 2;
-  return 1;
 }
