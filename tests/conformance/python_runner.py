@@ -35,8 +35,11 @@ from hubbub.sdk import (
     LocalParticipant,
     LocalPublication,
     LocalTrackMuted,
+    NetworkQuality,
+    NetworkQualityInfo,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantNetworkQuality,
     ParticipantUpdated,
     Reconnected,
     Reconnecting,
@@ -69,6 +72,8 @@ EVENT_NAMES: dict[type[RoomEvent], str] = {
     TrackSubscribed: "track_subscribed",
     TrackUnsubscribed: "track_unsubscribed",
     ActiveSpeakers: "active_speakers",
+    NetworkQuality: "network_quality",
+    ParticipantNetworkQuality: "participant_network_quality",
     TokenExpiring: "token_expiring",
     ErrorReceived: "error",
     Reconnecting: "reconnecting",
@@ -312,6 +317,22 @@ def local_participant_record(me: LocalParticipant) -> Json:
     }
 
 
+def quality_record(q: NetworkQualityInfo | None) -> Json:
+    if q is None:
+        return None
+    return {
+        "score": q.score,
+        "quality": q.quality,
+        "uplink": q.uplink,
+        "downlink": q.downlink,
+        "rtt_ms": q.rtt_ms,
+        "uplink_loss_pct": q.uplink_loss_pct,
+        "downlink_loss_pct": q.downlink_loss_pct,
+        "uplink_jitter_ms": q.uplink_jitter_ms,
+        "downlink_jitter_ms": q.downlink_jitter_ms,
+    }
+
+
 def error_record(error: BaseException) -> Json:
     code = error.code if isinstance(error, HubbubError) else type(error).__name__
     message = error.message if isinstance(error, HubbubError) else str(error)
@@ -345,6 +366,10 @@ def event_record(event: RoomEvent) -> Json:
             }
         case ActiveSpeakers():
             data = {"speakers": [{"participant_sid": s.participant_sid, "level": s.level} for s in event.speakers]}
+        case NetworkQuality():
+            data = {"quality": quality_record(event.quality)}
+        case ParticipantNetworkQuality():
+            data = {"participant": participant_record(event.participant), "quality": quality_record(event.quality)}
         case TokenExpiring():
             data = {"expiring": [{"what": e.what, "at": e.at} for e in event.expiring]}
         case ErrorReceived():
@@ -362,13 +387,18 @@ def state_record(room: Room) -> Json:
     return {
         "connected": room.connected,
         "room": {"sid": room.room_sid, "channel": room.channel},
-        "local_participant": local_participant_record(room.local_participant),
+        "local_participant": local_participant_record(room.local_participant)
+        | {"network_quality": quality_record(room.local_participant.network_quality)},
         "publications": sorted(
             (local_publication_record(out.publication) for out in room._outgoing.values()),
             key=lambda r: str(r["track_sid"]),
         ),
         "participants": [
-            participant_record(p) | {"tracks": [remote_publication_record(t) for _, t in sorted(p.tracks.items())]}
+            participant_record(p)
+            | {
+                "tracks": [remote_publication_record(t) for _, t in sorted(p.tracks.items())],
+                "network_quality": quality_record(p.network_quality),
+            }
             for _, p in sorted(room.participants.items())
         ],
     }

@@ -22,8 +22,9 @@ const EVENT_NAMES = {
   trackUnpublished: 'track_unpublished', trackMuted: 'track_muted', localTrackMuted: 'local_track_muted',
   trackSubscribed: 'track_subscribed', trackUnsubscribed: 'track_unsubscribed',
   activeSpeakers: 'active_speakers', tokenExpiring: 'token_expiring', error: 'error',
+  networkQuality: 'network_quality', participantNetworkQuality: 'participant_network_quality',
   reconnecting: 'reconnecting', reconnected: 'reconnected', disconnected: 'disconnected',
-  connectionStateChanged: null, networkQuality: null, kicked: null,
+  connectionStateChanged: null, kicked: null,
 };
 
 class ScriptFailed extends Error {}
@@ -232,6 +233,12 @@ const localPublicationRecord = (pub) => ({
   track_sid: pub.trackSid, cid: pub.cid, kind: pub.kind, source: pub.source, name: pub.name, muted: pub.muted,
 });
 
+const qualityRecord = (q) => (q == null ? null : {
+  score: q.score, quality: q.quality, uplink: q.uplink, downlink: q.downlink, rtt_ms: q.rttMs,
+  uplink_loss_pct: q.uplinkLossPercent, downlink_loss_pct: q.downlinkLossPercent,
+  uplink_jitter_ms: q.uplinkJitterMs, downlink_jitter_ms: q.downlinkJitterMs,
+});
+
 /** @param {any} error */
 function errorRecord(error) {
   if (error && typeof error.code === 'string' && 'detail' in error) return {code: error.code, message: error.detail};
@@ -255,6 +262,8 @@ function eventRecord(name, args) {
       data = {publication: remotePublicationRecord(args[0]), participant: participantRecord(args[1]), muted: args[2]}; break;
     case 'localTrackMuted': data = {publication: localPublicationRecord(args[0]), muted: args[1], by_server: args[2]}; break;
     case 'activeSpeakers': data = {speakers: args[0].map((s) => ({participant_sid: s.participantSid, level: s.level}))}; break;
+    case 'networkQuality': data = {quality: qualityRecord(args[0])}; break;
+    case 'participantNetworkQuality': data = {participant: participantRecord(args[0]), quality: qualityRecord(args[1])}; break;
     case 'tokenExpiring': data = {expiring: args[0].map((e) => ({what: e.what, at: e.at}))}; break;
     case 'error': data = errorRecord(args[0]); break;
     case 'reconnecting': data = {reason: args[0]}; break;
@@ -273,11 +282,12 @@ function stateRecord(room) {
     room: {sid: room.roomSid, channel: room.channel},
     local_participant: {
       sid: me.sid, identity: me.identity, role: me.role, name: me.name, metadata: me.metadata,
-      can_publish: me.canPublish, can_subscribe: me.canSubscribe,
+      can_publish: me.canPublish, can_subscribe: me.canSubscribe, network_quality: qualityRecord(me.networkQuality),
     },
     publications: room._media.outgoing.map(localPublicationRecord).sort(bySid('track_sid')),
     participants: [...room.participants.values()].sort(bySid('sid')).map((p) => ({
       ...participantRecord(p), tracks: [...p.tracks.values()].map(remotePublicationRecord).sort(bySid('sid')),
+      network_quality: qualityRecord(p.networkQuality),
     })),
   };
 }
