@@ -19,7 +19,9 @@ from hubbub.proto import rtp_ext
 from hubbub.proto.cc.feedback import TransportFeedback
 from hubbub.proto.cc.publisher import FB_REMB, FB_TRANSPORT_CC, publisher_feedback, served_feedback
 from hubbub.proto.cc.remote import INIT_S, RemoteEstimator
+from hubbub.proto.rtcp import iter_rtcp
 from hubbub.proto.rtcp_feedback import Remb
+from hubbub.sfu.router import Router
 
 EXT = 3
 ROUTER_SSRC = 0xAAAA
@@ -36,7 +38,8 @@ def rtp(seq: int, ssrc: int, send_s: float | None, payload: int = 1000, ext: byt
             {EXT: rtp_ext.build_abs_send_time(rtp_ext.abs_send_time_from_seconds(send_s))}
         )
     first = 0x90 if block else 0x80
-    return struct.pack("!BBHII", first, 96, seq & 0xFFFF, 0, ssrc) + block + bytes(payload)
+    body = b"\x10\x01" + bytes(max(payload - 2, 0))  # VP8: start of a partition, an inter frame
+    return struct.pack("!BBHII", first, 96, seq & 0xFFFF, 0, ssrc) + block + body
 
 
 class Publisher:
@@ -185,3 +188,41 @@ def test_publisher_feedback_choice() -> None:
     assert served_feedback(remb_only) == FB_REMB
     assert publisher_feedback({rtp_ext.URI_MID: 1}, ROUTER_SSRC) is None
     assert served_feedback({rtp_ext.URI_MID: 1}) is None
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.rtcp: list[bytes] = []
+
+    def send_rtp(self, packet: bytes) -> None:
+        pass
+
+    def send_rtcp(self, packet: bytes) -> None:
+        self.rtcp.append(packet)
+
+
+def test_the_router_sends_remb_to_a_publisher_with_abs_send_time_only() -> None:
+    router = Router(rng=random.Random(1))
+    sink = Sink()
+    router.add_up_track(
+        "cam",
+        kind="video",
+        ssrc=0x1234,
+        rtx_ssrc=None,
+        codecs=[(96, "video/VP8", 90_000, None)],
+        ext_ids={rtp_ext.URI_ABS_SEND_TIME: EXT, rtp_ext.URI_MID: 1},
+        publisher=sink,
+        publisher_key="alice",
+    )
+    now, seq = 100.0, 0
+    while now < 104.0:  # 30 frames a second of 3 packets of 1000 bytes: ~750 kbit/s
+        for _ in range(3):
+            router.on_rtp("alice", rtp(seq, 0x1234, now - 100.0 + 7.0), now)
+            seq += 1
+        now += 1 / FPS
+    rembs = [p for m in sink.rtcp for p in iter_rtcp(m) if isinstance(p, Remb)]
+    assert len(rembs) == 2  # the first estimate at 2 s, then a second later
+    assert all(r.sender_ssrc == router.rtcp_ssrc and r.ssrcs == (0x1234,) for r in rembs)
+    assert 700_000 < rembs[0].bitrate < 800_000
+    router.tick(now + 3.0)  # packets stopped: nothing more
+    assert len([p for m in sink.rtcp for p in iter_rtcp(m) if isinstance(p, Remb)]) == 2
