@@ -1,12 +1,13 @@
 // The 1v1 / group call page: /demo/call.html?token=...[&channel=...&preset=group&publish=0&server=...&relay=IP:port]
 //
 // Joins with the Web SDK, publishes camera + microphone, shows a tile per participant with a live
-// stats line. A token that may not publish (an audience token) joins to watch: no camera, no
+// stats line and the network quality the server measures for that participant (bars in its top
+// left corner; the header shows this client's). A token that may not publish (an audience token) joins to watch: no camera, no
 // microphone, no tile of its own. A moderator's mute (console or REST) shows on the own tile and
 // the buttons. For tests it exposes window.hubbubRoom, window.hubbubEvents (the event sequence),
 // window.hubbubTimings (call setup), window.hubbubError and window.hubbubState.
 import * as Hubbub from '/sdk/hubbub.js';
-import {labOptions, publishGrants, setState, showError as showErrorWith} from './common.js';
+import {RECONNECTING, labOptions, paintQuality, publishGrants, qualityBars, setState, showError as showErrorWith} from './common.js';
 
 const params = new URLSearchParams(location.search);
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -17,7 +18,7 @@ const events = [];
 const timings = {};
 Object.assign(window, {hubbubEvents: events, hubbubTimings: timings, hubbubError: null, hubbubState: 'idle', Hubbub});
 
-/** @typedef {{root: HTMLElement, video: HTMLVideoElement, audio: HTMLAudioElement, stats: HTMLElement, badges: HTMLElement}} Tile */
+/** @typedef {{root: HTMLElement, video: HTMLVideoElement, audio: HTMLAudioElement, stats: HTMLElement, badges: HTMLElement, quality: HTMLElement}} Tile */
 /** @type {Map<string, Tile>} */
 const tiles = new Map();
 /** @type {{mic?: Hubbub.LocalPublication, cam?: Hubbub.LocalPublication}} */
@@ -59,13 +60,14 @@ function tile(key, label, local = false) {
   audio.autoplay = true;
   const name = document.createElement('div');
   name.className = 'name'; name.textContent = label;
+  const quality = qualityBars();
   const stats = document.createElement('div');
   stats.className = 'stats';
   const badges = document.createElement('div');
   badges.className = 'badges';
-  root.append(video, audio, name, stats, badges);
+  root.append(video, audio, name, stats, badges, quality);
   $('grid').append(root);
-  t = {root, video, audio, stats, badges};
+  t = {root, video, audio, stats, badges, quality};
   tiles.set(key, t);
   return t;
 }
@@ -130,6 +132,7 @@ function wire(room) {
   room.on('trackSubscribed', (/** @type {MediaStreamTrack} */ track, /** @type {Hubbub.RemotePublication} */ pub, /** @type {Hubbub.RemoteParticipant} */ p) => {
     record('trackSubscribed', {identity: p.identity, participantSid: p.sid, trackSid: pub.trackSid, kind: track.kind});
     const t = tile(p.sid, p.identity);
+    if (p.networkQuality) paintQuality(t.quality, p.networkQuality);
     const el = track.kind === 'video' ? t.video : t.audio;
     el.srcObject = new MediaStream([track]);
     if (track.kind === 'video') badge(t, pub.muted);
@@ -161,12 +164,20 @@ function wire(room) {
   });
   room.on('networkQuality', (/** @type {any} */ q) => {
     record('networkQuality', {detail: q.quality});
-    $('quality').dataset.score = String(q.score);
-    $('quality').title = `network quality: ${q.quality} (RTT ${q.rttMs ?? '–'} ms, loss ${q.lossPercent ?? 0}%)`;
-    $('quality-label').textContent = q.quality;
+    paintQuality($('quality'), q, $('quality-label'));
+    const self = tiles.get('local');
+    if (self) paintQuality(self.quality, q);
+  });
+  room.on('participantNetworkQuality', (/** @type {Hubbub.RemoteParticipant} */ p, /** @type {any} */ q) => {
+    record('participantNetworkQuality', {identity: p.identity, participantSid: p.sid, detail: q.quality});
+    const t = tiles.get(p.sid);
+    if (t) paintQuality(t.quality, q);
   });
   room.on('tokenExpiring', (/** @type {any} */ what) => record('tokenExpiring', {detail: what}));
-  room.on('reconnecting', (/** @type {string} */ why) => record('reconnecting', {detail: why}));
+  room.on('reconnecting', (/** @type {string} */ why) => {
+    record('reconnecting', {detail: why});
+    paintQuality($('quality'), RECONNECTING, $('quality-label'));
+  });
   room.on('reconnected', (/** @type {boolean} */ resumed) => record('reconnected', {detail: resumed}));
   room.on('error', (/** @type {any} */ err) => { record('error', {detail: err.code}); showError(err); });
   room.on('kicked', (/** @type {string} */ reason, /** @type {string} */ message) => {

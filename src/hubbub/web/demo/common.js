@@ -1,5 +1,5 @@
 // Helpers the demo pages share: the status line, user-facing error boxes, what a token may publish,
-// the lab options a page takes from its URL.
+// the lab options a page takes from its URL, the network quality indicators.
 // Each page keeps its own `hint` (what to do about an error, in that scenario's words).
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -54,3 +54,38 @@ export function labOptions(params) {
   const relay = params.get('relay');
   return relay ? {mediaRelay: relay} : {};
 }
+
+/**
+ * A network quality indicator: five bars that the server's score lights (common.css), 1 excellent
+ * five, 2 good four, 3 poor three, 4 bad two, 5 very bad one; 6 down and 0 unknown none.
+ * @returns {HTMLElement}
+ */
+export function qualityBars() {
+  const el = document.createElement('span');
+  el.className = 'quality';
+  el.dataset.score = '0';
+  el.title = 'network quality: not measured yet';
+  for (let i = 0; i < 5; i++) el.append(document.createElement('i'));
+  return el;
+}
+
+/** @param {number|null|undefined} v @param {string} unit */
+const shown = (v, unit) => (v == null ? '\u2013' : `${Math.round(v * 10) / 10}${unit}`);
+
+/**
+ * Show the server's network quality of a participant (the SDK's `NetworkQuality`) on an indicator
+ * from `qualityBars()` and, when given, in a label.
+ * @param {HTMLElement} el @param {any} q @param {HTMLElement} [label]
+ */
+export function paintQuality(el, q, label) {
+  const name = String(q.quality).replace('_', ' ');
+  const names = ['unknown', 'excellent', 'good', 'poor', 'bad', 'very bad', 'down'];
+  el.dataset.score = String(q.score);
+  el.dataset.quality = q.quality;
+  el.title = `network quality: ${name} (up ${names[q.uplink] || '?'}, down ${names[q.downlink] || '?'}; ` +
+    `RTT ${shown(q.rttMs, ' ms')}, loss ${shown(q.lossPercent, '%')}, jitter ${shown(q.jitterMs, ' ms')})`;
+  if (label) label.textContent = name;
+}
+
+/** What the indicators show while the connection is being resumed. */
+export const RECONNECTING = {score: 6, quality: 'down', uplink: 6, downlink: 6, rttMs: null, lossPercent: null, jitterMs: null};

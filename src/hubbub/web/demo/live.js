@@ -2,10 +2,11 @@
 //
 // The view follows the token: a host token (one that may publish) goes live with camera and
 // microphone and watches its own picture; an audience token subscribes only and shows the first
-// host on stage. Both show the viewer count, the network quality and a stats line. For tests the
+// host on stage. Both show the viewer count, the network quality (this client's in the header,
+// everyone's beside their name in the list, as the server measures it) and a stats line. For tests the
 // page exposes window.hubbubRoom, hubbubEvents, hubbubState, hubbubError and hubbubView.
 import * as Hubbub from '/sdk/hubbub.js';
-import {labOptions, setState, showError as showErrorWith} from './common.js';
+import {RECONNECTING, labOptions, paintQuality, qualityBars, setState, showError as showErrorWith} from './common.js';
 
 const params = new URLSearchParams(location.search);
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -48,11 +49,14 @@ const showError = (err) => showErrorWith(err, hint);
 function paintPeople(room) {
   const list = $('people');
   list.replaceChildren();
-  const all = [{identity: room.localParticipant.identity, role: room.localParticipant.role, me: true},
-    ...[...room.participants.values()].map((p) => ({identity: p.identity, role: p.role, me: false}))];
+  const me = room.localParticipant;
+  const all = [{identity: me.identity, role: me.role, me: true, quality: me.networkQuality},
+    ...[...room.participants.values()].map((p) => ({identity: p.identity, role: p.role, me: false, quality: p.networkQuality}))];
   for (const p of all) {
     const li = document.createElement('li');
-    li.textContent = p.me ? `${p.identity} (you)` : p.identity;
+    const bars = qualityBars();
+    if (p.quality) paintQuality(bars, p.quality);
+    li.append(bars, p.me ? ` ${p.identity} (you)` : ` ${p.identity}`);
     const role = document.createElement('span');
     role.className = 'role'; role.textContent = p.role;
     li.append(role);
@@ -99,10 +103,14 @@ function wire(room) {
   });
   room.on('networkQuality', (/** @type {any} */ q) => {
     record('networkQuality', {detail: q.quality});
-    $('quality').dataset.score = String(q.score);
-    $('quality').title = `network quality: ${q.quality}`;
-    $('quality-label').textContent = q.quality;
+    paintQuality($('quality'), q, $('quality-label'));
+    paintPeople(room);
   });
+  room.on('participantNetworkQuality', (/** @type {Hubbub.RemoteParticipant} */ p, /** @type {any} */ q) => {
+    record('participantNetworkQuality', {identity: p.identity, detail: q.quality});
+    paintPeople(room);
+  });
+  room.on('reconnecting', () => paintQuality($('quality'), RECONNECTING, $('quality-label')));
   room.on('error', (/** @type {any} */ err) => { record('error', {detail: err.code}); showError(err); });
   room.on('kicked', (/** @type {string} */ reason, /** @type {string} */ message) => {
     record('kicked', {detail: reason});

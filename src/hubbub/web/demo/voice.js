@@ -1,11 +1,11 @@
 // The voice chat room: /demo/voice.html?token=...[&publish=0&channel=...&server=...&seats=8&relay=IP:port]
 //
 // Audio only (the `voice` preset). Each participant takes a seat in join order; the SFU's
-// `activeSpeakers` events light up whoever is speaking. `publish=0` (or an audience token) joins to
-// listen only. For tests the page exposes window.hubbubRoom, hubbubEvents, hubbubState, hubbubError
+// `activeSpeakers` events light up whoever is speaking, and each seat shows the network quality the
+// server measures for its participant. `publish=0` (or an audience token) joins to listen only. For tests the page exposes window.hubbubRoom, hubbubEvents, hubbubState, hubbubError
 // and hubbubSpoke (identity -> how many activeSpeakers events named it).
 import * as Hubbub from '/sdk/hubbub.js';
-import {labOptions, publishGrants, setState, showError as showErrorWith} from './common.js';
+import {RECONNECTING, labOptions, paintQuality, publishGrants, qualityBars, setState, showError as showErrorWith} from './common.js';
 
 const params = new URLSearchParams(location.search);
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -19,7 +19,7 @@ Object.assign(window, {hubbubEvents: events, hubbubSpoke: spoke, hubbubError: nu
 
 /** seat index -> participant sid ('local' for this client), in join order */
 const seated = /** @type {(string|null)[]} */ (Array(SEATS).fill(null));
-/** @type {Map<string, {identity: string, audio: HTMLAudioElement|null, muted: boolean, byHost?: boolean}>} */
+/** @type {Map<string, {identity: string, audio: HTMLAudioElement|null, muted: boolean, byHost?: boolean, quality?: any}>} */
 const people = new Map();
 /** @type {Hubbub.LocalPublication|null} */
 let micPub = null;
@@ -64,6 +64,8 @@ function paintSeats() {
     const mic = document.createElement('div');
     mic.className = 'mic'; mic.textContent = 'muted';
     const who = sid ? people.get(sid) : null;
+    const quality = qualityBars();
+    if (who && who.quality) paintQuality(quality, who.quality);
     if (!sid || !who) {
       seat.className = 'seat empty';
       avatar.textContent = `${i + 1}`;
@@ -75,6 +77,7 @@ function paintSeats() {
       avatar.textContent = who.identity.slice(0, 2).toUpperCase();
       name.textContent = who.identity;
       tag.textContent = sid === 'local' ? (who.byHost ? 'you \u00b7 muted by the host' : micPub ? 'you' : 'you (listening)') : (who.muted ? 'muted' : '');
+      tag.prepend(quality, ' ');
     }
     seat.append(mic, avatar, name, tag);
     grid.append(seat);
@@ -89,6 +92,14 @@ function sit(sid, identity) {
     if (free >= 0) seated[free] = sid;
   }
   paintSeats();
+}
+
+/** A seat's network quality indicator. @param {string} sid @param {any} q */
+function seatQuality(sid, q) {
+  const who = people.get(sid);
+  if (who) who.quality = q;
+  const el = /** @type {HTMLElement|null} */ (document.querySelector(`.seat[data-participant="${sid}"] .quality`));
+  if (el) paintQuality(el, q);
 }
 
 /** @param {string} sid */
@@ -144,10 +155,14 @@ function wire(room) {
   });
   room.on('networkQuality', (/** @type {any} */ q) => {
     record('networkQuality', {detail: q.quality});
-    $('quality').dataset.score = String(q.score);
-    $('quality').title = `network quality: ${q.quality}`;
-    $('quality-label').textContent = q.quality;
+    paintQuality($('quality'), q, $('quality-label'));
+    seatQuality('local', q);
   });
+  room.on('participantNetworkQuality', (/** @type {Hubbub.RemoteParticipant} */ p, /** @type {any} */ q) => {
+    record('participantNetworkQuality', {identity: p.identity, detail: q.quality});
+    seatQuality(p.sid, q);
+  });
+  room.on('reconnecting', () => paintQuality($('quality'), RECONNECTING, $('quality-label')));
   room.on('error', (/** @type {any} */ err) => { record('error', {detail: err.code}); showError(err); });
   room.on('kicked', (/** @type {string} */ reason, /** @type {string} */ message) => {
     record('kicked', {detail: reason});
