@@ -172,8 +172,7 @@ def test_clamped_to_min_and_max() -> None:
     assert rate.target_bps == 120_000
     rate.update(Usage.OVERUSING, 10_000, 60.0)
     assert rate.target_bps == 50_000
-    rate.set_estimate(1e9, 61.0)  # an increase is still capped by what arrives
-    assert rate.target_bps == 50_000
-    rate.update(Usage.UNDERUSING, 1_000_000, 62.0)
-    rate.set_estimate(1e9, 63.0)
+    rate.set_estimate(1e9, 61.0)  # a forced estimate (a probe's result) is not capped by what arrives
     assert rate.target_bps == 120_000
+    rate.set_estimate(1.0, 62.0)
+    assert rate.target_bps == 50_000 and rate.last_decrease == 62.0

@@ -118,9 +118,10 @@ class AimdRateControl:
         self.rtt_s = rtt_s
 
     def set_estimate(self, bps: float, now: float) -> None:
-        """Force the target (a start value measured elsewhere, or a loss-based cap)."""
+        """Force the target (a start value measured elsewhere, a probe's result, a loss-based cap):
+        clamped to ``min_bps..max_bps`` only, not to what arrives."""
         previous = self._target
-        self._target = self._clamp(bps, self._incoming)
+        self._target = self._clamp(bps, None)
         self._last_change = now
         if self._target < previous:
             self.last_decrease = now
