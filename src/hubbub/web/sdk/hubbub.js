@@ -30,10 +30,10 @@
 // track sids) and answers the server's fresh subscriber offer with a NEW subscriber connection.
 //
 // The modules: room.js (the Room and its state machine, driven by server frames), events.js
-// (listeners), participants.js (participants, publications and the roster that applies frames to
-// them), negotiation.js (the two peer connections and the published tracks), signaling.js (the
-// WebSocket, requests and replies), reconnect.js (resumption), stats.js (getStats and network
-// quality), devices.js (presets, cameras, microphones, screens), lab.js (the `mediaRelay` lab
+// (listeners), participants.js (participants, publications, their network quality and the roster
+// that applies frames to them), negotiation.js (the two peer connections and the published tracks),
+// signaling.js (the WebSocket, requests and replies), reconnect.js (resumption), stats.js
+// (getStats), devices.js (presets, cameras, microphones, screens), lab.js (the `mediaRelay` lab
 // option), errors.js.
 
 import {Room} from './room.js';

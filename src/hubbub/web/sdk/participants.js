@@ -11,11 +11,17 @@
  * `quality` its name. The measurements are null where the server has none: `rttMs` is the
  * subscriber connection's round trip, `lossPercent` and `jitterMs` the worse direction's.
  * @typedef {object} NetworkQuality
- * @property {number} score @property {QualityName} quality
- * @property {number} uplink @property {number} downlink
- * @property {number|null} rttMs @property {number|null} lossPercent @property {number|null} jitterMs
- * @property {number|null} uplinkLossPercent @property {number|null} downlinkLossPercent
- * @property {number|null} uplinkJitterMs @property {number|null} downlinkJitterMs
+ * @property {number} score 0-6, the worse of `uplink` and `downlink`
+ * @property {QualityName} quality the name of `score`
+ * @property {number} uplink 0-6, what this participant sends
+ * @property {number} downlink 0-6, what it receives
+ * @property {number|null} rttMs the subscriber connection's round trip
+ * @property {number|null} lossPercent the worse direction's loss
+ * @property {number|null} jitterMs the worse direction's jitter
+ * @property {number|null} uplinkLossPercent loss of what it sends, before retransmission
+ * @property {number|null} downlinkLossPercent loss of what it receives, less what its sources lost
+ * @property {number|null} uplinkJitterMs interarrival jitter of what it sends
+ * @property {number|null} downlinkJitterMs jitter its receiver reports add to the sources'
  */
 /** @typedef {'unknown'|'excellent'|'good'|'poor'|'bad'|'very_bad'|'down'} QualityName */
 
