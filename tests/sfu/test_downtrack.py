@@ -10,6 +10,7 @@ from hubbub.proto.rtcp import Pli, SenderReport, iter_rtcp
 from hubbub.proto.rtp import RtpPacket
 from hubbub.sfu import PacketCache, Router, ext_id_table
 from hubbub.sfu.downtrack import DownTrackBase
+from hubbub.sfu.layers import LayerInfo
 
 OPUS = (111, "audio/opus", 48_000, None)
 VP8 = (96, "video/VP8", 90_000, None)
@@ -163,6 +164,16 @@ class FakeSource:
     sr_ntp: int = 0
     sr_rtp: int = 0
     sr_time: float | None = None
+    spatial: int = 0
+    simulcast: bool = False
+    vp8_pts: frozenset[int] = frozenset()
+
+    @property
+    def layers(self) -> tuple[FakeSource]:
+        return (self,)
+
+    def layer_infos(self, now: float) -> tuple[LayerInfo, ...]:
+        return (LayerInfo(0, None, True, 0, 0, ()),)
 
 
 def test_a_down_track_runs_on_any_source() -> None:

@@ -174,3 +174,69 @@ def test_restore_refuses_a_stale_epoch() -> None:
     older = (ahead[0] - 1, *ahead[1:])
     with pytest.raises(ValueError):
         m.restore(older)  # a position behind the munger's
+
+
+# --- packets left out on purpose (temporal layers above a subscriber's cap) ------------------------
+
+
+def test_dropped_packets_leave_no_gap() -> None:
+    m = Munger(RATE, seq_base=10, ts_base=0)
+    assert m.munge(100, 0, 0.0) == (10, 0)
+    m.drop(101, 3000, 0.03)
+    m.drop(102, 3000, 0.031)
+    assert m.munge(103, 6000, 0.06) == (11, 6000)
+    m.drop(104, 9000, 0.09)
+    assert m.munge(105, 12000, 0.12) == (12, 12000)
+    assert m.last_seq == 12
+
+
+def test_a_loss_before_a_drop_keeps_its_gap_and_its_late_packet_maps() -> None:
+    m = Munger(RATE, seq_base=10, ts_base=0)
+    m.munge(100, 0, 0.0)
+    m.drop(102, 3000, 0.03)  # 101 lost on the way in: the subscriber must still see the hole
+    assert m.munge(103, 6000, 0.06) == (12, 6000)
+    assert m.reverse(11) == (101, 0)  # a NACK for the hole names the lost packet
+    assert m.munge(101, 0, 0.07) == (11, 0)  # which maps there when it comes
+    assert m.munge(102, 3000, 0.08) is None  # the dropped one stays out
+    m.drop(102, 3000, 0.09)  # and dropping it again moves nothing
+    assert m.munge(104, 9000, 0.1) == (13, 9000)
+
+
+def test_drops_then_a_switch_and_a_mute_continue_at_last_plus_one() -> None:
+    m = Munger(RATE, seq_base=10, ts_base=0)
+    m.munge(100, 0, 0.0)
+    m.drop(101, 3000, 0.03)
+    m.switch_source(0.05)
+    out = m.munge(7000, 555, 0.05)
+    assert out is not None and out[0] == 11
+    m.drop(7001, 600, 0.06)
+    m.mute()
+    m.drop(7002, 600, 0.07)  # outside an open epoch: nothing to close up
+    assert m.munge(7005, 900, 0.1) == (12, (out[1] + 345) & 0xFFFFFFFF)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(["send", "drop", "lose"]), min_size=1, max_size=200), st.integers(0, 0xFFFF))
+def test_what_is_sent_is_numbered_as_if_the_drops_never_existed(script: list[str], start: int) -> None:
+    """Outputs step by one per packet sent or lost, never per packet dropped; NACKs of the
+    sent ones find their input."""
+    m = Munger(RATE, seq_base=start, ts_base=0)
+    expected = start
+    started = False
+    sent: dict[int, int] = {}
+    for i, what in enumerate(script):
+        seq = (60_000 + i) & 0xFFFF
+        if what == "drop":
+            m.drop(seq, i, i / 100)
+        elif what == "lose":
+            if started:
+                expected += 1
+        else:
+            out = m.munge(seq, i, i / 100)
+            assert out is not None and out[0] == expected & 0xFFFF
+            sent[out[0]] = seq
+            expected += 1
+            started = True
+    for out_seq, seq in list(sent.items())[-15:]:  # the epochs kept (16) hold the last 15 at least
+        got = m.reverse(out_seq)
+        assert got is not None and got[0] == seq

@@ -34,17 +34,19 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Hashable, Mapping
-from typing import Generic, Protocol, Self, TypeVar
+from typing import Self
 
 from hubbub.proto import rtp_ext
 from hubbub.proto.rtcp import ReportBlock, Sdes, SenderReport, ntp_from_unix, ntp_middle32
 from hubbub.proto.rtp import header_fields, rewrite, rtx_wrap
+from hubbub.sfu import vp8
 from hubbub.sfu.fanout import FanoutEntry
+from hubbub.sfu.layers import MAX_TEMPORAL, LayerSelector
 from hubbub.sfu.munger import Munger
-from hubbub.sfu.packet_cache import PacketCache
+from hubbub.sfu.simulcast import LayerSource, SimulcastDownTrack, Source, U
 from hubbub.sfu.types import PacketSink
 
-__all__ = ["DownTrackBase", "Source", "ext_id_table"]
+__all__ = ["DownTrackBase", "LayerSource", "Source", "ext_id_table"]
 
 # RFC 3550 §5.1 fixed header: V|P|X|CC and M|PT as one 16-bit word, seq, ts, SSRC.
 _HDR = struct.Struct("!HHII").pack
@@ -65,48 +67,14 @@ def ext_id_table(publisher: Mapping[str, int], subscriber: Mapping[str, int]) ->
     return rtp_ext.make_id_map({i: subscriber.get(uri, 0) for uri, i in publisher.items()})
 
 
-class Source(Protocol):
-    """What a down-track reads of its up-track (:class:`hubbub.sfu.track.UpTrack`)."""
-
-    keyframe_pending: bool  # set when a subscriber resumes and needs a keyframe
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def clock_rate(self) -> int: ...
-
-    @property
-    def ext_ids(self) -> Mapping[str, int]: ...
-
-    @property
-    def cache(self) -> PacketCache: ...
-
-    @property
-    def sr_ntp(self) -> int: ...
-
-    @property
-    def sr_rtp(self) -> int: ...
-
-    @property
-    def sr_time(self) -> float | None: ...
-
-
-U = TypeVar("U", bound=Source)
-
-
-class DownTrackBase(Generic[U]):
+class DownTrackBase(SimulcastDownTrack[U]):
     """A subscription: the up-track's packets rewritten into the subscriber's SSRC/seq/ts space."""
 
     __slots__ = (
-        "_bytes_sent",
         "_dropping",
         "_ext_table",
         "_munger",
         "_native",
-        "_octets_sent",
-        "_packets_dropped",
-        "_packets_sent",
         "_pt_map",
         "_reattach",
         "_rtx_pts",
@@ -114,7 +82,6 @@ class DownTrackBase(Generic[U]):
         "_sink",
         "_sr_sent",
         "_sub_ext_ids",
-        "_waiting_keyframe",
         "cname",
         "fraction_lost",
         "jitter",
@@ -167,8 +134,13 @@ class DownTrackBase(Generic[U]):
         self._rtx_seq = rtx_seq_base & 0xFFFF
         self._sub_ext_ids = dict(ext_ids)
         self._ext_table = ext_id_table(up.ext_ids, ext_ids)
-        self._munger = Munger(up.clock_rate, seq_base, ts_base)
+        # Temporal-layer drops open an epoch each: keep more of them for NACKs of a layered track.
+        self._munger = Munger(up.clock_rate, seq_base, ts_base, max_epochs=64 if up.simulcast else 16)
         self._waiting_keyframe = up.kind == "video"
+        self._src: LayerSource = up  # the layer forwarded (its cache answers NACKs, its SR lip sync)
+        self._selector: LayerSelector | None = None
+        self._vp8: vp8.Vp8Munger | None = None
+        self._layered(up, len(up.layers) - 1, MAX_TEMPORAL)
         self.muted = False
         self.paused = False
         self.receiving = True  # the subscriber can decode it (Router.start_receiving)
@@ -385,17 +357,26 @@ class DownTrackBase(Generic[U]):
         self.nacks_received += 1
         self._pull_native()
         mapped = self._munger.reverse(out_seq)
-        packet = self.up.cache.get(mapped[0]) if mapped is not None else None
+        packet = self._src.cache.get(mapped[0]) if mapped is not None else None
         if packet is None or mapped is None:
             self.nacks_unrecoverable += 1
             return False
-        pt, _seq, ts, _ssrc, _hlen, _marker, _pad = header_fields(packet)
+        pt, _seq, ts, _ssrc, hlen, _marker, pad = header_fields(packet)
         opt = self._pt_map.get(pt, -1)
         if opt < 0:
             self.nacks_unrecoverable += 1
             return False
         try:
-            out = rewrite(packet, self.ssrc, out_seq, ts + mapped[1], opt, self._ext_table)
+            if self._vp8 is not None and pt in self.up.vp8_pts:  # the picture as it was forwarded
+                desc = vp8.parse(memoryview(packet)[hlen : len(packet) - pad])
+                counters = self._vp8.lookup(desc) if desc is not None else None
+                if desc is None or counters is None:
+                    self.nacks_unrecoverable += 1
+                    return False
+                head = rewrite(packet[:hlen], self.ssrc, out_seq, ts + mapped[1], opt, self._ext_table)
+                out = head + vp8.descriptor_bytes(desc, *counters) + packet[hlen + desc.size :]
+            else:
+                out = rewrite(packet, self.ssrc, out_seq, ts + mapped[1], opt, self._ext_table)
         except ValueError:
             self.nacks_unrecoverable += 1
             return False
@@ -423,6 +404,9 @@ class DownTrackBase(Generic[U]):
         self._munger.switch_source(now)
         if up.kind == "video":
             self._waiting_keyframe = True
+        sel = self._selector
+        self._src = up
+        self._layered(up, sel.requested if sel else len(up.layers) - 1, sel.max_temporal if sel else MAX_TEMPORAL)
         self._push_native()
 
     @property
@@ -442,6 +426,8 @@ class DownTrackBase(Generic[U]):
         if self._munger.started:
             self._munger.mute()
         self._waiting_keyframe = True
+        if self._selector is not None:
+            self._selector.restart()
         self._push_native()
         return True
 
@@ -465,7 +451,9 @@ class DownTrackBase(Generic[U]):
         elif not dropping and self._dropping and self.up.kind == "video" and self._munger.started:
             # The decoder missed frames: resume on a keyframe and ask for one.
             self._waiting_keyframe = True
-            self.up.keyframe_pending = True
+            if self._selector is not None:
+                self._selector.restart()
+            self.up.layers[self.keyframe_layer].keyframe_pending = True
         self._dropping = dropping
         self._push_native()
 
@@ -484,11 +472,12 @@ class DownTrackBase(Generic[U]):
         if not munger.started:
             return None
         up = self.up
-        if up.sr_time is not None:
-            elapsed = now - up.sr_time
-            ntp = up.sr_ntp + round(elapsed * 4294967296.0)
+        src = self._src  # the layer forwarded: its SR relates its timestamps to NTP time
+        if src.sr_time is not None:
+            elapsed = now - src.sr_time
+            ntp = src.sr_ntp + round(elapsed * 4294967296.0)
             ntp_sec, ntp_frac = (ntp >> 32) & _M32, ntp & _M32
-            rtp_ts = (up.sr_rtp + round(elapsed * up.clock_rate) + munger.ts_offset) & _M32
+            rtp_ts = (src.sr_rtp + round(elapsed * up.clock_rate) + munger.ts_offset) & _M32
         else:
             ntp_sec, ntp_frac = ntp_from_unix(now + wall_clock_offset)
             rtp_ts = (munger.last_ts + round((now - munger.last_time) * up.clock_rate)) & _M32

@@ -10,6 +10,11 @@ Membership is the router's business and reaches the forwarder as it happens: :me
 update` when an up-track's ``down_tracks`` change, :meth:`Forwarder.attach` when a subscription
 starts receiving, :meth:`Forwarder.release` when an up-track goes. :meth:`Forwarder.forward`
 does no setup work.
+
+A simulcast up-track's packets come through :meth:`Forwarder.forward_layer` with the layer they
+belong to and their VP8 descriptor: each down-track chooses its layer and rewrites the
+descriptor for its subscriber, so those down-tracks always run in Python (the native fan-out's
+steady state is the same bytes for every copy; it never takes them).
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import logging
 from typing import Protocol
 
 from hubbub.sfu.fanout import Fanout, FanoutGroup, FanoutSink
-from hubbub.sfu.track import DownTrack, UpTrack
+from hubbub.sfu.track import DownTrack, Layer, UpTrack
+from hubbub.sfu.vp8 import Vp8Descriptor
 
 __all__ = ["Forwarder", "NativeForwarder", "PythonForwarder", "make_forwarder"]
 
@@ -36,6 +42,23 @@ class Forwarder(Protocol):
     def forward(
         self, up: UpTrack, packet: bytes, pt: int, seq: int, ts: int, keyframe: bool, payload_size: int, now: float
     ) -> None: ...
+
+    def forward_layer(
+        self,
+        up: UpTrack,
+        layer: Layer,
+        packet: bytes,
+        hlen: int,
+        pt: int,
+        seq: int,
+        ts: int,
+        keyframe: bool,
+        payload_size: int,
+        now: float,
+        desc: Vp8Descriptor | None,
+    ) -> None:
+        """A packet of one ``layer`` of a simulcast ``up`` (``hlen``: its header length)."""
+        ...
 
     def update(self, up: UpTrack) -> None:
         """``up.down_tracks`` changed (a subscription began or ended, a source moved to ``up``)."""
@@ -67,6 +90,23 @@ class PythonForwarder:
         for dt in up.down_tracks:
             dt.write_rtp(packet, head, tail, pt, seq, ts, keyframe, payload_size, now)
 
+    def forward_layer(
+        self,
+        up: UpTrack,
+        layer: Layer,
+        packet: bytes,
+        hlen: int,
+        pt: int,
+        seq: int,
+        ts: int,
+        keyframe: bool,
+        payload_size: int,
+        now: float,
+        desc: Vp8Descriptor | None,
+    ) -> None:
+        for dt in up.down_tracks:
+            dt.write_layer_rtp(layer, packet, hlen, pt, seq, ts, keyframe, payload_size, now, desc)
+
     def update(self, up: UpTrack) -> None:
         pass
 
@@ -88,7 +128,7 @@ class _Group:
         self.python = python
 
 
-class NativeForwarder:
+class NativeForwarder(PythonForwarder):
     """Fan-out in C (rewrite + SRTP protect + sendmmsg): one call per received packet.
 
     A down-track whose sink is a :class:`~hubbub.sfu.fanout.FanoutSink` (a peer transport with
@@ -99,6 +139,8 @@ class NativeForwarder:
     """
 
     __slots__ = ("_fanout", "_groups")
+
+    # forward_layer: PythonForwarder's (a simulcast up-track's down-tracks are never attached)
 
     def __init__(self, fanout: Fanout) -> None:
         self._fanout = fanout
@@ -130,7 +172,7 @@ class NativeForwarder:
     # --- membership ------------------------------------------------------------------------------
 
     def attach(self, dt: DownTrack) -> None:
-        if not dt.native:
+        if not dt.native and not dt.up.simulcast:
             sink = dt.sink
             entry = sink.fanout_entry(dt.ssrc, dt.native_pt_map()) if isinstance(sink, FanoutSink) else None
             if entry is not None:
@@ -143,7 +185,7 @@ class NativeForwarder:
 
     def update(self, up: UpTrack) -> None:
         downs = up.down_tracks
-        native = tuple(dt for dt in downs if dt.native)
+        native = tuple(dt for dt in downs if dt.native and not up.simulcast)
         old = self._groups.get(up)
         if old is not None:
             for dt in old.native:

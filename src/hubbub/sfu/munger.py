@@ -18,6 +18,10 @@ another source (a simulcast layer, a replaced publisher). The munger keeps that 
 * ``switch_source(now)`` does the same and also moves the timestamp offset so the output clock
   advances by the wall time elapsed since the last packet (never backwards), and starts a new
   *generation*: packets of the old source can no longer be mapped.
+* ``drop(seq)`` leaves one packet of the open epoch out on purpose (a temporal layer above the
+  subscriber's cap): the epoch ends just before it and the packets after it move down by one,
+  so the subscriber sees no hole there, while holes left by loss before it stay (and a late
+  arrival into one still maps through the epoch it belongs to).
 * A bounded list of epochs answers :meth:`Munger.reverse` (output seq -> input seq and
   timestamp offset) for NACKs, and maps late packets of closed epochs.
 
@@ -153,6 +157,33 @@ class Munger:
         if self._state != _START:
             self._state = _SWITCH
             self._switch_time = now
+
+    def drop(self, seq: int, ts: int, now: float) -> None:
+        """The source's packet ``seq`` is not forwarded: the ones after it close up (no hole).
+
+        Only a packet newer than any mapped so far in the open epoch moves the numbering; an
+        older one (a retransmission of a dropped packet) or one outside an open epoch changes
+        nothing.
+        """
+        if self._state:
+            return
+        d = (seq - self._in_ext) & 0xFFFF
+        if not 0 < d < 0x8000:
+            return
+        ext = self._in_ext + d
+        self._seq_off -= 1
+        last = self._epochs[-1]
+        if last.in_start > self._in_ext:  # only drops since it opened: move its start on
+            last.in_start = ext + 1
+            last.seq_off = self._seq_off
+            last.out_start = ext + 1 + self._seq_off
+        else:  # it ends before ``seq``, loss gaps included; the next one starts after ``seq``
+            last.in_last = ext - 1
+            out = ext + 1 + self._seq_off
+            self._epochs.append(_Epoch(out, ext + 1, self._seq_off, self._ts_off, self._generation))
+        self._in_ext = ext
+        self._in_ts = ts
+        self._last_now = now
 
     # --- hot path -----------------------------------------------------------------------------
 

@@ -8,13 +8,20 @@ Sans-I/O: bytes come in through ``on_rtp`` / ``on_rtcp_from_publisher`` /
 
 Untrusted input never raises: malformed or unknown packets are counted in :attr:`Router.drops`
 by reason and ignored.
+
+Simulcast (RFC 8853): an up-track added with ``rids`` has a layer per rid whose SSRCs are
+unknown until its packets arrive; the first packet on an unknown SSRC of that publisher is
+bound by its header extensions (RFC 8852: rtp-stream-id names a layer's media SSRC,
+repaired-rtp-stream-id its RTX SSRC; sdes:mid, RFC 8843 §15, the track). Each layer keeps its
+own cache, statistics, keyframe requests (PLI on the layer's SSRC) and Receiver Report block;
+every down-track sees every layer's packets and forwards one (``hubbub.sfu.layers``).
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hubbub.proto import rtp_ext
@@ -39,8 +46,19 @@ from hubbub.proto.rtcp import (
 from hubbub.proto.rtcp_feedback import FMT_AFB, FMT_FIR, FMT_NACK, FMT_PLI, FMT_TWCC
 from hubbub.proto.rtp import header_fields, rtx_unwrap
 from hubbub.sfu.forwarder import Forwarder, PythonForwarder
+from hubbub.sfu.layers import MAX_TEMPORAL
 from hubbub.sfu.speakers import ActiveSpeakerDetector
-from hubbub.sfu.track import DUPLICATE, KEYFRAME, Codec, CodecTuple, DownTrack, TrackKind, UpTrack
+from hubbub.sfu.track import (
+    DUPLICATE,
+    KEYFRAME,
+    Codec,
+    CodecTuple,
+    DownTrack,
+    Layer,
+    TrackKind,
+    UpTrack,
+    layer_for_stream_id,
+)
 from hubbub.sfu.types import PacketSink
 
 __all__ = ["Router", "RouterConfig"]
@@ -77,7 +95,8 @@ class Router:
         self._rng = rng or random.Random()
         self._ssrcs: set[int] = set()  # every SSRC seen or handed out in this room
         self._tracks: dict[str, UpTrack] = {}
-        self._by_publisher: dict[Hashable, dict[int, UpTrack]] = {}  # media and RTX SSRCs
+        self._by_publisher: dict[Hashable, dict[int, Layer]] = {}  # media and RTX SSRCs
+        self._simulcast: dict[Hashable, tuple[UpTrack, ...]] = {}  # layers to bind, by publisher
         self._downs: dict[int, DownTrack] = {}  # by media and RTX SSRC
         self._subscriptions: dict[tuple[str, Hashable], DownTrack] = {}
         # rate feedback (transport-wide CC, REMB), per publisher connection that negotiated one
@@ -114,12 +133,19 @@ class Router:
         publisher: PacketSink,
         publisher_key: Hashable,
         cname: str | None = None,
+        rids: Sequence[str] = (),
+        mid: str | None = None,
     ) -> UpTrack:
-        """Register a published track; ``codecs`` are ``(pt, mime, clock_rate, rtx_pt | None)``."""
+        """Register a published track; ``codecs`` are ``(pt, mime, clock_rate, rtx_pt | None)``.
+
+        With ``rids`` (rid simulcast, lowest resolution first) ``ssrc`` and ``rtx_ssrc`` are
+        ignored: each layer's SSRCs are learned from its packets, which must carry the
+        rtp-stream-id extension (and sdes:mid, ``mid``, when the publisher has several).
+        """
         if track_id in self._tracks:
             raise ValueError(f"track {track_id!r} already exists")
         table = self._by_publisher.setdefault(publisher_key, {})
-        for s in (ssrc, rtx_ssrc):
+        for s in (ssrc, rtx_ssrc) if not rids else ():
             if s is not None and s in table:
                 raise ValueError(f"SSRC {s} is already used by this publisher")
         ext_ids = ext_ids or {}
@@ -138,6 +164,8 @@ class Router:
             cache_size=self.config.video_cache_size if kind == "video" else self.config.audio_cache_size,
             cname=cname if cname is not None else str(publisher_key),
             level_meter=meter,
+            rids=rids,
+            mid=mid,
         )
         self._tracks[track_id] = up
         feedback = self._feedback.get(publisher_key)
@@ -145,6 +173,9 @@ class Router:
             fresh = publisher_feedback(ext_ids, self.rtcp_ssrc)
             if fresh is not None:
                 self._feedback[publisher_key] = (fresh, publisher)
+        if up.simulcast:
+            self._simulcast[publisher_key] = (*self._simulcast.get(publisher_key, ()), up)
+            return up
         table[ssrc] = up
         self._ssrcs.add(ssrc)
         if rtx_ssrc is not None:
@@ -174,6 +205,8 @@ class Router:
         publisher: PacketSink,
         publisher_key: Hashable,
         cname: str | None = None,
+        rids: Sequence[str] = (),
+        mid: str | None = None,
         now: float,
     ) -> UpTrack:
         """Give a track a new source (e.g. the publisher reconnected with new SSRCs).
@@ -196,23 +229,32 @@ class Router:
             publisher=publisher,
             publisher_key=publisher_key,
             cname=cname,
+            rids=rids,
+            mid=mid,
         )
         for dt in downs:
             dt.switch_up_track(up, now)
         up.down_tracks = downs
         self.forwarder.update(up)
-        if downs:
-            self._request_keyframe(up, now)
+        for dt in downs:
+            self._request_keyframe(dt.up.layers[dt.keyframe_layer], now)
         return up
 
     def _detach(self, up: UpTrack) -> None:
         """Forget an up-track (its subscriptions are handled by the caller)."""
         self._tracks.pop(up.track_id, None)
         table = self._by_publisher.get(up.publisher_key, {})
-        for s in (up.ssrc, up.rtx_ssrc):
-            if s is not None and table.get(s) is up:
-                del table[s]
-        if not table:
+        for layer in up.layers:
+            for s in (layer.ssrc, layer.rtx_ssrc):
+                if s is not None and table.get(s) is layer:
+                    del table[s]
+        if up.simulcast:
+            left = tuple(t for t in self._simulcast.get(up.publisher_key, ()) if t is not up)
+            if left:
+                self._simulcast[up.publisher_key] = left
+            else:
+                self._simulcast.pop(up.publisher_key, None)
+        if not table and up.publisher_key not in self._simulcast:
             self._by_publisher.pop(up.publisher_key, None)
             self._feedback.pop(up.publisher_key, None)
         self.speakers.remove_track(up.track_id)
@@ -275,7 +317,7 @@ class Router:
         if receiving:
             self.forwarder.attach(dt)
         if up.kind == "video" and receiving:
-            up.keyframe_pending = True
+            dt.up.layers[dt.keyframe_layer].keyframe_pending = True
         return dt
 
     def unsubscribe(self, track_id: str, subscriber_key: Hashable) -> DownTrack | None:
@@ -302,18 +344,24 @@ class Router:
         try:
             pt, seq, ts, ssrc, hlen, _marker, pad = header_fields(packet)
             table = self._by_publisher.get(publisher_key)
-            up = table.get(ssrc) if table is not None else None
-            if up is None:
+            if table is None:
                 self.drops["unknown_ssrc"] += 1
                 return
             feedback = self._feedback.get(publisher_key)
-            if feedback is not None:  # every packet, padding probes and duplicates too
+            if feedback is not None:  # every packet, padding probes, duplicates, unbound layers too
                 rate = feedback[0]
                 rate.on_packet(packet, ssrc, now)
                 if now >= rate.next_send:
                     for message in rate.build(now):
                         feedback[1].send_rtcp(message)
-            rtx = ssrc != up.ssrc
+            layer = table.get(ssrc)
+            if layer is None:
+                layer = self._bind(publisher_key, table, packet, ssrc)
+                if layer is None:
+                    self.drops["unknown_ssrc"] += 1
+                    return
+            up = layer.track
+            rtx = ssrc != layer.ssrc
             if rtx:
                 # RFC 4588 §4: OSN + original payload on the RTX SSRC.
                 media_pt = up.media_pt_for_rtx(pt)
@@ -323,41 +371,90 @@ class Router:
                 if len(packet) - pad - hlen < 2:  # padding-only bandwidth probe
                     self.drops["rtx_padding"] += 1
                     return
-                packet = rtx_unwrap(packet, up.ssrc, media_pt)
+                if layer.ssrc < 0:  # repairs a layer whose media SSRC is not known yet
+                    self.drops["unknown_ssrc"] += 1
+                    return
+                packet = rtx_unwrap(packet, layer.ssrc, media_pt)
                 pt, seq, ts, _ssrc, hlen, _marker, pad = header_fields(packet)
-            outcome = up.receive(packet, pt, seq, ts, hlen, pad, now, rtx)
+            outcome = layer.receive(packet, pt, seq, ts, hlen, pad, now, rtx)
         except ValueError:  # RtpParseError, RtpExtensionError: the publisher's fault
             self.drops["malformed_rtp"] += 1
             return
         if outcome < 0:
             self.drops["duplicate" if outcome == DUPLICATE else "unknown_pt"] += 1
             return
-        self.forwarder.forward(up, packet, pt, seq, ts, outcome == KEYFRAME, len(packet) - hlen - pad, now)
-        if up.keyframe_pending and now - up.last_keyframe_request >= self.config.keyframe_request_interval:
-            self._request_keyframe(up, now)
+        size = len(packet) - hlen - pad
+        if up.simulcast:
+            desc = layer.inspect(packet, pt, hlen, pad, outcome == KEYFRAME, now)
+            self.forwarder.forward_layer(up, layer, packet, hlen, pt, seq, ts, outcome == KEYFRAME, size, now, desc)
+        else:
+            layer.measure(0, size, now)
+            self.forwarder.forward(up, packet, pt, seq, ts, outcome == KEYFRAME, size, now)
+        if layer.keyframe_pending and now - layer.last_keyframe_request >= self.config.keyframe_request_interval:
+            self._request_keyframe(layer, now)
+
+    def _bind(self, publisher_key: Hashable, table: dict[int, Layer], packet: bytes, ssrc: int) -> Layer | None:
+        """The simulcast layer a packet on an unknown SSRC belongs to, now bound to that SSRC.
+
+        RFC 8852 §3: rtp-stream-id names the layer of a media SSRC, repaired-rtp-stream-id the
+        one an RTX SSRC repairs; sdes:mid (RFC 8843 §15) the track, when present. None when
+        the packet names none of this publisher's layers. May raise ``ValueError`` (a malformed
+        extension block).
+        """
+        tracks = self._simulcast.get(publisher_key)
+        found = layer_for_stream_id(tracks, packet) if tracks and ssrc not in self._ssrcs else None
+        if found is None:
+            return None
+        layer, repair = found
+        old = layer.rtx_ssrc if repair else layer.ssrc
+        if old is not None and old >= 0 and table.get(old) is layer:
+            del table[old]
+        layer.bind(ssrc, repair=repair, cache_size=self.config.video_cache_size)
+        table[ssrc] = layer
+        self._ssrcs.add(ssrc)
+        return layer
 
     # --- keyframe requests (RFC 4585 §6.3.1) --------------------------------------------------------
 
     def request_keyframe(self, track_id: str, now: float) -> None:
+        """Ask for a keyframe of a track (of each of its layers)."""
         up = self._tracks.get(track_id)
         if up is not None:
-            self._request_keyframe(up, now)
+            for layer in up.layers:
+                self._request_keyframe(layer, now)
 
-    def _request_keyframe(self, up: UpTrack, now: float) -> None:
-        """PLI to the publisher, at most one per interval; a throttled request is kept pending."""
-        if up.kind != "video":
+    def _request_keyframe(self, layer: Layer, now: float) -> None:
+        """PLI to the publisher, at most one per interval and layer; a throttled request (or one
+        for a layer whose SSRC is not known yet) is kept pending."""
+        if layer.track.kind != "video":
             return
-        if now - up.last_keyframe_request < self.config.keyframe_request_interval:
-            up.keyframe_pending = True
+        if now - layer.last_keyframe_request < self.config.keyframe_request_interval or layer.ssrc < 0:
+            layer.keyframe_pending = True
             return
-        self._send_pli(up, now)
+        self._send_pli(layer, now)
 
-    def _send_pli(self, up: UpTrack, now: float) -> None:
-        up.last_keyframe_request = now
-        up.keyframe_pending = False
-        up.keyframe_requests += 1
-        up.keyframes_at_request = up.keyframes
-        up.publisher.send_rtcp(bytes(Pli(self.rtcp_ssrc, up.ssrc)))
+    def _send_pli(self, layer: Layer, now: float) -> None:
+        if layer.ssrc < 0:
+            layer.keyframe_pending = True
+            return
+        layer.last_keyframe_request = now
+        layer.keyframe_pending = False
+        layer.keyframe_requests += 1
+        layer.keyframes_at_request = layer.keyframes
+        layer.track.publisher.send_rtcp(bytes(Pli(self.rtcp_ssrc, layer.ssrc)))
+
+    def set_target_layer(
+        self, track_id: str, subscriber_key: Hashable, spatial: int, temporal: int = MAX_TEMPORAL, *, now: float
+    ) -> bool:
+        """Choose the layers a down-track forwards (``DownTrack.set_target_layer``) and ask for
+        the key frame the switch waits for at once (within the throttle). False when there is no
+        such subscription or the track has one layer."""
+        dt = self._subscriptions.get((track_id, subscriber_key))
+        if dt is None or not dt.up.simulcast:
+            return False
+        if dt.set_target_layer(spatial, temporal, now):
+            self._request_keyframe(dt.up.layers[dt.keyframe_layer], now)
+        return True
 
     def start_receiving(self, track_id: str, subscriber_key: Hashable, now: float) -> None:
         """The subscriber can decode ``track_id`` now: its transport is connected and it has
@@ -377,9 +474,9 @@ class Router:
         self.forwarder.attach(dt)  # the native fan-out takes it from here, if it can
         if not dt.restart():
             return
-        up = dt.up
-        if not up.keyframe_awaited or now - up.last_keyframe_request >= self.config.keyframe_request_interval:
-            self._send_pli(up, now)
+        layer = dt.up.layers[dt.keyframe_layer]
+        if not layer.keyframe_awaited or now - layer.last_keyframe_request >= self.config.keyframe_request_interval:
+            self._send_pli(layer, now)
 
     # --- RTCP ----------------------------------------------------------------------------------------
 
@@ -393,14 +490,14 @@ class Router:
             for pt, _fmt, start, end in iter_rtcp_raw(packet):
                 if pt == PT_SR:  # RFC 3550 §6.4.1
                     sr = SenderReport.parse(packet[start:end])
-                    up = table.get(sr.ssrc)
-                    if up is not None and up.ssrc == sr.ssrc:
-                        up.on_sender_report(sr.ntp_sec, sr.ntp_frac, sr.rtp_ts, now)
+                    layer = table.get(sr.ssrc)
+                    if layer is not None and layer.ssrc == sr.ssrc:
+                        layer.on_sender_report(sr.ntp_sec, sr.ntp_frac, sr.rtp_ts, now)
                 elif pt == PT_BYE:  # RFC 3550 §6.6
                     for s in Bye.parse(packet[start:end]).ssrcs:
-                        up = table.get(s)
-                        if up is not None and up.ssrc == s:
-                            up.bye_received = True
+                        layer = table.get(s)
+                        if layer is not None and layer.ssrc == s:
+                            layer.bye_received = True
         except ValueError:
             self.drops["malformed_rtcp"] += 1
 
@@ -449,7 +546,7 @@ class Router:
         dt = self._down(subscriber_key, ssrc)
         if dt is not None:
             dt.plis_received += 1
-            self._request_keyframe(dt.up, now)
+            self._request_keyframe(dt.up.layers[dt.keyframe_layer], now)
 
     # --- timers ----------------------------------------------------------------------------------------
 
@@ -463,21 +560,25 @@ class Router:
                 for message in rate.build(now):
                     sink.send_rtcp(message)
         for up in tuple(self._tracks.values()):
-            if up.keyframe_pending and now - up.last_keyframe_request >= cfg.keyframe_request_interval:
-                self._request_keyframe(up, now)
-            elif (
-                up.kind == "video"
-                and up.keyframe_awaited
-                and now - up.last_keyframe_request >= cfg.keyframe_retry_interval
-                and any(dt.receiving and dt.waiting_keyframe and not dt.dropping for dt in up.down_tracks)
-            ):
-                # Unanswered: libwebrtc ignores a request within 300 ms of its last keyframe.
-                self._send_pli(up, now)
-            if up.stats.started and now >= up.next_report:
-                # RFC 3550 §6.4.2 RR with one report block, then our CNAME (§6.1 compound).
-                up.next_report = now + interval
-                rr = ReceiverReport(self.rtcp_ssrc, (up.report_block(now),))
-                up.publisher.send_rtcp(bytes(rr) + self._sdes)
+            if up.simulcast:
+                for dt in up.down_tracks:
+                    dt.check_layers(now)  # a stopped layer is stood in for (hubbub.sfu.layers)
+            for layer in up.layers:
+                if layer.keyframe_pending and now - layer.last_keyframe_request >= cfg.keyframe_request_interval:
+                    self._request_keyframe(layer, now)
+                elif (
+                    up.kind == "video"
+                    and layer.keyframe_awaited
+                    and now - layer.last_keyframe_request >= cfg.keyframe_retry_interval
+                    and any(dt.waits_for(layer.spatial) for dt in up.down_tracks)
+                ):
+                    # Unanswered: libwebrtc ignores a request within 300 ms of its last keyframe.
+                    self._send_pli(layer, now)
+                if layer.stats.started and now >= layer.next_report:
+                    # RFC 3550 §6.4.2 RR with one report block, then our CNAME (§6.1 compound).
+                    layer.next_report = now + interval
+                    rr = ReceiverReport(self.rtcp_ssrc, (layer.report_block(now),))
+                    up.publisher.send_rtcp(bytes(rr) + self._sdes)
             for dt in up.down_tracks:
                 if now >= dt.next_report:
                     report = dt.sender_report(now, cfg.wall_clock_offset)
