@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from hubbub.proto.cc.loss import MIN_PACKETS, LossBasedEstimator
@@ -103,4 +105,31 @@ def test_nonsense_counts_do_not_raise() -> None:
     est.on_packets(-3, 30, 1.1)  # a negative loss counts as none
     assert est.updates == 1 and est.loss == 0.0
     est.on_packets(99, 30, 1.5)  # more lost than reported: all lost
-    assert est.updates == 2 and est.loss == 1.0
+    assert est.updates == 2 and est.loss == 0.5  # over both pools of the last second
+
+
+def test_high_loss_cuts_to_no_more_than_the_acknowledged_rate() -> None:
+    est = LossBasedEstimator(start_bps=8_000_000)
+    est.on_loss(0.4, 1.0, acked_bps=2_000_000)
+    assert est.estimate_bps == 2_000_000
+    est.on_loss(0.4, 2.0, acked_bps=5_000_000)  # the usual cut is lower
+    assert est.estimate_bps == pytest.approx(1_600_000)
+    est.on_loss(0.0, 3.0, acked_bps=100_000)  # only a cut is bounded
+    assert est.estimate_bps > 1_600_000
+
+
+def test_the_fraction_is_taken_over_the_last_second() -> None:
+    """5% random loss in pools of 20 packets: a pool alone often shows none (and would increase),
+    the last second's pools together hold the rate."""
+    rng = random.Random(3)
+    est = LossBasedEstimator(start_bps=1_000_000)
+    now = 0.0
+    for _ in range(200):
+        now += 0.05
+        est.on_packets(sum(rng.random() < 0.05 for _ in range(20)), 20, now)
+    assert est.estimate_bps == pytest.approx(1_000_000, rel=0.1)
+    assert est.loss is not None and 0.02 < est.loss < 0.1
+    for _ in range(30):  # the losses stop: increases resume once they leave the window
+        now += 0.05
+        est.on_packets(0, 20, now)
+    assert est.loss == 0.0 and est.estimate_bps > 1_100_000

@@ -86,6 +86,7 @@ class Pacer(Generic[T]):
         "_debt",
         "_last",
         "_make_padding",
+        "_paced",
         "_pad_burst",
         "_pad_debt",
         "_pending",
@@ -126,6 +127,7 @@ class Pacer(Generic[T]):
         self._make_padding = padding
         # one deque per priority: (item, size, enqueued at)
         self._queues: tuple[deque[tuple[T, int, float]], ...] = tuple(deque() for _ in Priority)
+        self._paced = self._queues[1:]  # what the pacing budget releases, in order
         self._debt = 0.0  # bytes sent and not yet paid for at the pacing rate
         self._pad_debt = 0.0  # the same at the padding rate
         self._last = float("-inf")
@@ -204,7 +206,10 @@ class Pacer(Generic[T]):
             return
         self._last = now
         if self._debt:
-            debt = self._debt - self._rate(now) * elapsed / 8.0
+            rate = self.pacing_bps
+            if self.queued_bytes * 8.0 > rate * _MIN_DRAIN_S:  # a shorter queue never needs more
+                rate = self._rate(now)
+            debt = self._debt - rate * elapsed / 8.0
             cap = self.pacing_bps * _MAX_DEBT_S / 8.0
             self._debt = 0.0 if debt < 0 else min(debt, cap)
         if self._pad_debt:
@@ -217,13 +222,13 @@ class Pacer(Generic[T]):
         self._advance(now)
         self.pop_cluster = None
         out: list[T] = []
-        audio = self._queues[Priority.AUDIO]
-        sent = 0
-        while audio:
-            item, size, _ = audio.popleft()
-            out.append(item)
-            sent += size
-        if sent:
+        audio = self._queues[0]
+        if audio:
+            sent = 0
+            while audio:
+                item, size, _ = audio.popleft()
+                out.append(item)
+                sent += size
             n = len(out)
             self.queued_packets -= n
             self.queued_bytes -= sent
@@ -231,6 +236,8 @@ class Pacer(Generic[T]):
             self.sent_bytes += sent
             self._debt += sent
             self._pad_debt += sent
+        else:
+            sent = 0
         if self._probe is not None or self._pending:
             self._pop_probe(now, out, sent)
         elif self.queued_packets:
@@ -252,15 +259,29 @@ class Pacer(Generic[T]):
 
     def _pop_paced(self, out: list[T]) -> None:
         burst = self._burst
-        if self._debt >= burst:
+        debt = self._debt
+        if debt >= burst:
             return
-        queues = self._queues
-        for q in (queues[1], queues[2], queues[3]):
+        sent = n = 0
+        append = out.append
+        for q in self._paced:
             while q:
-                self._take(q, out)
-                if self._debt >= burst:
-                    return
-        if self.padding_bps > 0 and self._make_padding is not None:
+                item, size, _ = q.popleft()
+                append(item)
+                sent += size
+                n += 1
+                debt += size
+                if debt >= burst:
+                    break
+            if debt >= burst:
+                break
+        self._debt = debt
+        self._pad_debt += sent
+        self.queued_packets -= n
+        self.queued_bytes -= sent
+        self.sent_packets += n
+        self.sent_bytes += sent
+        if debt < burst and self.padding_bps > 0 and self._make_padding is not None:
             self._pop_padding(out)
 
     def _pad(self, want: int, out: list[T]) -> int:

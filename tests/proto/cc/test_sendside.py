@@ -1,0 +1,265 @@
+"""The send-side estimate against a simulated bottleneck: a sender whose encoder follows the
+estimate, a pacer, a link with a rate, a drop-tail queue, a propagation delay and random loss, and
+a receiver that reports arrivals every 50 ms on its own clock, as transport-cc feedback on the wire.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from hubbub.proto.cc.delay import Usage
+from hubbub.proto.cc.pacer import Pacer, Priority
+from hubbub.proto.cc.sendside import SendSideEstimator
+from hubbub.proto.rtcp_feedback import TransportCc
+
+MTU = 1200
+TICK = 0.001
+FPS = 30
+FEEDBACK_S = 0.05
+RECEIVER_CLOCK = 1234.5  # the receiver's clock runs this far ahead of the sender's
+
+
+@dataclass
+class Link:
+    """One direction of a bottleneck: ``rate(now)`` bit/s, a queue of at most ``queue_s`` at that
+    rate (drop tail), ``delay_s`` of propagation, ``loss`` random loss before the queue."""
+
+    rate: Callable[[float], float]
+    delay_s: float = 0.02
+    queue_s: float = 0.25
+    loss: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(1))
+    free_at: float = 0.0
+    dropped: int = 0
+
+    def send(self, size: int, now: float) -> float | None:
+        """When a packet sent now arrives, or None (lost)."""
+        if self.loss and self.rng.random() < self.loss:
+            return None
+        start = max(now, self.free_at)
+        if start - now > self.queue_s:
+            self.dropped += 1
+            return None
+        self.free_at = start + size * 8 / self.rate(now)
+        return self.free_at + self.delay_s
+
+
+@dataclass
+class Run:
+    est: SendSideEstimator
+    samples: list[tuple[float, float]]  # (now, target) every 50 ms
+    delivered: list[tuple[float, int, float]]  # (arrival, size, one-way delay)
+
+    def target_at(self, t: float) -> float:
+        return next(v for u, v in self.samples if u >= t)
+
+    def first_time(self, pred: Callable[[float], bool], after: float = 0.0) -> float | None:
+        return next((u for u, v in self.samples if u >= after and pred(v)), None)
+
+    def mean(self, t0: float, t1: float) -> float:
+        vals = [v for u, v in self.samples if t0 <= u < t1]
+        return sum(vals) / len(vals)
+
+    def received_bps(self, t0: float, t1: float) -> float:
+        return sum(s for t, s, _ in self.delivered if t0 <= t < t1) * 8 / (t1 - t0)
+
+    def delay(self, t0: float, t1: float) -> float:
+        """The mean one-way delay of what arrived between t0 and t1 (propagation included)."""
+        delays = [d for t, _, d in self.delivered if t0 <= t < t1]
+        return sum(delays) / len(delays)
+
+
+def simulate(
+    link: Link,
+    seconds: float,
+    *,
+    start_bps: float = 300_000,
+    source_max_bps: float = 10_000_000,
+    allocator: Callable[[float, SendSideEstimator], None] | None = None,
+    initial_probing: bool = True,
+) -> Run:
+    """Run the loop for ``seconds``: the encoder makes frames at the target (up to
+    ``source_max_bps``), the pacer sends them, the link carries them, the receiver reports them."""
+    est = SendSideEstimator(start_bps=start_bps)
+
+    def padding(size: int) -> tuple[int, int]:
+        return (MTU, MTU)
+
+    pacer: Pacer[int] = Pacer(est.pacing_bps, padding=padding)
+    if initial_probing:
+        est.start(0.0)
+    for c in est.take_probes():
+        pacer.probe(c)
+    seq = 0
+    inflight: deque[tuple[int, float | None]] = deque()  # (seq, arrival) in send order
+    returning: deque[tuple[float, TransportCc]] = deque()  # feedback on its way back
+    fb_count = 0
+    samples: list[tuple[float, float]] = []
+    delivered: list[tuple[float, int, float]] = []
+    next_frame = next_fb = next_sample = 0.0
+    for tick in range(int(seconds / TICK)):
+        now = tick * TICK
+        if now >= next_frame:
+            next_frame += 1 / FPS
+            frame = int(min(est.target_bps, source_max_bps) / FPS / 8)
+            while frame > 0:
+                size = min(frame, MTU)
+                pacer.push(size, size, Priority.VIDEO, now)
+                frame -= size
+        for size in pacer.pop(now):
+            est.on_sent(seq & 0xFFFF, size, now, pacer.pop_cluster)
+            arrival = link.send(size, now)
+            inflight.append((seq, arrival))
+            if arrival is not None:
+                delivered.append((arrival, size, arrival - now))
+            seq += 1
+        if now >= next_fb:
+            next_fb += FEEDBACK_S
+            report: dict[int, int | None] = {}
+            last_received = -1
+            while inflight and (inflight[0][1] is None or inflight[0][1] <= now):
+                s, arrival = inflight.popleft()
+                report[s] = None if arrival is None else int((arrival + RECEIVER_CLOCK) * 1e6)
+                if arrival is not None:
+                    last_received = s
+            for s in [s for s in report if s > last_received]:  # losses at the end: not known yet
+                inflight.appendleft((s, None))
+                del report[s]
+            if report:
+                fb = TransportCc.from_arrivals(1, 2, report, fb_count)
+                fb_count += 1
+                returning.append((now + link.delay_s, TransportCc.parse(bytes(fb))))
+        while returning and returning[0][0] <= now:
+            est.on_feedback(returning.popleft()[1], now)
+            if allocator is not None:
+                allocator(now, est)
+            pacer.set_rates(est.pacing_bps)
+            for c in est.take_probes():
+                pacer.probe(c)
+        if now >= next_sample:
+            next_sample += 0.05
+            samples.append((now, est.target_bps))
+    return Run(est, samples, delivered)
+
+
+def _steady(rate: float) -> Callable[[float], float]:
+    return lambda now: rate
+
+
+def test_converges_near_the_link_rate_from_below() -> None:
+    run = simulate(Link(_steady(3_000_000)), 20.0, start_bps=300_000)
+    reached = run.first_time(lambda v: v >= 0.8 * 3_000_000)
+    assert reached is not None and reached < 5.0
+    assert 0.75 * 3_000_000 <= run.mean(10.0, 20.0) <= 1.05 * 3_000_000
+    assert run.received_bps(10.0, 20.0) >= 0.7 * 3_000_000
+    assert run.delay(10.0, 20.0) < 0.1  # 20 ms of it propagation: no standing queue to speak of
+    assert run.est.acked > 0 and run.est.unknown == 0
+
+
+def test_converges_near_the_link_rate_from_above() -> None:
+    run = simulate(Link(_steady(2_000_000)), 20.0, start_bps=8_000_000, initial_probing=False)
+    down = run.first_time(lambda v: v <= 2.2 * 1_000_000)
+    assert down is not None and down < 2.0
+    assert 0.7 * 2_000_000 <= run.mean(10.0, 20.0) <= 1.05 * 2_000_000
+
+
+def _stepped(t_down: float, t_up: float) -> Callable[[float], float]:
+    return lambda now: 500_000 if t_down <= now < t_up else 3_000_000
+
+
+def _layer_allocator(layers: tuple[float, ...]) -> Callable[[float, SendSideEstimator], None]:
+    """Asks for the next layer's rate whenever the estimate sits below it."""
+
+    def allocate(now: float, est: SendSideEstimator) -> None:
+        above = [need for need in layers if need > est.target_bps]
+        if above:
+            est.request_probe(above[0], now)
+
+    return allocate
+
+
+def test_backs_off_within_a_second_of_a_drop_and_recovers_with_probes() -> None:
+    link = Link(_stepped(15.0, 30.0))
+    run = simulate(link, 40.0, start_bps=1_000_000, allocator=_layer_allocator((500_000, 1_500_000, 2_500_000)))
+    assert run.target_at(14.9) > 2_000_000
+    backed = run.first_time(lambda v: v < 600_000, after=15.0)
+    assert backed is not None and backed - 15.0 < 1.0
+    assert run.received_bps(17.0, 30.0) <= 500_000 * 1.01
+    assert 0.6 * 500_000 <= run.mean(20.0, 30.0) <= 1.1 * 500_000
+    assert run.delay(20.0, 30.0) < 0.15
+    back = run.first_time(lambda v: v >= 2_000_000, after=30.0)
+    assert back is not None and back - 30.0 < 5.0
+
+
+def test_ten_percent_loss_holds_or_decreases_one_percent_does_not() -> None:
+    lossy = simulate(Link(_steady(3_000_000), loss=0.10), 15.0, start_bps=1_000_000, initial_probing=False)
+    assert max(v for _, v in lossy.samples) <= 1_000_000 * 1.05
+    assert lossy.target_at(14.9) < 1_000_000
+    light = simulate(Link(_steady(3_000_000), loss=0.01), 15.0, start_bps=1_000_000, initial_probing=False)
+    assert light.target_at(14.9) > 1_500_000
+
+
+def test_a_probe_finds_more_capacity_for_an_app_limited_sender() -> None:
+    """The encoder sends 1 Mbit/s whatever the estimate (the allocator holds a low layer), so the
+    estimate cannot climb past 1.5x of that by itself; a probe for 2.5 Mbit/s raises it at once."""
+    asked: list[float] = []
+
+    def allocator(now: float, est: SendSideEstimator) -> None:
+        if now >= 10.0 and not asked:
+            asked.append(now)
+            est.request_probe(2_500_000, now)
+
+    run = simulate(
+        Link(_steady(5_000_000)),
+        12.0,
+        start_bps=1_000_000,
+        source_max_bps=1_000_000,
+        allocator=allocator,
+        initial_probing=False,
+    )
+    assert run.target_at(9.9) < 2_000_000
+    found = run.first_time(lambda v: v >= 2_300_000, after=10.0)
+    assert found is not None and found - 10.0 < 0.5
+    assert run.est.probe_results >= 1
+
+
+def test_feedback_for_unknown_or_repeated_packets_changes_nothing() -> None:
+    est = SendSideEstimator(start_bps=1_000_000)
+    for s in range(100):
+        est.on_sent(s, 1000, s * 0.002)
+    arrivals = {s: 1_000_000 + s * 2100 for s in range(100)}
+    fb = TransportCc.from_arrivals(1, 2, arrivals, 0)
+    est.on_feedback(fb, 0.3)
+    assert est.acked == 100
+    target = est.target_bps
+    est.on_feedback(fb, 0.31)  # the same message again
+    assert est.acked == 100 and est.unknown == 100
+    assert est.target_bps == target
+    stray = TransportCc.from_arrivals(1, 2, {5000 + s: 2_000_000 + s for s in range(10)}, 1)
+    est.on_feedback(stray, 0.4)
+    assert est.unknown == 110 and est.usage is Usage.NORMAL
+
+
+def test_the_receivers_reference_time_may_wrap() -> None:
+    est = SendSideEstimator(start_bps=1_000_000)
+    span = (1 << 24) * 64_000
+    top = span // 2 - 64_000  # the last reference before the signed 24-bit value wraps
+    for s in range(40):
+        est.on_sent(s, 1000, s * 0.005)
+    first = TransportCc.from_arrivals(1, 2, {s: top + s * 5000 for s in range(20)}, 0)
+    wrapped = TransportCc.from_arrivals(1, 2, {s: top + s * 5000 for s in range(20, 40)}, 1)
+    assert wrapped.reference_time < 0 < first.reference_time
+    est.on_feedback(first, 0.2)
+    est.on_feedback(wrapped, 0.3)
+    assert est.acked == 40
+    assert est.acked_bps == pytest.approx(1000 * 8 / 0.005, rel=0.05)
+
+
+def test_history_must_be_a_power_of_two() -> None:
+    with pytest.raises(ValueError):
+        SendSideEstimator(history=1000)
