@@ -24,6 +24,7 @@ from hubbub.sfu.negotiation import (
     answer_publisher_offer,
     build_subscriber_offer,
     parse_subscriber_answer,
+    simulcast_layers,
 )
 
 FIXTURES = Path(__file__).parent.parent / "proto" / "fixtures" / "sdp"
@@ -370,3 +371,21 @@ def test_rids_restricted_to_refused_codecs_are_dropped() -> None:
     assert [(r.id, r.formats) for r in answered.rids] == [("h", [96]), ("f", [])]
     assert answered.simulcast is not None
     assert [[s.rid for s in alts] for alts in answered.simulcast.recv] == [["h"], ["f"]]
+
+
+def test_simulcast_layers_are_the_answered_rids_lowest_first() -> None:
+    offer = chromium("chromium_offer_audio_video_simulcast.sdp")
+    _, negotiated = answer(offer)
+    assert simulcast_layers(negotiated[1]) == ("q", "h", "f")
+    assert simulcast_layers(negotiated[0]) == ()  # audio
+    video = offer.media[1]
+    video.rids[0].formats = [45]  # AV1 only: refused, so not routed
+    _, negotiated = answer(offer)
+    assert simulcast_layers(negotiated[1]) == ("h", "f")
+    offer = chromium("chromium_offer_audio_video_simulcast.sdp")
+    video = offer.media[1]
+    for rid, name, size in zip(video.rids, ("hi", "lo", "mid"), (720, 180, 360), strict=True):
+        rid.id, rid.params = name, {"max-width": str(size * 16 // 9), "max-height": str(size)}
+    video.simulcast = None
+    _, negotiated = answer(offer)
+    assert simulcast_layers(negotiated[1]) == ("lo", "mid", "hi")  # by their restrictions

@@ -33,11 +33,13 @@ from hubbub.rooms.ports import MediaPeer, MediaTransport
 from hubbub.schema import signaling as sig
 from hubbub.sfu import Router, RouterConfig, UpTrack
 from hubbub.sfu.forwarder import make_forwarder
+from hubbub.sfu.layers import quality_layer
 from hubbub.sfu.negotiation import (
     OutgoingTrack,
     answer_publisher_offer,
     build_subscriber_offer,
     parse_subscriber_answer,
+    simulcast_layers,
 )
 from hubbub.transport import PeerState, PeerTransport
 
@@ -58,7 +60,16 @@ class _Published:
     """What the publisher's offer negotiated for one publication (to build subscriber offers)."""
 
     negotiated: NegotiatedMedia
-    ssrc: int
+    source: tuple[int, ...] | tuple[str, ...]  # its SSRC, or its simulcast rids
+
+
+@dataclass(frozen=True, slots=True)
+class VideoQuality:
+    """A subscriber's wish for one video: ``low``/``medium``/``high``, or the rendered size."""
+
+    quality: str = "high"
+    width: int = 0
+    height: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +107,7 @@ class ParticipantMedia:
     offer_outstanding: bool = False
     dirty: bool = False
     next_mid: int = 0
+    qualities: dict[str, VideoQuality] = field(default_factory=dict)  # by track sid
 
     def peers(self) -> list[MediaPeer]:
         return [p for p in (self.publisher, self.subscriber) if p is not None]
@@ -220,8 +232,8 @@ class RoomMedia:
         for nm in trial:
             if nm.direction != "recvonly" or not nm.codecs:
                 continue
-            if not nm.ssrcs:
-                log.info("offered track without SSRCs (rid simulcast) is not routed yet", extra={"mid": nm.mid})
+            if not nm.ssrcs and not simulcast_layers(nm):
+                log.info("offered track has neither SSRCs nor simulcast rids: not routed", extra={"mid": nm.mid})
                 continue
             lines.append(OfferedLine(nm.mid, nm.kind, (nm.msid.track_id or "") if nm.msid else ""))
         return PublisherOffer(
@@ -263,7 +275,9 @@ class RoomMedia:
         activated = []
         for nm in negotiated:
             pub = approved.get(nm.mid)
-            if pub is None or nm.direction != "recvonly" or not nm.codecs or not nm.ssrcs:
+            if pub is None or nm.direction != "recvonly" or not nm.codecs:
+                continue
+            if not nm.ssrcs and not simulcast_layers(nm):
                 continue
             if self._route(p, peer, pub, nm, force=replaced) and not pub.active:
                 pub.active = True
@@ -292,9 +306,12 @@ class RoomMedia:
             raise MediaError(sig.ErrorCode.invalid_sdp, str(exc)) from None
 
     def _route(self, p: Participant, peer: MediaPeer, pub: Publication, nm: NegotiatedMedia, *, force: bool) -> bool:
-        ssrc = nm.ssrcs[0]
+        # rid simulcast (RFC 8853): the layers' SSRCs are learned from their packets.
+        rids = simulcast_layers(nm) if not nm.ssrcs else ()
+        ssrc = nm.ssrcs[0] if nm.ssrcs else 0
+        source = rids or (ssrc,)
         current = self._published.get(pub.sid)
-        if current is not None and current.ssrc == ssrc and not force:
+        if current is not None and current.source == source and not force:
             return True
         codecs = [(c.pt, f"{nm.kind}/{c.name}", c.clock_rate, nm.rtx.get(c.pt)) for c in nm.codecs]
         # A known track with new SSRCs (a new publisher connection) keeps its subscriptions:
@@ -311,11 +328,13 @@ class RoomMedia:
                 publisher=peer,
                 publisher_key=p.sid,
                 cname=nm.cname or p.sid,
+                rids=rids,
+                mid=nm.mid,
             )
         except ValueError as exc:
             log.warning("track not routed", extra={"reason": str(exc)})
             return False
-        self._published[pub.sid] = _Published(negotiated=nm, ssrc=ssrc)
+        self._published[pub.sid] = _Published(negotiated=nm, source=source)
         pub.mid = nm.mid
         pub.mime_type = f"{nm.kind}/{nm.codecs[0].name}"
         return True
@@ -371,6 +390,8 @@ class RoomMedia:
         )
         if pub.muted:  # a late subscriber to a muted track hears nothing either
             down.set_muted(True)
+        if pub.sid in pm.qualities:
+            self._apply_quality(sub, pub.sid, pm.qualities[pub.sid])
         mid = str(pm.next_mid)
         pm.next_mid += 1
         pm.outgoing[pub.sid] = OutgoingTrack(
@@ -387,6 +408,22 @@ class RoomMedia:
         pm.dirty = True
         self._negotiate(sub)
         self._send(sub, sig.SubscriptionUpdate(track_sid=pub.sid, subscribed=True, mid=mid))
+
+    def set_video_quality(self, sub: Participant, track_sid: str, wish: VideoQuality) -> None:
+        """What ``sub`` wants of a video it subscribes to (kept for a later subscription too): the
+        layer of a simulcast track it then receives (``hubbub.sfu.layers.quality_layer``)."""
+        pm = self.participant(sub)
+        pm.qualities[track_sid] = wish
+        if track_sid in pm.outgoing:
+            self._apply_quality(sub, track_sid, wish)
+
+    def _apply_quality(self, sub: Participant, track_sid: str, wish: VideoQuality) -> None:
+        up = self.router.up_track(track_sid)
+        if up is None or not up.simulcast:
+            return
+        now = self.transport.now()
+        spatial = quality_layer(wish.quality, up.layer_infos(now), wish.width, wish.height)
+        self.router.set_target_layer(track_sid, sub.sid, spatial, now=now)
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:

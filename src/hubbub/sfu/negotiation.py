@@ -64,6 +64,7 @@ __all__ = [
     "answer_publisher_offer",
     "build_subscriber_offer",
     "parse_subscriber_answer",
+    "simulcast_layers",
 ]
 
 VIDEO_FEEDBACK = ("nack", "nack pli", "ccm fir", "goog-remb", "transport-cc")
@@ -268,11 +269,47 @@ def _answer_section(
         rtx_ssrcs=rtx_ssrcs,
         cname=cname,
         msid=media_msid(offered),
-        rids=tuple(offered.rids),
-        simulcast=offered.simulcast,
+        # the offer's send rids that the answer receives (RFC 8853 §5.3), for routing
+        rids=tuple(r for r in offered.rids if r.id in {a.id for a in section.rids}),
+        simulcast=offered.simulcast if section.simulcast is not None else None,
         rtcp_rsize=section.rtcp_rsize,
     )
     return section, media
+
+
+# Rid names that say their resolution (the Web SDK's, and LiveKit's): quarter, half, full.
+_RID_ORDER = {"q": 0, "h": 1, "f": 2}
+
+
+def simulcast_layers(media: NegotiatedMedia) -> tuple[str, ...]:
+    """The rids of an answered simulcast line (RFC 8853 §5.1), lowest resolution first; () for none.
+
+    The first alternative of each stream in ``a=simulcast`` order (paused ones too: they may
+    start later), or every ``a=rid`` without a simulcast line. Rids named q/h/f are put in
+    that order; others by their ``max-width``/``max-height`` restrictions (RFC 8851 §5) when
+    every one has them, else the offer's order, which the Web SDK and Chromium's default
+    encodings give lowest first.
+    """
+    if media.kind != "video":
+        return ()
+    if media.simulcast is not None and media.simulcast.send:
+        rids = [alts[0].rid for alts in media.simulcast.send if alts]
+    else:
+        rids = [r.id for r in media.rids if r.direction == "send"]
+    known = {r.id: r for r in media.rids}
+    rids = [r for r in dict.fromkeys(rids) if not media.rids or r in known]
+    if all(r in _RID_ORDER for r in rids):
+        return tuple(sorted(rids, key=_RID_ORDER.__getitem__))
+
+    def area(rid: str) -> int | None:
+        params = known[rid].params if rid in known else {}
+        w, h = params.get("max-width"), params.get("max-height")
+        return int(w) * int(h) if w and h and w.isdigit() and h.isdigit() else None
+
+    sizes = [area(r) for r in rids]
+    if all(a is not None for a in sizes):
+        return tuple(r for _a, r in sorted(zip(sizes, rids, strict=True), key=lambda x: x[0] or 0))
+    return tuple(rids)
 
 
 def build_subscriber_offer(
