@@ -324,9 +324,10 @@ class RoomNetworkQuality:
 
     def tick(self, room: Room, media: RoomMedia, now: float) -> list[tuple[Participant, sig.NetworkQuality]]:
         """The frame for each joined participant with a media connection when one is due, else nothing."""
-        if now < self._next:
+        due = self._next
+        if now < due:
             return []
-        self._next = now + self.interval
+        self._next = due + self.interval if now - due < self.interval else now + self.interval  # no drift
         listed = members(room, media)
         qualities = self.monitor.measure(now, listed)
         joined = [p for p in room.participants.values() if p.state is ParticipantState.joined and _connected(media, p)]
