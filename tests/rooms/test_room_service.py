@@ -397,3 +397,18 @@ def test_network_quality_goes_to_each_connected_participant_every_two_seconds() 
     last = {q.participant_sid: q for q in qualities(alice_client)[-1].participants}
     assert last[alice.participant.sid].uplink == sig.Quality.down
     assert last[bob.participant.sid].uplink == sig.Quality.unknown  # he publishes nothing
+
+
+def test_in_a_large_room_network_quality_lists_the_publishers_and_ones_own() -> None:
+    h = Harness()
+    host, host_client = h.join("host")
+    h.publish_offer(host)
+    viewers = [h.join(f"viewer-{i}") for i in range(50)]  # 51 participants: over the roster limit
+    for peer in h.transport.peers:
+        peer.connect()
+    h.rooms.tick()
+    (to_host,) = [f for f in host_client.frames if isinstance(f, sig.NetworkQuality)]
+    assert [q.participant_sid for q in to_host.participants] == [host.participant.sid]
+    for outcome, client in viewers:
+        (frame,) = [f for f in client.frames if isinstance(f, sig.NetworkQuality)]
+        assert [q.participant_sid for q in frame.participants] == [host.participant.sid, outcome.participant.sid]
