@@ -133,3 +133,38 @@ def test_the_fraction_is_taken_over_the_last_second() -> None:
         now += 0.05
         est.on_packets(0, 20, now)
     assert est.loss == 0.0 and est.estimate_bps > 1_100_000
+
+
+def _lossy(est: LossBasedEstimator, loss: float, seconds: float, queue_s: float | None, seed: int = 5) -> None:
+    rng = random.Random(seed)
+    now = 0.0
+    while now < seconds:
+        now += 0.05
+        est.on_packets(sum(rng.random() < loss for _ in range(30)), 30, now, 900_000, queue_s)
+
+
+def test_loss_with_an_empty_queue_is_learnt_as_the_paths_own() -> None:
+    est = LossBasedEstimator(start_bps=1_000_000)
+    _lossy(est, 0.15, 10.0, queue_s=0.005)
+    assert est.inherent_loss == pytest.approx(0.15, abs=0.04)
+    assert est.estimate_bps > 2_000_000  # the excess over the path's own loss is about none
+
+
+def test_loss_with_a_full_queue_is_congestion() -> None:
+    est = LossBasedEstimator(start_bps=1_000_000)
+    _lossy(est, 0.15, 10.0, queue_s=0.2)
+    assert est.inherent_loss == 0.0
+    assert est.estimate_bps < 600_000  # cut, and the first cut no higher than the acked 900 kbit/s
+    unknown = LossBasedEstimator(start_bps=1_000_000)
+    _lossy(unknown, 0.15, 10.0, queue_s=None)  # no queue known: plain GCC
+    assert unknown.inherent_loss == 0.0 and unknown.estimate_bps < 600_000
+
+
+def test_congestion_on_top_of_the_paths_own_loss_is_cut() -> None:
+    est = LossBasedEstimator(start_bps=1_000_000)
+    _lossy(est, 0.10, 10.0, queue_s=0.005)
+    learnt = est.inherent_loss
+    before = est.estimate_bps
+    _lossy(est, 0.35, 2.0, queue_s=0.25, seed=6)  # the queue overflows: 35% lost
+    assert est.inherent_loss == learnt
+    assert est.estimate_bps <= min(before * 0.85, 900_000)

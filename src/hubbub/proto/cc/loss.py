@@ -10,12 +10,21 @@ noisy, 5% random loss gives none in a quarter of them) and moves its estimate by
 - under 2% lost: up by 8%, at most once per 200 ms + RTT (the network is not losing what it is
   given; the delay-based half is what keeps the rate below the bottleneck's queue);
 - over 10% lost: down to ``rate * (1 - 0.5 * loss)``, at most once per 300 ms + RTT, so one burst
-  of losses reported over several feedback messages cuts once; and no higher than the
-  acknowledged rate when the owner gives it (a path losing that much is full: what it delivered
-  is what it carries, as libwebrtc's loss-based estimation bounds it; without this a rate far
-  above the bottleneck, whose full queue no longer grows and so shows no delay trend, would take
-  many cuts of at most half the loss to come down);
+  of losses reported over several feedback messages cuts once;
 - in between: hold.
+
+**Loss that is not congestion.** A bottleneck drops what overflows its queue, so congestion loss
+comes with a full queue. Loss on a path whose queue is empty (a radio link, a lossy hop) does not
+fall when the rate does, and GCC's rule would cut a 10%-lossy path to its floor for nothing
+(libwebrtc's newer loss-based estimator models this "inherent" loss too). When the owner says how
+much queueing delay each feedback's packets saw (``queue_s``), the loss fraction of pools seen
+with an empty queue (under :data:`LOW_QUEUE_S`) is learnt as the path's inherent loss, and the
+rule above applies to the loss in excess of it. Without ``queue_s`` nothing is learnt: plain GCC.
+
+**Cuts under congestion go no higher than the acknowledged rate** when the owner gives it and the
+queue is full (or unknown): a path losing that much is full, what it delivered is what it carries.
+Without this a rate far above the bottleneck, whose full queue no longer grows and so shows no
+delay trend, would take many cuts of at most half the loss to come down.
 
 The estimate lives within ``[min_bps, max_bps]``. The owner caps it with :meth:`cap` at the
 combined target after each update (as libwebrtc's send-side estimation does): without that, a
@@ -28,7 +37,7 @@ from __future__ import annotations
 
 from collections import deque
 
-__all__ = ["HIGH_LOSS", "LOW_LOSS", "MIN_PACKETS", "WINDOW_S", "LossBasedEstimator"]
+__all__ = ["HIGH_LOSS", "LOW_LOSS", "LOW_QUEUE_S", "MIN_PACKETS", "WINDOW_S", "LossBasedEstimator"]
 
 LOW_LOSS = 0.02  # §6: below this, increase
 HIGH_LOSS = 0.10  # §6: above this, decrease
@@ -38,26 +47,30 @@ _INCREASE = 1.08  # §6 says 5%; libwebrtc uses 8% per step
 _INCREASE_INTERVAL = 0.2  # seconds (+ RTT) between increases
 _DECREASE_INTERVAL = 0.3  # seconds (+ RTT) between decreases (libwebrtc's kBweDecreaseInterval)
 _MAX_POOL_S = 2.0  # counts older than this are reported even when fewer than MIN_PACKETS
+LOW_QUEUE_S = 0.05  # queueing delay under this: the queue is empty, loss is the path's own
+_INHERENT_ALPHA = 0.25  # how fast the inherent loss follows the loss seen with an empty queue
 
 
 class LossBasedEstimator:
     """GCC's loss-based controller for one connection.
 
     Call :meth:`on_packets` with each feedback message's counts; read :attr:`estimate_bps`.
-    :attr:`loss` is the latest loss fraction taken (None before the first), :attr:`updates`
-    how many fractions were taken.
+    :attr:`loss` is the latest loss fraction taken (None before the first), :attr:`inherent_loss`
+    the part of it learnt as the path's own, :attr:`updates` how many fractions were taken.
     """
 
     __slots__ = (
         "_last_decrease",
         "_last_increase",
         "_lost",
+        "_pool_queue",
         "_pool_start",
         "_pools",
         "_total",
         "_window_lost",
         "_window_total",
         "estimate_bps",
+        "inherent_loss",
         "loss",
         "max_bps",
         "min_bps",
@@ -73,6 +86,8 @@ class LossBasedEstimator:
         self.estimate_bps = min(max(float(start_bps), self.min_bps), self.max_bps)
         self.rtt_s = 0.1  # until the owner says
         self.loss: float | None = None
+        self.inherent_loss = 0.0
+        self._pool_queue: float | None = None  # the longest queueing delay the pool saw
         self.updates = 0
         self._lost = 0
         self._total = 0
@@ -97,9 +112,12 @@ class LossBasedEstimator:
         if self.estimate_bps > bps:
             self.estimate_bps = max(bps, self.min_bps)
 
-    def on_packets(self, lost: int, total: int, now: float, acked_bps: float | None = None) -> float:
+    def on_packets(
+        self, lost: int, total: int, now: float, acked_bps: float | None = None, queue_s: float | None = None
+    ) -> float:
         """One feedback message's counts: ``total`` packets reported, ``lost`` of them lost;
-        ``acked_bps``: the rate the path delivered lately, if known.
+        ``acked_bps``: the rate the path delivered lately; ``queue_s``: the queueing delay the
+        message's packets saw (their one-way delay over the path's lowest), if known.
 
         Counts pool until they cover :data:`MIN_PACKETS` packets (or :data:`_MAX_POOL_S` has
         passed since the pool's first count); then the loss fraction over the last
@@ -108,6 +126,11 @@ class LossBasedEstimator:
             return self.estimate_bps
         if self._total == 0:
             self._pool_start = now
+            self._pool_queue = queue_s
+        elif queue_s is None or self._pool_queue is None:
+            self._pool_queue = None
+        elif queue_s > self._pool_queue:
+            self._pool_queue = queue_s
         self._lost += max(0, min(lost, total))
         self._total += total
         if self._total >= MIN_PACKETS or now - self._pool_start >= _MAX_POOL_S:
@@ -120,23 +143,30 @@ class LossBasedEstimator:
                 _, old_lost, old_total = pools.popleft()
                 self._window_lost -= old_lost
                 self._window_total -= old_total
-            self.on_loss(self._window_lost / self._window_total, now, acked_bps)
+            fraction = self._window_lost / self._window_total
+            congested = self._pool_queue is None or self._pool_queue >= LOW_QUEUE_S
+            if not congested:
+                self.inherent_loss += _INHERENT_ALPHA * (fraction - self.inherent_loss)
+            self.on_loss(fraction, now, acked_bps if congested else None)
         return self.estimate_bps
 
     def on_loss(self, fraction: float, now: float, acked_bps: float | None = None) -> float:
-        """Apply one loss fraction (0..1) taken over enough packets (``acked_bps`` as for
-        :meth:`on_packets`); returns the estimate."""
+        """Apply one loss fraction (0..1) taken over enough packets: the part of it above
+        :attr:`inherent_loss` moves the estimate; a cut goes no higher than ``acked_bps`` when
+        given. Returns the estimate."""
         self.loss = fraction
         self.updates += 1
-        if fraction < LOW_LOSS:
+        inherent = self.inherent_loss
+        excess = max(0.0, (fraction - inherent) / (1.0 - inherent)) if inherent < 0.99 else 0.0
+        if excess < LOW_LOSS:
             if now - self._last_increase >= _INCREASE_INTERVAL + self.rtt_s:
                 self._last_increase = now
                 # + 1 kbit/s so a rate near the floor still moves (as libwebrtc does)
                 self.estimate_bps = min(self.estimate_bps * _INCREASE + 1000.0, self.max_bps)
-        elif fraction > HIGH_LOSS and now - self._last_decrease >= _DECREASE_INTERVAL + self.rtt_s:
+        elif excess > HIGH_LOSS and now - self._last_decrease >= _DECREASE_INTERVAL + self.rtt_s:
             self._last_decrease = now
             self._last_increase = now  # no increase straight after a cut
-            decreased = self.estimate_bps * (1.0 - 0.5 * fraction)
+            decreased = self.estimate_bps * (1.0 - 0.5 * excess)
             if acked_bps is not None and acked_bps < decreased:
                 decreased = acked_bps
             self.estimate_bps = max(decreased, self.min_bps)

@@ -18,7 +18,9 @@ arrival order):
   carried a cluster id;
 
 and, per message, the counts of received and lost packets to the loss-based controller
-(:class:`hubbub.proto.cc.loss.LossBasedEstimator`). The target is the lower of the delay-based
+(:class:`hubbub.proto.cc.loss.LossBasedEstimator`), with the queueing delay those packets saw
+(their one-way delay over the lowest of the last 30 s), which tells it congestion loss (a full
+queue) from the path's own. The target is the lower of the delay-based
 and loss-based rates (the loss-based one is capped at the delay-based one, so neither runs away
 from the other). A valid probe result above the target, on a path that is not overusing, raises
 both halves to it at once: the estimate jumps to what the burst proved instead of climbing 8% a
@@ -50,6 +52,7 @@ rates are bit/s.
 
 from __future__ import annotations
 
+from collections import deque
 from operator import itemgetter
 
 from hubbub.proto.cc.acked import AckedBitrate
@@ -65,6 +68,7 @@ __all__ = ["HISTORY", "SendSideEstimator"]
 HISTORY = 4096  # packets remembered for feedback to match (a power of two; 2.4 s at 20 Mbit/s)
 _REFERENCE_SPAN_US = (1 << 24) * TWCC_REFERENCE_US  # the 24-bit reference time wraps after this
 _RTT_ALPHA = 0.125  # smoothing of the round trip measured from feedback
+_BASE_WINDOW_S = 30.0  # the path's lowest one-way delay is taken over this long
 _by_arrival = itemgetter(0)
 
 
@@ -72,7 +76,9 @@ class SendSideEstimator:
     """The target rate of one connection (see the module's theory of operation).
 
     Read :attr:`target_bps` (and :attr:`pacing_bps`) after each :meth:`on_feedback`; the parts
-    are :attr:`delay_bps`, :attr:`loss_bps`, :attr:`acked_bps`, :attr:`usage`, :attr:`rtt_s`.
+    are :attr:`delay_bps`, :attr:`loss_bps`, :attr:`acked_bps`, :attr:`usage`, :attr:`rtt_s`, and
+    :attr:`queue_delay_s` (the mean queueing delay of the last message's packets: their one-way
+    delay over the lowest of the last 30 s).
     Counters: :attr:`feedbacks`, :attr:`acked`, :attr:`lost` (reported lost),
     :attr:`unknown` (reported, never recorded or too old), :attr:`probe_results`.
     """
@@ -81,6 +87,7 @@ class SendSideEstimator:
         "_arrival_offset_us",
         "_last_arrival_us",
         "_mask",
+        "_owd_mins",
         "_probes",
         "_records",
         "_rtt_given",
@@ -94,6 +101,7 @@ class SendSideEstimator:
         "probe_bitrate",
         "probe_controller",
         "probe_results",
+        "queue_delay_s",
         "rtt_s",
         "target_bps",
         "unknown",
@@ -124,6 +132,8 @@ class SendSideEstimator:
         self._arrival_offset_us = 0
         self._last_arrival_us: int | None = None
         self._rtt_given = False
+        self._owd_mins: deque[tuple[float, float]] = deque()  # sliding minimum: (when, lowest)
+        self.queue_delay_s = 0.0
         self.rtt_s = 0.1
         self.target_bps = min(self.aimd.target_bps, self.loss.estimate_bps)
         self.usage = Usage.NORMAL
@@ -228,6 +238,8 @@ class SendSideEstimator:
         detector, acked, probes = self.delay, self.acked_bitrate, self.probe_bitrate
         newest_send = float("-inf")
         probed = False
+        owd_sum = 0.0
+        owd_min = float("inf")
         for arrival_s, send_s, size, cluster in received:
             detector.update(send_s, arrival_s, size)
             acked.on_packet(arrival_s, size)
@@ -236,12 +248,17 @@ class SendSideEstimator:
                 probed = True
             if send_s > newest_send:
                 newest_send = send_s
+            owd = arrival_s - send_s  # one-way delay plus the clocks' offset
+            owd_sum += owd
+            if owd < owd_min:
+                owd_min = owd
+        self.queue_delay_s = owd_sum / len(received) - self._base_delay(owd_min, now)
         if not self._rtt_given and newest_send <= now:
             sample = now - newest_send
             self._set_rtt(sample if self.feedbacks == 1 else self.rtt_s + _RTT_ALPHA * (sample - self.rtt_s))
         self.usage = usage = detector.usage
         incoming = acked.rate_bps
-        self.loss.on_packets(lost, lost + len(received), now, incoming)
+        self.loss.on_packets(lost, lost + len(received), now, incoming, self.queue_delay_s)
         probe_bps = probes.result(now) if probed else None
         if probe_bps is not None and usage is not Usage.OVERUSING:
             self.probe_results += 1
@@ -261,6 +278,18 @@ class SendSideEstimator:
         self.target_bps = min(delay_bps, self.loss.estimate_bps)
         self._add_probes(self.probe_controller.on_estimate(self.target_bps, now), now)
         return self.target_bps
+
+    def _base_delay(self, owd_min: float, now: float) -> float:
+        """The lowest one-way delay (plus the clocks' offset) over the last :data:`_BASE_WINDOW_S`,
+        a sliding minimum of each message's lowest."""
+        mins = self._owd_mins
+        while mins and mins[-1][1] >= owd_min:
+            mins.pop()
+        mins.append((now, owd_min))
+        horizon = now - _BASE_WINDOW_S
+        while mins[0][0] < horizon:
+            mins.popleft()
+        return mins[0][1]
 
     def _unwrap_offset(self, results: list[tuple[int, int | None]]) -> int:
         """The offset that keeps the receiver's arrival clock monotonic across the wrap of the
