@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from hubbub.rooms import ids
 from hubbub.rooms.ice import ice_servers
-from hubbub.rooms.media import MediaError, RoomMedia
+from hubbub.rooms.media import MediaError, RoomMedia, VideoQuality
 from hubbub.rooms.model import Grant, Outbox, Participant, ParticipantState, Publication, Room
 from hubbub.rooms.network import RoomNetworkQuality
 from hubbub.rooms.ports import MediaTransport
@@ -444,6 +444,17 @@ class RoomService:
                 self._set_subscriptions(room, participant, track_sids, on)
         finally:
             self._deliver(media)
+
+    def update_subscription(
+        self, room: Room, participant: Participant, track_sids: list[str], quality: str, width: int, height: int
+    ) -> None:
+        """The video ``participant`` wants of these tracks (``RoomMedia.set_video_quality``)."""
+        media = self._media[room.sid]
+        wish = VideoQuality(str(quality), max(width, 0), max(height, 0))
+        for sid in track_sids:
+            if room.publication(sid) is None:
+                raise RoomError(E.track_not_found, f"no track {sid!r} in this room")
+            media.set_video_quality(participant, sid, wish)
 
     def _set_subscriptions(self, room: Room, participant: Participant, track_sids: list[str], on: bool) -> None:
         for sid in track_sids:

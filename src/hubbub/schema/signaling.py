@@ -175,6 +175,25 @@ class Subscribe(_Request, tag="subscribe"):
     subscribe: bool = True  # False unsubscribes
 
 
+class VideoQuality(StrEnum):
+    """Of a simulcast video: its lowest, middle or top layer."""
+
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class UpdateSubscription(_Request, tag="update_subscription"):
+    """What the client wants of videos it subscribes to (now or later): a ``quality``, or the size
+    it renders them at (``width`` x ``height``: the smallest layer at least that large). Only a
+    simulcast video has a choice; the others are unaffected. Replied to with ``ack``."""
+
+    track_sids: list[str]
+    quality: VideoQuality = VideoQuality.high
+    width: int = 0
+    height: int = 0
+
+
 class Offer(_Request, tag="offer"):
     """Client -> server: an offer on the publisher connection. Server -> client: subscriber offer."""
 
@@ -209,7 +228,20 @@ class Leave(_Request, tag="leave"):
     pass
 
 
-ClientMessage = Join | Publish | Unpublish | Mute | Subscribe | Offer | Answer | Trickle | Ping | RenewToken | Leave
+ClientMessage = (
+    Join
+    | Publish
+    | Unpublish
+    | Mute
+    | Subscribe
+    | UpdateSubscription
+    | Offer
+    | Answer
+    | Trickle
+    | Ping
+    | RenewToken
+    | Leave
+)
 
 
 # --- server -> client --------------------------------------------------------------------------
@@ -327,7 +359,7 @@ class TokenExpiring(_Event, tag="token_expiring"):
 
 class Ack(_Event, tag="ack"):
     """The request named by ``re`` was done; sent for requests that have no other reply
-    (``answer``, ``trickle``, ``subscribe``, ``unpublish``)."""
+    (``answer``, ``trickle``, ``subscribe``, ``update_subscription``, ``unpublish``)."""
 
 
 class Error(_Event, tag="error"):

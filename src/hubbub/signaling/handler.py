@@ -253,6 +253,9 @@ class SignalingHandler:
             case sig.Subscribe():
                 rooms.subscribe(room, p, msg.track_sids, msg.subscribe)
                 self._ack(msg)
+            case sig.UpdateSubscription():
+                rooms.update_subscription(room, p, msg.track_sids, msg.quality, msg.width, msg.height)
+                self._ack(msg)
             case sig.RenewToken():
                 grant = await self.admission.verify(msg.token, channel=room.channel, app_id=p.grant.app_id)
                 rooms.renew(p, grant)
