@@ -291,3 +291,38 @@ def test_a_replaced_up_track_starts_its_counts_again() -> None:
     pub.send(104.0, 2.0)
     (a,) = monitor.measure(106.0, [Member("PA_a", [new], [])])
     assert a.uplink == Q.excellent
+
+
+def test_a_simulcast_track_counts_the_loss_of_all_its_layers() -> None:
+    monitor = NetworkMonitor()
+    up = UpTrack(
+        "TR_s",
+        kind="video",
+        ssrc=0,
+        rtx_ssrc=None,
+        codecs=[VP8],
+        ext_ids={},
+        publisher=Sink(),
+        publisher_key="PA_a",
+        cache_size=64,
+        cname="a",
+        rids=("q", "h", "f"),
+    )
+    seqs = {rid: 100 * i for i, rid in enumerate(("q", "h", "f"))}
+
+    def send(start: float) -> None:
+        for i in range(100):
+            for rid, layer in up.by_rid.items():
+                seqs[rid] += 1
+                if rid == "f" and seqs[rid] % 5 == 0:
+                    continue  # the top layer loses a fifth; the others nothing
+                seq, ts = seqs[rid], i * 1800
+                packet = struct.pack("!BBHII", 0x80, 96, seq, ts, 7) + bytes(40)
+                layer.receive(packet, 96, seq, ts, 12, 0, start + i * 0.02, False)
+
+    send(100.0)
+    monitor.measure(102.0, [Member("PA_a", [up], [])])
+    send(102.0)
+    (a,) = monitor.measure(104.0, [Member("PA_a", [up], [])])
+    assert a.uplink_loss_pct == pytest.approx(100 * 20 / 300, abs=1.0)  # 20 of 300 packets
+    assert a.uplink == Q.poor

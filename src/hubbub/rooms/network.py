@@ -9,11 +9,12 @@ with :func:`score_link`; every participant with a media connection up then gets 
 :data:`ROSTER_LIMIT` participants: its own and those of the participants who publish).
 Sans-I/O: ``now`` is the router's clock.
 
-**Uplink** (what a participant sends the server), from its published, unmuted up-tracks:
+**Uplink** (what a participant sends the server), from its published, unmuted up-tracks (each
+simulcast layer an RTP source of its own):
 
 * loss: RFC 3550 A.3 expected minus received packets over the last :data:`WINDOW` seconds, all
-  its tracks together; retransmissions are left out (the loss the network caused, before repair);
-* jitter: the largest RFC 3550 A.8 interarrival jitter of its tracks;
+  its sources together; retransmissions are left out (the loss the network caused, before repair);
+* jitter: the largest RFC 3550 A.8 interarrival jitter of its sources;
 * round trip: the server measures none on the publisher connection, so the participant's downlink
   round trip stands in (the same client, the same network);
 * down: none of its tracks has had a packet or a sender report for :data:`UPLINK_SILENCE` seconds.
@@ -53,6 +54,7 @@ from dataclasses import dataclass, field
 from hubbub.rooms.media import RoomMedia
 from hubbub.rooms.model import Participant, ParticipantState, Room
 from hubbub.schema import signaling as sig
+from hubbub.sfu.stats import ReceiveStats
 from hubbub.sfu.track import DownTrack, UpTrack
 from hubbub.transport import PeerState
 
@@ -153,6 +155,7 @@ class _UpHistory:
     track: UpTrack
     alive_at: float  # the last packet or sender report (first sight counts as one)
     packets: int
+    sources: tuple[ReceiveStats, ...] = ()  # each layer's statistics at the last sample
     counts: deque[tuple[float, int, int]] = field(default_factory=deque)  # (now, expected, received)
 
     def update(self, now: float) -> None:
@@ -162,9 +165,13 @@ class _UpHistory:
             self.alive_at = now
         if up.sr_time is not None and up.sr_time > self.alive_at:
             self.alive_at = up.sr_time
-        if up.stats.started:
+        sources = tuple(layer.stats for layer in up.layers if layer.stats.started)
+        if sources != self.sources:  # a layer started, or restarted with a new SSRC: count anew
+            self.sources = sources
+            self.counts.clear()
+        if sources:
             counts = self.counts
-            counts.append((now, up.stats.expected, up.stats.received))
+            counts.append((now, sum(s.expected for s in sources), sum(s.received for s in sources)))
             while len(counts) > 2 and counts[1][0] <= now - WINDOW:
                 counts.popleft()
 
@@ -179,6 +186,10 @@ class _UpHistory:
     def loss(self) -> float:
         lost, expected = self.lost_expected()
         return lost / expected if expected >= MIN_PACKETS else 0.0
+
+    def jitter(self) -> float | None:
+        """The largest interarrival jitter of its layers, seconds (None before any packet)."""
+        return max((s.jitter_seconds for s in self.sources), default=None)
 
 
 @dataclass(slots=True, eq=False)
@@ -249,13 +260,13 @@ class NetworkMonitor:
         for h in histories:
             lost_h, expected_h = h.lost_expected()
             lost, expected = lost + lost_h, expected + expected_h
-        started = [h.track.stats for h in histories if h.track.stats.started]
-        if not started:
+        jitters = [j for h in histories if (j := h.jitter()) is not None]
+        if not jitters:
             return LinkSample(budget=m.uplink_budget)
         return LinkSample(
             loss=lost / expected if expected >= MIN_PACKETS else None,
             rtt=rtt,
-            jitter=max(s.jitter_seconds for s in started),
+            jitter=max(jitters),
             budget=m.uplink_budget,
         )
 
@@ -275,9 +286,9 @@ class NetworkMonitor:
             dt = h.track
             up = self._up.get(dt.up.track_id)
             up_loss = up.loss() if up is not None else 0.0
+            up_jitter = (up.jitter() if up is not None else None) or 0.0
             loss += max(0.0, dt.fraction_lost / 256.0 - up_loss) * max(1, h.sent) / weights
-            added = dt.jitter / dt.up.clock_rate - dt.up.stats.jitter_seconds
-            jitter = max(jitter, added)
+            jitter = max(jitter, dt.jitter / dt.up.clock_rate - up_jitter)
         rtts = [h.track.rtt for h in fresh if h.track.rtt is not None]
         return LinkSample(loss=loss, rtt=max(rtts) if rtts else None, jitter=jitter, budget=m.downlink_budget)
 
