@@ -17,6 +17,7 @@ from hubbub.control.tokens import VerifiedToken
 from hubbub.proto import sdp
 from hubbub.proto.sdp import Candidate
 from hubbub.rooms.model import Participant, ParticipantState
+from hubbub.rooms.network import Budget, RoomNetworkQuality
 from hubbub.rooms.ports import MediaPeer
 from hubbub.rooms.service import JoinOutcome, RoomError, RoomService, RoomSettings
 from hubbub.schema import signaling as sig
@@ -412,3 +413,18 @@ def test_in_a_large_room_network_quality_lists_the_publishers_and_ones_own() -> 
     for outcome, client in viewers:
         (frame,) = [f for f in client.frames if isinstance(f, sig.NetworkQuality)]
         assert [q.participant_sid for q in frame.participants] == [host.participant.sid, outcome.participant.sid]
+
+
+def test_a_downlink_budget_short_of_the_need_lowers_that_participants_downlink() -> None:
+    h = Harness()
+    alice, _ = h.join("alice")
+    h.publish_offer(alice)
+    bob, _ = h.join("bob")
+    for peer in h.transport.peers:
+        peer.connect()
+    short = Budget(estimate_bps=100_000, need_bps=1_000_000)
+    quality = RoomNetworkQuality(downlink_budget=lambda p: short if p is bob.participant else None)
+    frames = quality.tick(bob.room, h.rooms.media_of(bob.room), h.transport.now())
+    assert {p.identity for p, _ in frames} == {"alice", "bob"}
+    scores = {q.participant_sid: q.downlink for q in frames[0][1].participants}
+    assert scores == {alice.participant.sid: sig.Quality.unknown, bob.participant.sid: sig.Quality.bad}

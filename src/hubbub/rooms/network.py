@@ -48,7 +48,7 @@ score          loss        round trip  jitter       estimate / need
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from hubbub.rooms.media import RoomMedia
@@ -301,8 +301,14 @@ def _pct(fraction: float | None) -> float | None:
     return None if fraction is None else round(fraction * 100.0, 2)
 
 
-def members(room: Room, media: RoomMedia) -> list[Member]:
-    """The room's participants as the monitor reads them (no estimator gives a budget yet)."""
+BudgetSource = Callable[[Participant], Budget | None]
+"""A participant's downlink :class:`Budget` (its send-side estimate and the bit rate of what it
+subscribes to), None where no estimate exists."""
+
+
+def members(room: Room, media: RoomMedia, downlink_budget: BudgetSource | None = None) -> list[Member]:
+    """The room's participants as the monitor reads them; ``downlink_budget`` gives each one's
+    budget where a send-side estimator runs (none does yet: no budget)."""
     router = media.router
     found = []
     for p in room.participants.values():
@@ -316,7 +322,8 @@ def members(room: Room, media: RoomMedia) -> list[Member]:
             dt = router.down_track(track_sid, p.sid)
             if dt is not None and dt.receiving:
                 downs.append(dt)
-        found.append(Member(p.sid, ups, downs))
+        budget = downlink_budget(p) if downlink_budget is not None else None
+        found.append(Member(p.sid, ups, downs, downlink_budget=budget))
     return found
 
 
@@ -328,8 +335,9 @@ def _connected(media: RoomMedia, p: Participant) -> bool:
 class RoomNetworkQuality:
     """One room's ``network_quality`` frames, due every :data:`QUALITY_INTERVAL` seconds."""
 
-    def __init__(self, interval: float = QUALITY_INTERVAL) -> None:
+    def __init__(self, interval: float = QUALITY_INTERVAL, downlink_budget: BudgetSource | None = None) -> None:
         self.interval = interval
+        self.downlink_budget = downlink_budget
         self.monitor = NetworkMonitor()
         self._next = float("-inf")
 
@@ -339,7 +347,7 @@ class RoomNetworkQuality:
         if now < due:
             return []
         self._next = due + self.interval if now - due < self.interval else now + self.interval  # no drift
-        listed = members(room, media)
+        listed = members(room, media, self.downlink_budget)
         qualities = self.monitor.measure(now, listed)
         joined = [p for p in room.participants.values() if p.state is ParticipantState.joined and _connected(media, p)]
         if len(room.participants) <= ROSTER_LIMIT:
