@@ -6,7 +6,7 @@
 
 import {ConnectionError, HubbubError, KickedError, errorFromFrame} from './errors.js';
 import {Emitter} from './events.js';
-import {captureScreen, createCameraTrack, createMicrophoneTrack, preset} from './devices.js';
+import {captureScreen, createCameraTrack, createMicrophoneTrack, preset, simulcastLayers} from './devices.js';
 import {parseMediaRelay} from './lab.js';
 import {Negotiation} from './negotiation.js';
 import {LocalParticipant, Roster} from './participants.js';
@@ -323,6 +323,22 @@ export class Room {
     await this._request(msg, {match: (m) => m.type === 'subscription' && m.track_sid === trackSid && !m.subscribed});
   }
 
+  /**
+   * Ask for a simulcast video's lowest, middle or top layer (kept for a later subscription too;
+   * a single-layer video is unaffected). @param {string} trackSid @param {'low'|'medium'|'high'} quality
+   */
+  async setVideoQuality(trackSid, quality) {
+    await this._request({type: 'update_subscription', track_sids: [trackSid], quality});
+  }
+
+  /**
+   * Ask for the smallest layer of a simulcast video at least `width` x `height` (the size it is
+   * rendered at). @param {string} trackSid @param {number} width @param {number} height
+   */
+  async setVideoDimensions(trackSid, width, height) {
+    await this._request({type: 'update_subscription', track_sids: [trackSid], width: Math.round(width), height: Math.round(height)});
+  }
+
   // --- publishing ---
 
   /**
@@ -343,7 +359,7 @@ export class Room {
   async publishCamera(opts = {}) {
     const track = await createCameraTrack(opts);
     const maxBitrate = opts.maxBitrate || preset(opts.preset).video.maxBitrate;
-    return this._publishOwned(track, {source: 'camera', name: opts.name, maxBitrate});
+    return this._publishOwned(track, {source: 'camera', name: opts.name, maxBitrate, layers: simulcastLayers(opts.preset, maxBitrate)});
   }
 
   /**
@@ -361,10 +377,10 @@ export class Room {
     return pub;
   }
 
-  /** @param {MediaStreamTrack} track @param {{source: TrackSource, name?: string, maxBitrate?: number}} opts */
+  /** @param {MediaStreamTrack} track @param {{source: TrackSource, name?: string, maxBitrate?: number, layers?: import('./devices.js').SimulcastLayer[]}} opts */
   async _publishOwned(track, opts) {
     try {
-      return await this._media.publish(track, {source: opts.source, name: opts.name || '', maxBitrate: opts.maxBitrate, ownsTrack: true});
+      return await this._media.publish(track, {source: opts.source, name: opts.name || '', maxBitrate: opts.maxBitrate, ownsTrack: true, layers: opts.layers});
     } catch (err) {
       track.stop();
       throw err;
@@ -381,7 +397,8 @@ export class Room {
     const source = opts.source || (track.kind === 'audio' ? 'microphone' : 'camera');
     const limits = opts.preset ? preset(opts.preset) : null;
     const maxBitrate = opts.maxBitrate || (limits ? (track.kind === 'audio' ? limits.audio.maxBitrate : limits.video.maxBitrate) : undefined);
-    return this._media.publish(track, {source, name: opts.name || '', maxBitrate, ownsTrack: false});
+    const layers = limits && track.kind === 'video' ? simulcastLayers(opts.preset, maxBitrate) : undefined;
+    return this._media.publish(track, {source, name: opts.name || '', maxBitrate, ownsTrack: false, layers});
   }
 
   /** Stop publishing a track. @param {LocalPublication} pub */
