@@ -8,8 +8,16 @@ import {withTimeout} from './timers.js';
 /** @typedef {'voice'|'1v1-hd'|'group'|'live-host'} PresetName */
 
 /**
- * Profile presets: capture constraints and encoder limits for typical products.
- * @type {Readonly<Record<PresetName, {video: {width: number, height: number, frameRate: number, maxBitrate: number}, audio: {maxBitrate: number, echoCancellation: boolean, noiseSuppression: boolean, autoGainControl: boolean}}>>}
+ * One simulcast layer (RFC 8853) of a camera: its rid (RFC 8851), how much smaller than the
+ * capture it is, and its encoder limit.
+ * @typedef {{rid: string, scaleResolutionDownBy: number, maxBitrate: number}} SimulcastLayer
+ */
+
+/**
+ * Profile presets: capture constraints and encoder limits for typical products. `layers` (lowest
+ * first) make the camera a simulcast one: the server forwards each subscriber the layer it asks
+ * for (`setVideoQuality`), switching at key frames; the top layer's limit is `maxBitrate`.
+ * @type {Readonly<Record<PresetName, {video: {width: number, height: number, frameRate: number, maxBitrate: number, layers?: SimulcastLayer[]}, audio: {maxBitrate: number, echoCancellation: boolean, noiseSuppression: boolean, autoGainControl: boolean}}>>}
  */
 export const PRESETS = Object.freeze({
   // Voice chat rooms: a small optional video, speech-tuned audio.
@@ -19,10 +27,17 @@ export const PRESETS = Object.freeze({
   '1v1-hd': {video: {width: 1280, height: 720, frameRate: 30, maxBitrate: 1_700_000},
              audio: {maxBitrate: 48_000, echoCancellation: true, noiseSuppression: true, autoGainControl: true}},
   // Group calls: many small tiles, so each sender stays modest.
-  'group': {video: {width: 640, height: 360, frameRate: 24, maxBitrate: 600_000},
+  // Three layers (quarter, half, full size) so each subscriber gets what its tile and network need.
+  'group': {video: {width: 640, height: 360, frameRate: 24, maxBitrate: 600_000,
+                    layers: [{rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 80_000},
+                             {rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 200_000},
+                             {rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 600_000}]},
             audio: {maxBitrate: 32_000, echoCancellation: true, noiseSuppression: true, autoGainControl: true}},
   // Live show hosts: high quality for a large audience; music-friendly audio (no suppression).
-  'live-host': {video: {width: 1280, height: 720, frameRate: 30, maxBitrate: 2_500_000},
+  'live-host': {video: {width: 1280, height: 720, frameRate: 30, maxBitrate: 2_500_000,
+                        layers: [{rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 200_000},
+                                 {rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 700_000},
+                                 {rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 2_500_000}]},
                 audio: {maxBitrate: 96_000, echoCancellation: true, noiseSuppression: false, autoGainControl: false}},
 });
 
@@ -31,6 +46,18 @@ export function preset(name) {
   const p = PRESETS[/** @type {PresetName} */ (name || 'group')];
   if (!p) throw new HubbubError('invalid_argument', `unknown preset ${JSON.stringify(name)}; use one of ${Object.keys(PRESETS).join(', ')}`);
   return p;
+}
+
+/**
+ * A preset's simulcast layers with every limit scaled so the top one is `maxBitrate` (the
+ * preset's own when not given); undefined for a single-layer preset (`voice`, `1v1-hd`).
+ * @param {string|undefined} name @param {number} [maxBitrate] @returns {SimulcastLayer[]|undefined}
+ */
+export function simulcastLayers(name, maxBitrate) {
+  const v = preset(name).video;
+  if (!v.layers) return undefined;
+  const scale = maxBitrate ? maxBitrate / v.maxBitrate : 1;
+  return v.layers.map((l) => ({...l, maxBitrate: Math.round(l.maxBitrate * scale)}));
 }
 
 /** @param {MediaStreamConstraints} constraints @param {number} [timeout] */

@@ -45,8 +45,8 @@ export function msidByMid(sdp) {
  */
 
 /**
- * How one track is published.
- * @private @typedef {{source: TrackSource, name: string, maxBitrate: number|undefined, ownsTrack: boolean}} PublishOptions
+ * How one track is published; `layers` (a video) makes it a simulcast one.
+ * @private @typedef {{source: TrackSource, name: string, maxBitrate: number|undefined, ownsTrack: boolean, layers?: import('./devices.js').SimulcastLayer[]}} PublishOptions
  */
 
 /** The publisher and subscriber connections of one session, and what this client publishes. */
@@ -62,6 +62,8 @@ export class Negotiation {
     /** @type {Promise<void>|null} */ this._queued = null;
     /** @type {import('./lab.js').MediaRelay|null} the lab option: the server's candidates move here */
     this.mediaRelay = null;
+    /** @type {WeakMap<LocalPublication, import('./devices.js').SimulcastLayer[]>} simulcast videos' layers */
+    this._layers = new WeakMap();
   }
 
   /** The server's SDP as this client applies it (through the lab's relay, if any). @param {string} sdp */
@@ -120,6 +122,7 @@ export class Negotiation {
     if (track.kind !== 'audio' && track.kind !== 'video') throw new HubbubError('invalid_argument', `cannot publish a ${track.kind} track`);
     if (this.outgoing.some((p) => p.track === track)) throw new HubbubError('invalid_argument', 'this track is already published');
     const pub = new LocalPublication(this, track, opts);
+    if (opts.layers && opts.layers.length && track.kind === 'video') this._layers.set(pub, opts.layers);
     this.outgoing.push(pub);
     try {
       this.attach(pub);
@@ -144,7 +147,13 @@ export class Negotiation {
     }
     /** @type {RTCRtpTransceiverInit} */
     const init = {direction: 'sendonly', streams: [new MediaStream([pub.track])]};
-    if (pub.maxBitrate) init.sendEncodings = [{maxBitrate: pub.maxBitrate}];
+    const layers = this._layers.get(pub);
+    if (layers) {
+      // rid simulcast (RFC 8851, RFC 8853), lowest first: the offer carries a=rid and a=simulcast.
+      init.sendEncodings = layers.map((l) => ({rid: l.rid, scaleResolutionDownBy: l.scaleResolutionDownBy, maxBitrate: l.maxBitrate}));
+    } else if (pub.maxBitrate) {
+      init.sendEncodings = [{maxBitrate: pub.maxBitrate}];
+    }
     pub.transceiver = this.publisher.addTransceiver(pub.track, init);
   }
 
