@@ -436,6 +436,19 @@ class Room:
         """Stop receiving a remote track."""
         await self._set_subscription([track_sid], False)
 
+    async def set_video_quality(
+        self, track_sid: str, quality: str = "high", *, width: int = 0, height: int = 0
+    ) -> None:
+        """Ask for a simulcast video's ``low``, ``medium`` or ``high`` layer, or, with ``width`` and
+        ``height``, the smallest layer at least that large (the size it is shown at). Kept for a
+        later subscription too; a single-layer video is unaffected."""
+        self._check_open()
+        await self._signal.request(
+            proto.UpdateSubscription(
+                track_sids=[track_sid], quality=proto.VideoQuality(quality), width=width, height=height
+            )
+        )
+
     async def _set_subscription(self, track_sids: list[str], subscribe: bool) -> None:
         self._check_open()
         wanted = set(track_sids)
@@ -458,7 +471,9 @@ class Room:
     ) -> LocalPublication:
         """Publish a local track and return its :class:`LocalPublication` (with ``track_sid``).
 
-        ``source`` defaults to ``microphone`` for audio and ``camera`` for video. Raises
+        ``source`` defaults to ``microphone`` for audio and ``camera`` for video. Video goes out
+        as one layer: aiortc cannot send simulcast (one encoder per sender, no rid encodings),
+        so its subscribers all get this one stream. Raises
         :class:`~hubbub.sdk.errors.PermissionDenied` when the token cannot publish this kind,
         :class:`~hubbub.sdk.errors.HubbubError` for other refusals.
         """
