@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from hubbub.proto.cc.probe import (
@@ -133,3 +135,13 @@ def test_clusters_are_forgotten_after_a_while() -> None:
     est.on_packet(1, 10.0, 10.1, 1200)
     assert est.result(10.2) is None
     assert not est._clusters
+
+
+def test_a_need_that_probes_do_not_meet_is_probed_less_and_less_often() -> None:
+    ctl = ProbeController()
+    granted = [t / 10 for t in range(0, 300) if ctl.request(2_000_000, 1_000_000, t / 10)]
+    gaps = [round(b - a, 1) for a, b in itertools.pairwise(granted)]
+    assert gaps[:3] == [2.0, 4.0, 5.0] and set(gaps[3:]) == {5.0}
+    assert ctl.request(3_000_000, 1_000_000, 29.95)  # a higher need is probed at once ...
+    assert not ctl.request(3_000_000, 1_000_000, 31.0)
+    assert ctl.request(3_000_000, 1_000_000, 32.0)  # ... and waits 2 s again

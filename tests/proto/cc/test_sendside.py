@@ -27,18 +27,26 @@ RECEIVER_CLOCK = 1234.5  # the receiver's clock runs this far ahead of the sende
 @dataclass
 class Link:
     """One direction of a bottleneck: ``rate(now)`` bit/s, a queue of at most ``queue_s`` at that
-    rate (drop tail), ``delay_s`` of propagation, ``loss`` random loss before the queue."""
+    rate (drop tail), ``delay_s`` of propagation plus a normal ``jitter_s`` (never reordering),
+    ``loss`` random loss before the queue, and everything dropped in the last ``outage_s`` of
+    every ``outage_every_s`` (as the network lab's engine does)."""
 
     rate: Callable[[float], float]
     delay_s: float = 0.02
     queue_s: float = 0.25
     loss: float = 0.0
+    jitter_s: float = 0.0
+    outage_every_s: float = 0.0
+    outage_s: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(1))
     free_at: float = 0.0
+    last_arrival: float = 0.0
     dropped: int = 0
 
     def send(self, size: int, now: float) -> float | None:
         """When a packet sent now arrives, or None (lost)."""
+        if self.outage_every_s and now % self.outage_every_s >= self.outage_every_s - self.outage_s:
+            return None
         if self.loss and self.rng.random() < self.loss:
             return None
         start = max(now, self.free_at)
@@ -46,7 +54,11 @@ class Link:
             self.dropped += 1
             return None
         self.free_at = start + size * 8 / self.rate(now)
-        return self.free_at + self.delay_s
+        late = self.delay_s
+        if self.jitter_s:
+            late = max(0.0, late + self.rng.gauss(0.0, self.jitter_s))
+        self.last_arrival = max(self.free_at + late, self.last_arrival)
+        return self.last_arrival
 
 
 @dataclass
@@ -194,6 +206,16 @@ def test_backs_off_within_a_second_of_a_drop_and_recovers_with_probes() -> None:
     assert run.delay(20.0, 30.0) < 0.15
     back = run.first_time(lambda v: v >= 2_000_000, after=30.0)
     assert back is not None and back - 30.0 < 5.0
+
+
+def test_a_slow_jittery_link_is_used_without_a_standing_queue_of_its_whole_buffer() -> None:
+    """The network lab's 3g: 700 kbit/s, 150 ms one way, 20 ms of jitter, 1% loss, a 300 ms queue,
+    with an allocator asking for probes towards higher layers all along."""
+    link = Link(_steady(700_000), delay_s=0.15, jitter_s=0.02, queue_s=0.3, loss=0.01)
+    run = simulate(link, 30.0, start_bps=1_000_000, allocator=_layer_allocator((150_000, 500_000, 2_500_000)))
+    assert 0.6 * 700_000 <= run.mean(10.0, 30.0) <= 1.1 * 700_000
+    assert run.received_bps(10.0, 30.0) >= 0.75 * 700_000
+    assert run.delay(10.0, 30.0) < 0.15 + 0.1
 
 
 def test_random_loss_with_an_empty_queue_is_not_read_as_congestion() -> None:

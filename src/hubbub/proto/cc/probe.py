@@ -40,7 +40,8 @@ _FURTHER_SCALE = 2.0  # of the estimate, after a result near the rate probed
 _FURTHER_THRESHOLD = 0.7  # a result at least this fraction of the rate probed asks for a further probe
 _RESULT_TIMEOUT_S = 1.0  # exponential probing stops when no result comes this long after a cluster
 _REQUEST_SCALES = (1.0, 1.5)  # of the allocator's need
-_REQUEST_HOLDOFF_S = 2.0  # a need already probed this recently is not probed again
+_REQUEST_HOLDOFF_S = 2.0  # a need already probed this recently is not probed again ...
+_MAX_REQUEST_HOLDOFF_S = 5.0  # ... the wait doubling up to this while the need is not met
 
 _MIN_RECEIVED_RATIO = 0.8  # of the cluster's packets and bytes, for a valid result
 _MAX_INTERVAL_S = 1.0
@@ -69,7 +70,7 @@ class ProbeController:
     drives one of these itself.
     """
 
-    __slots__ = ("_last_cluster_at", "_last_request", "_next_id", "_probed_bps", "_waiting", "max_bps")
+    __slots__ = ("_holdoff", "_last_cluster_at", "_last_request", "_next_id", "_probed_bps", "_waiting", "max_bps")
 
     def __init__(self, *, max_bps: float = 20_000_000) -> None:
         self.max_bps = max_bps
@@ -78,6 +79,7 @@ class ProbeController:
         self._probed_bps = 0.0
         self._last_cluster_at = float("-inf")
         self._last_request: tuple[float, float] = (0.0, float("-inf"))  # (need, when)
+        self._holdoff = _REQUEST_HOLDOFF_S
 
     def _clusters(self, rates: list[float], now: float) -> list[ProbeCluster]:
         out: list[ProbeCluster] = []
@@ -122,12 +124,19 @@ class ProbeController:
     def request(self, need_bps: float, estimate_bps: float, now: float) -> list[ProbeCluster]:
         """The allocator needs ``need_bps`` (to go up a layer) and the estimate is
         ``estimate_bps``: probe at 1x and 1.5x the need, unless the estimate already covers it
-        or the same need (or more) was probed within :data:`_REQUEST_HOLDOFF_S`."""
+        or the same need (or more) was probed lately: within :data:`_REQUEST_HOLDOFF_S` of the
+        first probe for it, the wait doubling with each probe that did not bring the estimate
+        there, up to :data:`_MAX_REQUEST_HOLDOFF_S` (each probe of a full path costs a little
+        queue, and the delay-based half answers with a cut)."""
         if need_bps <= estimate_bps:
             return []
         last_need, last_at = self._last_request
-        if need_bps <= last_need and now - last_at < _REQUEST_HOLDOFF_S:
-            return []
+        if need_bps <= last_need:
+            if now - last_at < self._holdoff:
+                return []
+            self._holdoff = min(2.0 * self._holdoff, _MAX_REQUEST_HOLDOFF_S)
+        else:
+            self._holdoff = _REQUEST_HOLDOFF_S
         self._last_request = (need_bps, now)
         return self._clusters([need_bps * s for s in _REQUEST_SCALES], now)
 

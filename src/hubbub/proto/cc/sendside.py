@@ -22,9 +22,11 @@ and, per message, the counts of received and lost packets to the loss-based cont
 (their one-way delay over the lowest of the last 30 s), which tells it congestion loss (a full
 queue) from the path's own. The target is the lower of the delay-based
 and loss-based rates (the loss-based one is capped at the delay-based one, so neither runs away
-from the other). A valid probe result above the target, on a path that is not overusing, raises
-both halves to it at once: the estimate jumps to what the burst proved instead of climbing 8% a
-second. The probe controller (:class:`hubbub.proto.cc.probe.ProbeController`) then decides
+from the other). A valid probe result above the target, on a path that is not overusing and has no
+standing queue (under 100 ms of queueing delay), raises both halves to it at once: the estimate
+jumps to what the burst proved instead of climbing 8% a second. (A path with a standing queue is
+full whatever a probe says: with jitter, a probe's few packets can arrive bunched and read as a
+rate the path does not have.) The probe controller (:class:`hubbub.proto.cc.probe.ProbeController`) then decides
 whether to probe further; the clusters it and :meth:`SendSideEstimator.start` and
 :meth:`SendSideEstimator.request_probe` decide wait in :meth:`SendSideEstimator.take_probes` for
 the pacer.
@@ -69,6 +71,7 @@ HISTORY = 4096  # packets remembered for feedback to match (a power of two; 2.4 
 _REFERENCE_SPAN_US = (1 << 24) * TWCC_REFERENCE_US  # the 24-bit reference time wraps after this
 _RTT_ALPHA = 0.125  # smoothing of the round trip measured from feedback
 _BASE_WINDOW_S = 30.0  # the path's lowest one-way delay is taken over this long
+_PROBE_MAX_QUEUE_S = 0.1  # a probe result counts only while the queueing delay is under this
 _by_arrival = itemgetter(0)
 
 
@@ -260,7 +263,7 @@ class SendSideEstimator:
         incoming = acked.rate_bps
         self.loss.on_packets(lost, lost + len(received), now, incoming, self.queue_delay_s)
         probe_bps = probes.result(now) if probed else None
-        if probe_bps is not None and usage is not Usage.OVERUSING:
+        if probe_bps is not None and usage is not Usage.OVERUSING and self.queue_delay_s < _PROBE_MAX_QUEUE_S:
             self.probe_results += 1
             # the probe showed the path delivering probe_bps: that is the incoming rate now
             self.aimd.update(usage, max(incoming or 0.0, probe_bps), now)
