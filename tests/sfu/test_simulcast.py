@@ -16,7 +16,7 @@ from hubbub.proto.rtcp import GenericNack, Pli, ReceiverReport, TransportCc, ite
 from hubbub.proto.rtp import RtpPacket, rtx_wrap
 from hubbub.sfu import DownTrack, Router
 from hubbub.sfu.forwarder import NativeForwarder
-from hubbub.sfu.layers import LAYER_TIMEOUT
+from hubbub.sfu.layers import LAYER_TIMEOUT, LayerInfo, quality_layer
 from hubbub.sfu.vp8 import parse
 
 MID, RID, RRID, TWCC = 1, 2, 3, 4
@@ -350,3 +350,13 @@ def test_whatever_is_asked_the_subscriber_sees_one_stream(
         call.run(pictures, keys=tuple(keys))
     if sink.rtp:
         assert_continuous(sink)
+
+
+def test_a_wished_quality_or_size_names_a_layer() -> None:
+    known = [LayerInfo(i, r, True, w, h, ()) for i, (r, (w, h)) in enumerate(zip(RIDS, SIZES, strict=True))]
+    assert [quality_layer(q, known) for q in ("low", "medium", "high")] == [0, 1, 2]
+    assert quality_layer("high", known, 320, 180) == 1 and quality_layer("high", known, 321, 100) == 2
+    assert quality_layer("low", known, 2000, 2000) == 2  # larger than any: the top one
+    assert quality_layer("medium", known[:2]) == 1
+    unknown = [LayerInfo(i, r, False, 0, 0, ()) for i, r in enumerate(RIDS)]
+    assert quality_layer("high", unknown, 600, 300, top=(1280, 720)) == 1

@@ -422,7 +422,9 @@ class RoomMedia:
         if up is None or not up.simulcast:
             return
         now = self.transport.now()
-        spatial = quality_layer(wish.quality, up.layer_infos(now), wish.width, wish.height)
+        found = self.room.publication(track_sid)
+        size = (found[1].width, found[1].height) if found is not None else (0, 0)
+        spatial = quality_layer(wish.quality, up.layer_infos(now), wish.width, wish.height, size)
         self.router.set_target_layer(track_sid, sub.sid, spatial, now=now)
 
     @contextlib.contextmanager

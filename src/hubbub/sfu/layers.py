@@ -132,23 +132,27 @@ class LayerSelector:
         return FORWARD if tid <= self.temporal else DROP
 
 
-def quality_layer(quality: str, layers: Sequence[LayerInfo], width: int = 0, height: int = 0) -> int:
+def quality_layer(
+    quality: str, layers: Sequence[LayerInfo], width: int = 0, height: int = 0, top: tuple[int, int] = (0, 0)
+) -> int:
     """The spatial layer for a subscriber's wish: ``low``, ``medium`` or ``high`` (the lowest,
-    middle and top layer), or else the smallest layer at least ``width`` x ``height`` (layers of
-    unknown size count as halving from the top), the top one if none is."""
+    middle and top layer), or else the smallest layer at least ``width`` x ``height``, the top
+    one if none is. A layer of unknown size (no key frame seen) counts as halving from the top,
+    whose size is its own, else ``top`` (the published size), else 1280x720."""
     n = len(layers)
     if n == 0:
         return 0
     if width <= 0 and height <= 0:
         return {"low": 0, "medium": n // 2 if n > 2 else n - 1}.get(quality, n - 1)
-    top = layers[-1]
+    last = layers[-1]
+    top_w, top_h = (last.width, last.height) if last.width and last.height else top
+    if not top_w or not top_h:
+        top_w, top_h = 1280, 720
     for layer in layers:
         w, h = layer.width, layer.height
         if not w or not h:
             shift = n - 1 - layer.spatial
-            w, h = top.width >> shift, top.height >> shift
-            if not w or not h:  # nothing known: assume 1280x720 at the top
-                w, h = 1280 >> shift, 720 >> shift
+            w, h = top_w >> shift, top_h >> shift
         if w >= width and h >= height:
             return layer.spatial
     return n - 1
