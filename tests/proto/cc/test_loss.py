@@ -168,3 +168,11 @@ def test_congestion_on_top_of_the_paths_own_loss_is_cut() -> None:
     _lossy(est, 0.35, 2.0, queue_s=0.25, seed=6)  # the queue overflows: 35% lost
     assert est.inherent_loss == learnt
     assert est.estimate_bps <= min(before * 0.85, 900_000)
+
+
+def test_an_outage_is_not_learnt_as_the_paths_own_loss() -> None:
+    est = LossBasedEstimator(start_bps=1_000_000)
+    est.on_packets(0, 40, 1.0, queue_s=0.0)
+    est.on_packets(180, 200, 3.0, queue_s=0.0)  # two seconds of packets reported lost at once
+    assert est.inherent_loss == 0.0
+    assert est.estimate_bps < 1_000_000

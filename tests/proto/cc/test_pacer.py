@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hubbub.proto.cc.pacer import Pacer, Priority
 from hubbub.proto.cc.probe import ProbeCluster
@@ -200,3 +202,53 @@ def test_bad_rates_are_refused() -> None:
         Pacer(0)
     with pytest.raises(ValueError):
         Pacer(1_000_000, burst_s=0)
+
+
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("push"), st.sampled_from(list(Priority)), st.integers(1, 1500)),
+        st.tuples(st.just("pop"), st.floats(0.0, 0.05), st.just(0)),
+        st.tuples(st.just("rate"), st.floats(50_000, 20_000_000), st.just(0)),
+    ),
+    max_size=120,
+)
+
+
+@settings(deadline=None, max_examples=150)
+@given(ops=_ops)
+def test_the_queue_keeps_its_rules_under_any_sequence(ops: list[tuple[str, object, int]]) -> None:
+    """Counts add up, each priority leaves in order, audio leaves at the first pop, a pop of paced
+    packets never exceeds a burst and a packet, and a waiting queue always has a wakeup."""
+    pacer: Pacer[Item] = Pacer(1_000_000)
+    now = 0.0
+    pushed = 0
+    waiting: dict[Priority, list[Item]] = {p: [] for p in Priority}
+    sizes: dict[Item, int] = {}
+    for op, arg, size in ops:
+        if op == "push":
+            assert isinstance(arg, Priority)
+            item = (arg.name, pushed)
+            pushed += 1
+            sizes[item] = size
+            waiting[arg].append(item)
+            pacer.push(item, size, arg, now)
+        elif op == "rate":
+            assert isinstance(arg, float)
+            pacer.set_rates(arg)
+        else:
+            assert isinstance(arg, float)
+            now += arg
+            audio_before = list(waiting[Priority.AUDIO])
+            out = pacer.pop(now)
+            assert out[: len(audio_before)] == audio_before
+            paced = out[len(audio_before) :]
+            assert sum(sizes[i] for i in paced) <= max(pacer.pacing_bps * pacer.burst_s / 8, 1500) + 1500
+            for item in out:
+                prio = Priority[item[0]]
+                assert waiting[prio][0] == item  # first in, first out within a priority
+                waiting[prio].pop(0)
+            wake = pacer.next_wakeup(now)
+            assert (wake is None) == (pacer.queued_packets == 0)
+            assert wake is None or wake >= now
+        assert pacer.queued_packets == sum(len(v) for v in waiting.values())
+        assert pacer.queued_bytes == sum(sizes[i] for v in waiting.values() for i in v)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hubbub.proto.cc.delay import Usage
 from hubbub.proto.cc.pacer import Pacer, Priority
@@ -297,3 +299,35 @@ def test_the_receivers_reference_time_may_wrap() -> None:
 def test_history_must_be_a_power_of_two() -> None:
     with pytest.raises(ValueError):
         SendSideEstimator(history=1000)
+
+
+_arrivals = st.dictionaries(
+    st.integers(0, 300), st.one_of(st.none(), st.integers(0, 8_000_000)), min_size=1, max_size=60
+).filter(lambda d: any(v is not None for v in d.values()))
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    sends=st.lists(st.tuples(st.integers(0, 0xFFFF), st.integers(0, 1500), st.sampled_from([None, 1, 2])), max_size=80),
+    feedbacks=st.lists(st.tuples(st.integers(0, 0xFFFF), _arrivals), min_size=1, max_size=6),
+)
+def test_any_feedback_keeps_the_estimate_within_its_bounds(
+    sends: list[tuple[int, int, int | None]], feedbacks: list[tuple[int, dict[int, int | None]]]
+) -> None:
+    """Feedback is the receiver's word: numbers never sent, repeated, reordered or wildly timed
+    change counters, never raise, and never take the target out of its bounds."""
+    est = SendSideEstimator(start_bps=500_000, min_bps=50_000, max_bps=5_000_000)
+    est.start(0.0)
+    now = 0.0
+    for seq, size, cluster in sends:
+        now += 0.001
+        est.on_sent(seq, size, now, cluster)
+    reported = 0
+    for i, (base, arrivals) in enumerate(feedbacks):
+        now += 0.05
+        shifted = {base + s: t for s, t in arrivals.items()}
+        fb = TransportCc.parse(bytes(TransportCc.from_arrivals(1, 2, shifted, i)))
+        reported += len(fb.statuses)
+        est.on_feedback(fb, now)
+        assert 50_000 <= est.target_bps <= 5_000_000
+    assert est.acked + est.lost + est.unknown <= reported

@@ -18,8 +18,9 @@ comes with a full queue. Loss on a path whose queue is empty (a radio link, a lo
 fall when the rate does, and GCC's rule would cut a 10%-lossy path to its floor for nothing
 (libwebrtc's newer loss-based estimator models this "inherent" loss too). When the owner says how
 much queueing delay each feedback's packets saw (``queue_s``), the loss fraction of pools seen
-with an empty queue (under :data:`LOW_QUEUE_S`) is learnt as the path's inherent loss, and the
-rule above applies to the loss in excess of it. Without ``queue_s`` nothing is learnt: plain GCC.
+with an empty queue (under :data:`LOW_QUEUE_S`, and at most half the packets: an outage's
+losses are not the path's habit) is learnt as the path's inherent loss, and the rule above
+applies to the loss in excess of it. Without ``queue_s`` nothing is learnt: plain GCC.
 
 **Cuts under congestion go no higher than the acknowledged rate** when the owner gives it and the
 queue is full (or unknown): a path losing that much is full, what it delivered is what it carries.
@@ -49,6 +50,7 @@ _DECREASE_INTERVAL = 0.3  # seconds (+ RTT) between decreases (libwebrtc's kBweD
 _MAX_POOL_S = 2.0  # counts older than this are reported even when fewer than MIN_PACKETS
 LOW_QUEUE_S = 0.05  # queueing delay under this: the queue is empty, loss is the path's own
 _INHERENT_ALPHA = 0.25  # how fast the inherent loss follows the loss seen with an empty queue
+_MAX_INHERENT = 0.5  # a fraction above this (an outage's packets reported at once) teaches nothing
 
 
 class LossBasedEstimator:
@@ -145,7 +147,7 @@ class LossBasedEstimator:
                 self._window_total -= old_total
             fraction = self._window_lost / self._window_total
             congested = self._pool_queue is None or self._pool_queue >= LOW_QUEUE_S
-            if not congested:
+            if not congested and fraction <= _MAX_INHERENT:
                 self.inherent_loss += _INHERENT_ALPHA * (fraction - self.inherent_loss)
             self.on_loss(fraction, now, acked_bps if congested else None)
         return self.estimate_bps
