@@ -331,3 +331,18 @@ def test_any_feedback_keeps_the_estimate_within_its_bounds(
         est.on_feedback(fb, now)
         assert 50_000 <= est.target_bps <= 5_000_000
     assert est.acked + est.lost + est.unknown <= reported
+
+
+def test_bytes_in_flight_are_those_not_reported_yet() -> None:
+    est = SendSideEstimator(history=64)
+    for s in range(40):
+        est.on_sent(s, 1000, s * 0.001)
+    assert est.in_flight_bytes == 40_000 and est.last_feedback_at is None
+    est.on_feedback(TransportCc.from_arrivals(1, 2, {s: 5000 + s * 1000 for s in range(20) if s != 7}, 0), 0.1)
+    assert est.in_flight_bytes == 20_000 and est.last_feedback_at == 0.1  # 7 was reported lost
+    late = TransportCc.from_arrivals(1, 2, {7: 12_000, 8: 13_000}, 1)  # 7 arrives after all
+    est.on_feedback(late, 0.15)
+    assert est.in_flight_bytes == 20_000 and est.acked == 20
+    for s in range(40, 120):  # the ring of 64 wraps over the 20 never reported
+        est.on_sent(s, 500, 0.2)
+    assert est.in_flight_bytes == 64 * 500

@@ -83,7 +83,10 @@ class SendSideEstimator:
     :attr:`queue_delay_s` (the mean queueing delay of the last message's packets: their one-way
     delay over the lowest of the last 30 s).
     Counters: :attr:`feedbacks`, :attr:`acked`, :attr:`lost` (reported lost),
-    :attr:`unknown` (reported, never recorded or too old), :attr:`probe_results`.
+    :attr:`unknown` (reported, never recorded or too old), :attr:`probe_results`. For a send path
+    that holds back when feedback stops (libwebrtc's congestion window): :attr:`in_flight_bytes`
+    (sent and not yet reported; a packet whose record the ring overwrote unreported leaves it) and
+    :attr:`last_feedback_at` (``now`` of the last message, None before the first).
     """
 
     __slots__ = (
@@ -99,6 +102,8 @@ class SendSideEstimator:
         "aimd",
         "delay",
         "feedbacks",
+        "in_flight_bytes",
+        "last_feedback_at",
         "loss",
         "lost",
         "probe_bitrate",
@@ -137,6 +142,8 @@ class SendSideEstimator:
         self._rtt_given = False
         self._owd_mins: deque[tuple[float, float]] = deque()  # sliding minimum: (when, lowest)
         self.queue_delay_s = 0.0
+        self.in_flight_bytes = 0  # sent, not yet reported received or lost
+        self.last_feedback_at: float | None = None
         self.rtt_s = 0.1
         self.target_bps = min(self.aimd.target_bps, self.loss.estimate_bps)
         self.usage = Usage.NORMAL
@@ -198,7 +205,12 @@ class SendSideEstimator:
     def on_sent(self, tseq16: int, size: int, now: float, probe_cluster: int | None = None) -> None:
         """One packet sent with transport-wide sequence number ``tseq16``, ``size`` bytes, as
         part of probe cluster ``probe_cluster`` (None: not a probe)."""
-        self._records[tseq16 & self._mask] = (tseq16, now, size, probe_cluster, False)
+        i = tseq16 & self._mask
+        old = self._records[i]
+        if old is not None and not old[4]:  # never reported: no longer in flight either
+            self.in_flight_bytes -= old[2]
+        self._records[i] = (tseq16, now, size, probe_cluster, False)
+        self.in_flight_bytes += size
 
     def on_feedback(self, feedback: TransportCc, now: float) -> float:
         """One transport-cc feedback message from the receiver; returns the new target."""
@@ -206,9 +218,10 @@ class SendSideEstimator:
         if not results:
             return self.target_bps
         self.feedbacks += 1
+        self.last_feedback_at = now
         records, mask = self._records, self._mask
         received: list[tuple[float, float, int, int | None]] = []
-        lost = unknown = 0
+        lost = unknown = lost_bytes = acked_bytes = 0
         offset = self._unwrap_offset(results)
         ordered = True
         last_arrival = float("-inf")
@@ -221,9 +234,12 @@ class SendSideEstimator:
             if arrival_us is None:
                 if not rec[4]:
                     lost += 1
+                    lost_bytes += rec[2]
                     records[i] = (seq, rec[1], rec[2], rec[3], True)
                 continue
             records[i] = None
+            if not rec[4]:
+                acked_bytes += rec[2]
             arrival_s = (arrival_us + offset) * 1e-6
             if arrival_s < last_arrival:
                 ordered = False
@@ -231,6 +247,7 @@ class SendSideEstimator:
             received.append((arrival_s, rec[1], rec[2], rec[3]))
         self.unknown += unknown
         self.lost += lost
+        self.in_flight_bytes -= lost_bytes + acked_bytes
         self.acked += len(received)
         if not received:
             if lost:
