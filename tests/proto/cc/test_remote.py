@@ -138,6 +138,21 @@ def test_reordered_and_late_packets_across_the_wrap_unwrap_backwards() -> None:
     assert est._unwrap(rtp_ext.abs_send_time_from_seconds(t0 + 0.03)) == pytest.approx(t0 + 0.03, abs=1e-5)
 
 
+def test_a_long_pause_starts_the_measurement_over() -> None:
+    """40 s without packets (more than the 32 s the 24-bit send clock can tell apart): REMB stops,
+    then resumes from the estimate it had, and still sees congestion."""
+    pub = Publisher(20_000)
+    now = pub.run(20.0)
+    before = pub.estimator.target_bps
+    assert before is not None and pub.target > 1_000_000
+    sent = len(pub.rembs)
+    pub.link.set(Impairment(rate_kbps=700, delay_ms=20))
+    pub.run(now + 46.0, now + 40.0)
+    assert pub.rembs[sent][0] - (now + 40.0) < 0.1  # the first packets after the pause get one at once
+    assert pub.rembs[sent][1].bitrate >= before
+    assert min(r.bitrate for t, r in pub.rembs[sent:] if t < now + 45.0) < 700_000
+
+
 def test_ssrcs_listed_while_heard() -> None:
     est = RemoteEstimator(EXT, ROUTER_SSRC)
     now = 0.0

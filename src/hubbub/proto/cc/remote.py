@@ -16,7 +16,9 @@ controller over it (draft-ietf-rmcat-gcc-02 §5, as libwebrtc's remote bitrate e
 
 The first estimate is the incoming rate once packets have arrived for ``INIT_S`` (the sender's
 own start rate, measured), or earlier a decrease on overuse; nothing is sent before it, so a
-publisher keeps its start rate until the estimate has something to say. Sans-I/O: time comes in
+publisher keeps its start rate until the estimate has something to say. After a pause of more
+than ``SSRC_TIMEOUT_S`` the measurement starts over (the send clock, the window, the detector)
+and the estimate stands. Sans-I/O: time comes in
 as ``now`` (seconds); rates are bit/s.
 """
 
@@ -109,9 +111,9 @@ class RemoteEstimator:
         value = rtp_ext.find_ext(packet, 12 + (packet[0] & 0x0F) * 4, self.ext_id)
         if value is None or len(value) < 3:
             return
-        send_s = self._unwrap((value[0] << 16) | (value[1] << 8) | value[2])
         if now - self._last_packet > SSRC_TIMEOUT_S:
-            self._ssrcs.clear()
+            self._resume()
+        send_s = self._unwrap((value[0] << 16) | (value[1] << 8) | value[2])
         self._last_packet = now
         self._ssrcs[ssrc] = now
         size = len(packet)
@@ -121,6 +123,18 @@ class RemoteEstimator:
         self._window_bytes += size
         usage = self.detector.update(send_s, now, size)
         self._control(usage, now)
+
+    def _resume(self) -> None:
+        """Packets again after a pause (or for the first time): the send clock may have moved by
+        more than the unwrapping can tell and the rate window is stale, so both start over, and
+        so does the detector; the estimate stands."""
+        self._ssrcs.clear()
+        self._send24 = -1
+        self._window.clear()
+        self._window_bytes = 0
+        self._first_arrival = None
+        if self._last_packet > float("-inf"):
+            self.detector = DelayDetector()
 
     def _unwrap(self, send24: int) -> float:
         """Unwrapped send time in seconds, against the latest value (a reordered packet's lies
