@@ -145,3 +145,12 @@ def test_a_need_that_probes_do_not_meet_is_probed_less_and_less_often() -> None:
     assert ctl.request(3_000_000, 1_000_000, 29.95)  # a higher need is probed at once ...
     assert not ctl.request(3_000_000, 1_000_000, 31.0)
     assert ctl.request(3_000_000, 1_000_000, 32.0)  # ... and waits 2 s again
+
+
+def test_a_cluster_that_arrived_bunched_gives_no_result() -> None:
+    est = ProbeBitrateEstimator()
+    c = ProbeCluster(1, 2_000_000, 5, 3750)
+    _feed(est, c, 2_000_000, 10_000_000)  # arrivals spread over about 40 ms
+    assert est.result(2.0, min_receive_s=0.06) is None
+    _feed(est, ProbeCluster(2, 2_000_000, 5, 3750), 2_000_000, 10_000_000)
+    assert est.result(2.0, min_receive_s=0.02) is not None

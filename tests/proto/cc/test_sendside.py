@@ -218,6 +218,8 @@ def test_a_slow_jittery_link_is_used_without_a_standing_queue_of_its_whole_buffe
     assert 0.6 * 700_000 <= run.mean(10.0, 30.0) <= 1.1 * 700_000
     assert run.received_bps(10.0, 30.0) >= 0.75 * 700_000
     assert run.delay(10.0, 30.0) < 0.15 + 0.1
+    # probes whose packets jitter bunched tell nothing: no jump far above the link
+    assert max(v for t, v in run.samples if t >= 10.0) < 1.3 * 700_000
 
 
 def test_random_loss_with_an_empty_queue_is_not_read_as_congestion() -> None:

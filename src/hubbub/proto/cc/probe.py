@@ -70,10 +70,21 @@ class ProbeController:
     drives one of these itself.
     """
 
-    __slots__ = ("_holdoff", "_last_cluster_at", "_last_request", "_next_id", "_probed_bps", "_waiting", "max_bps")
+    __slots__ = (
+        "_holdoff",
+        "_last_cluster_at",
+        "_last_request",
+        "_next_id",
+        "_probed_bps",
+        "_waiting",
+        "max_bps",
+        "min_duration_s",
+    )
 
     def __init__(self, *, max_bps: float = 20_000_000) -> None:
         self.max_bps = max_bps
+        # how long a cluster lasts at its rate, at least; the owner lengthens it on a jittery path
+        self.min_duration_s = MIN_PROBE_DURATION_S
         self._next_id = 1
         self._waiting = False  # exponential probing: a result is awaited for _probed_bps
         self._probed_bps = 0.0
@@ -88,7 +99,7 @@ class ProbeController:
             if out and bps <= out[-1].bps:
                 continue
             out.append(
-                ProbeCluster(self._next_id, bps, MIN_PROBE_PACKETS, int(bps * MIN_PROBE_DURATION_S / 8.0)),
+                ProbeCluster(self._next_id, bps, MIN_PROBE_PACKETS, int(bps * self.min_duration_s / 8.0)),
             )
             self._next_id += 1
         if out:
@@ -205,13 +216,15 @@ class ProbeBitrateEstimator:
             c.last_arrival = arrival_s
         self._touched.add(cluster_id)
 
-    def result(self, now: float) -> float | None:
+    def result(self, now: float, min_receive_s: float = 0.0) -> float | None:
         """The highest valid rate among the clusters fed since the last call (bit/s), or None.
+        A cluster whose packets arrived within less than ``min_receive_s`` (the owner gives a
+        multiple of the path's jitter) gives none: bunched, they tell nothing of the path's rate.
         Clusters with no packet sent for :data:`_CLUSTER_HISTORY_S` are forgotten here."""
         best: float | None = None
         for cid in self._touched:
             c = self._clusters.get(cid)
-            if c is None:
+            if c is None or c.last_arrival - c.first_arrival < min_receive_s:
                 continue
             bps = _cluster_rate(c)
             if bps is not None and (best is None or bps > best):

@@ -62,7 +62,7 @@ from hubbub.proto.cc.aimd import AimdRateControl
 from hubbub.proto.cc.delay import DelayDetector, Usage
 from hubbub.proto.cc.loss import LossBasedEstimator
 from hubbub.proto.cc.pacer import PACING_FACTOR
-from hubbub.proto.cc.probe import ProbeBitrateEstimator, ProbeCluster, ProbeController
+from hubbub.proto.cc.probe import MIN_PROBE_DURATION_S, ProbeBitrateEstimator, ProbeCluster, ProbeController
 from hubbub.proto.rtcp_feedback import TWCC_REFERENCE_US, TransportCc
 
 __all__ = ["HISTORY", "SendSideEstimator"]
@@ -72,6 +72,7 @@ _REFERENCE_SPAN_US = (1 << 24) * TWCC_REFERENCE_US  # the 24-bit reference time 
 _RTT_ALPHA = 0.125  # smoothing of the round trip measured from feedback
 _BASE_WINDOW_S = 30.0  # the path's lowest one-way delay is taken over this long
 _PROBE_MAX_QUEUE_S = 0.1  # a probe result counts only while the queueing delay is under this
+_MAX_PROBE_DURATION_S = 0.06  # clusters last 4x the jitter, up to this; arrivals within 2x tell nothing
 _by_arrival = itemgetter(0)
 
 
@@ -81,7 +82,9 @@ class SendSideEstimator:
     Read :attr:`target_bps` (and :attr:`pacing_bps`) after each :meth:`on_feedback`; the parts
     are :attr:`delay_bps`, :attr:`loss_bps`, :attr:`acked_bps`, :attr:`usage`, :attr:`rtt_s`, and
     :attr:`queue_delay_s` (the mean queueing delay of the last message's packets: their one-way
-    delay over the lowest of the last 30 s).
+    delay over the lowest of the last 30 s) and :attr:`jitter_s` (RFC 3550's interarrival jitter of
+    the packets reported; probe clusters last at least 4x it, and a cluster whose packets arrived
+    within 2x it gives no result: a few packets bunched by jitter do not read as a rate).
     Counters: :attr:`feedbacks`, :attr:`acked`, :attr:`lost` (reported lost),
     :attr:`unknown` (reported, never recorded or too old), :attr:`probe_results`. For a send path
     that holds back when feedback stops (libwebrtc's congestion window): :attr:`in_flight_bytes`
@@ -94,6 +97,7 @@ class SendSideEstimator:
         "_last_arrival_us",
         "_mask",
         "_owd_mins",
+        "_prev_owd",
         "_probes",
         "_records",
         "_rtt_given",
@@ -103,6 +107,7 @@ class SendSideEstimator:
         "delay",
         "feedbacks",
         "in_flight_bytes",
+        "jitter_s",
         "last_feedback_at",
         "loss",
         "lost",
@@ -142,6 +147,8 @@ class SendSideEstimator:
         self._rtt_given = False
         self._owd_mins: deque[tuple[float, float]] = deque()  # sliding minimum: (when, lowest)
         self.queue_delay_s = 0.0
+        self.jitter_s = 0.0
+        self._prev_owd: float | None = None
         self.in_flight_bytes = 0  # sent, not yet reported received or lost
         self.last_feedback_at: float | None = None
         self.rtt_s = 0.1
@@ -260,6 +267,8 @@ class SendSideEstimator:
         probed = False
         owd_sum = 0.0
         owd_min = float("inf")
+        jitter = self.jitter_s
+        prev_owd = self._prev_owd if self._prev_owd is not None else received[0][0] - received[0][1]
         for arrival_s, send_s, size, cluster in received:
             detector.update(send_s, arrival_s, size)
             acked.on_packet(arrival_s, size)
@@ -272,6 +281,13 @@ class SendSideEstimator:
             owd_sum += owd
             if owd < owd_min:
                 owd_min = owd
+            # RFC 3550 §6.4.1's interarrival jitter, over consecutive arrivals
+            d = owd - prev_owd
+            jitter += ((d if d > 0 else -d) - jitter) * 0.0625
+            prev_owd = owd
+        self._prev_owd = prev_owd
+        self.jitter_s = jitter
+        self.probe_controller.min_duration_s = min(max(MIN_PROBE_DURATION_S, 4.0 * jitter), _MAX_PROBE_DURATION_S)
         self.queue_delay_s = owd_sum / len(received) - self._base_delay(owd_min, now)
         if not self._rtt_given and newest_send <= now:
             sample = now - newest_send
@@ -279,7 +295,7 @@ class SendSideEstimator:
         self.usage = usage = detector.usage
         incoming = acked.rate_bps
         self.loss.on_packets(lost, lost + len(received), now, incoming, self.queue_delay_s)
-        probe_bps = probes.result(now) if probed else None
+        probe_bps = probes.result(now, 2.0 * jitter) if probed else None
         if probe_bps is not None and usage is not Usage.OVERUSING and self.queue_delay_s < _PROBE_MAX_QUEUE_S:
             self.probe_results += 1
             # the probe showed the path delivering probe_bps: that is the incoming rate now
