@@ -240,3 +240,12 @@ def test_what_is_sent_is_numbered_as_if_the_drops_never_existed(script: list[str
     for out_seq, seq in list(sent.items())[-15:]:  # the epochs kept (16) hold the last 15 at least
         got = m.reverse(out_seq)
         assert got is not None and got[0] == seq
+
+
+def test_a_switch_takes_the_new_sources_own_capture_time_when_it_is_given() -> None:
+    for hint, expected in ((12_000, 12_000), (9_000, 9_001), (None, 9_000 + 9_000), (9_000 + RATE * 6, 18_000)):
+        m = Munger(RATE, seq_base=1, ts_base=9_000)
+        m.munge(10, 0, 0.0)
+        m.switch_source(0.1, hint)
+        out = m.munge(500, 77, 0.1)
+        assert out == (2, expected)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hubbub.proto import rtp_ext
-from hubbub.proto.rtcp import GenericNack, Pli, ReceiverReport, TransportCc, iter_rtcp
+from hubbub.proto.rtcp import GenericNack, Pli, ReceiverReport, SenderReport, TransportCc, iter_rtcp
 from hubbub.proto.rtp import RtpPacket, rtx_wrap
 from hubbub.sfu import DownTrack, Router
 from hubbub.sfu.forwarder import NativeForwarder
@@ -360,3 +360,28 @@ def test_a_wished_quality_or_size_names_a_layer() -> None:
     assert quality_layer("medium", known[:2]) == 1
     unknown = [LayerInfo(i, r, False, 0, 0, ()) for i, r in enumerate(RIDS)]
     assert quality_layer("high", unknown, 600, 300, top=(1280, 720)) == 1
+
+
+def test_a_switch_keeps_the_capture_clock_through_the_sender_reports() -> None:
+    """Each layer has its own RTP clock offset; their SRs tie them to one NTP clock, so the key
+    frame after a switch is stamped where its capture instant is, whenever it arrives."""
+    call = Call(1)
+    ((sink, _dt),) = call.subs
+    call.router.set_target_layer("cam", "s0", 0, now=call.now)
+    call.run(3, keys=(0, 1, 2))
+    for e in call.layers:  # every layer's next picture is captured at NTP time 1000 s
+        sr = SenderReport(e.ssrc, 1000, 0, e.ts, 0, 0)
+        call.router.on_rtcp_from_publisher("alice", bytes(sr), call.now)
+    call.router.set_target_layer("cam", "s0", 2, now=call.now)
+    for packet in call.layers[0].picture(False, call.tseq):  # picture 3 of layer 0, on time
+        call.router.on_rtp("alice", packet, call.now)
+    call.now += 0.2  # and layer 2's key frame of the same instant 200 ms late
+    for packet in call.layers[2].picture(True, call.tseq):
+        call.router.on_rtp("alice", packet, call.now)
+    call.step(layers=(2,))  # the next picture, 33 ms on
+    got = decoded(sink)
+    assert [w for *_, w, _s in got if w] == [160, 640]
+    stamps = [ts for _seq, ts, _p, _t, _tid, _w, start in got if start]
+    # the key frame is of the instant layer 0's last picture was: one tick on, not 200 ms
+    assert [(b - a) & 0xFFFFFFFF for a, b in itertools.pairwise(stamps)] == [3000, 3000, 3000, 1, 3000]
+    assert_continuous(sink)

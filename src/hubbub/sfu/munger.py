@@ -69,6 +69,7 @@ class Munger:
         "_seq_off",
         "_state",
         "_switch_time",
+        "_switch_ts",
         "_ts_base",
         "_ts_off",
     )
@@ -90,6 +91,7 @@ class Munger:
         self._ts_off = 0
         self._last_now = 0.0  # arrival time of the highest packet
         self._switch_time = 0.0
+        self._switch_ts: int | None = None
         self._epochs: deque[_Epoch] = deque(maxlen=max_epochs)
 
     # --- state --------------------------------------------------------------------------------
@@ -148,15 +150,20 @@ class Munger:
         if self._state == 0:
             self._state = _RESUME
 
-    def switch_source(self, now: float) -> None:
+    def switch_source(self, now: float, ts: int | None = None) -> None:
         """The next packet comes from a new source (own seq/ts space); ``now`` is the switch time.
 
         The output continues at ``last seq + 1``; its timestamp advances by the wall time
-        elapsed since the last packet sent, times the clock rate (at least one tick).
+        elapsed since the last packet sent, times the clock rate (at least one tick). ``ts``,
+        when given, is the output timestamp the first packet should have (its capture time on
+        the old source's clock, from both sources' Sender Reports): within five seconds of the
+        last one it is taken instead, or one tick past the last one when it is not ahead (a
+        picture of the same instant as the last one sent).
         """
         if self._state != _START:
             self._state = _SWITCH
             self._switch_time = now
+            self._switch_ts = ts
 
     def drop(self, seq: int, ts: int, now: float) -> None:
         """The source's packet ``seq`` is not forwarded: the ones after it close up (no hole).
@@ -215,6 +222,11 @@ class Munger:
                 start = max(now, self._switch_time)
                 elapsed = max(1, round((start - self._last_now) * self._clock_rate))
                 ots = (self.last_ts + elapsed) & 0xFFFFFFFF
+                hint = self._switch_ts
+                if hint is not None:  # the new source's own capture time, on the output's clock
+                    ahead = ((hint - self.last_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+                    if abs(ahead) < self._clock_rate * 5:
+                        ots = (hint if ahead > 0 else self.last_ts + 1) & 0xFFFFFFFF
                 self._generation += 1
             self._open(seq & 0xFFFF, out, ots - ts, ts, now)
             return out & 0xFFFF, ots

@@ -208,9 +208,9 @@ class SimulcastDownTrack(Generic[U]):
         munger = self._munger
         rewriter = self._vp8
         if action == SWITCH:
-            self._src = layer
+            old, self._src = self._src, layer
             self._waiting_keyframe = False
-            munger.switch_source(now)
+            munger.switch_source(now, _aligned(old, layer, ts, munger.ts_offset, self.up.clock_rate))
             if rewriter is not None:
                 rewriter.switch()
         elif action == DROP:
@@ -242,3 +242,14 @@ class SimulcastDownTrack(Generic[U]):
         self._packets_sent += 1
         self._bytes_sent += len(out)
         self._octets_sent += payload_size
+
+
+def _aligned(old: LayerSource, new: LayerSource, ts: int, ts_offset: int, clock_rate: int) -> int | None:
+    """The output timestamp of ``new``'s packet ``ts``, through both layers' last Sender Reports
+    (RFC 3550 §6.4.1: each ties its stream's RTP time to the publisher's one NTP clock), or None
+    without them. ``ts_offset`` is the output's offset from ``old``'s timestamps."""
+    if old is new or old.sr_time is None or new.sr_time is None:
+        return None
+    since_sr = ((ts - new.sr_rtp + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+    ntp_gap = ((new.sr_ntp - old.sr_ntp) / 4294967296.0) * clock_rate
+    return (old.sr_rtp + since_sr + round(ntp_gap) + ts_offset) & 0xFFFFFFFF
