@@ -164,6 +164,8 @@ def test_padding_only_when_asked_and_nothing_waits() -> None:
     assert pads > 0
     padded = pacer.padding_bytes + 5 * SIZE
     assert padded * 8 / 2.0 == pytest.approx(800_000, rel=0.05)  # media and padding fill the rate
+    pacer.set_rates(3_000_000)  # the padding rate stays
+    assert pacer.padding_bps == 800_000
     pacer.set_rates(2_500_000, padding_bps=0)
     before = pacer.padding_packets
     _run(pacer, [], until=4.0, start=3.0)

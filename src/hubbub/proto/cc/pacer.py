@@ -147,13 +147,15 @@ class Pacer(Generic[T]):
 
     # -- configuration -------------------------------------------------------------------------
 
-    def set_rates(self, pacing_bps: float, padding_bps: float = 0.0) -> None:
+    def set_rates(self, pacing_bps: float, padding_bps: float | None = None) -> None:
         """The pacing rate (usually :data:`PACING_FACTOR` x the target) and the padding rate
-        (0: no padding; otherwise the total rate padding fills up to when nothing waits)."""
+        (0: no padding; otherwise the total rate padding fills up to when nothing waits; None:
+        as it was)."""
         if pacing_bps <= 0:
             raise ValueError("pacing_bps must be positive")
         self.pacing_bps = float(pacing_bps)
-        self.padding_bps = max(0.0, float(padding_bps))
+        if padding_bps is not None:
+            self.padding_bps = max(0.0, float(padding_bps))
         self._burst = max(self.pacing_bps * self.burst_s / 8.0, _MIN_BURST_BYTES)
         self._pad_burst = max(self.padding_bps * self.burst_s / 8.0, _MIN_BURST_BYTES)
 

@@ -5,7 +5,8 @@ An estimate from feedback only rises as fast as the traffic it is fed, and a sub
 connection's traffic is what the allocator chose to fit the estimate: without probing, a
 connection that starts low stays low. A **probe cluster** (:class:`ProbeCluster`) is a burst sent
 at a target rate (media when some waits, padding otherwise) for at least ``min_packets`` packets
-and ``min_bytes`` bytes (:data:`MIN_PROBE_PACKETS` and :data:`MIN_PROBE_DURATION_S` at the rate);
+and ``min_bytes`` bytes (:data:`MIN_PROBE_PACKETS`, and the controller's ``min_duration_s`` at the
+rate: :data:`MIN_PROBE_DURATION_S`, longer on a jittery path);
 the pacer (:class:`hubbub.proto.cc.pacer.Pacer`) sends it and the send path tags each of its
 packets with the cluster's id.
 

@@ -20,16 +20,18 @@ arrival order):
 and, per message, the counts of received and lost packets to the loss-based controller
 (:class:`hubbub.proto.cc.loss.LossBasedEstimator`), with the queueing delay those packets saw
 (their one-way delay over the lowest of the last 30 s), which tells it congestion loss (a full
-queue) from the path's own. The target is the lower of the delay-based
-and loss-based rates (the loss-based one is capped at the delay-based one, so neither runs away
-from the other). A valid probe result above the target, on a path that is not overusing and has no
-standing queue (under 100 ms of queueing delay), raises both halves to it at once: the estimate
-jumps to what the burst proved instead of climbing 8% a second. (A path with a standing queue is
-full whatever a probe says: with jitter, a probe's few packets can arrive bunched and read as a
-rate the path does not have.) The probe controller (:class:`hubbub.proto.cc.probe.ProbeController`) then decides
-whether to probe further; the clusters it and :meth:`SendSideEstimator.start` and
-:meth:`SendSideEstimator.request_probe` decide wait in :meth:`SendSideEstimator.take_probes` for
-the pacer.
+queue) from the path's own.
+
+The target is the lower of the delay-based and loss-based rates (the loss-based one is capped at
+the delay-based one, so neither runs away from the other). A valid probe result above the target,
+on a path that is not overusing and has no standing queue (under 100 ms of queueing delay), raises
+both halves to it at once: the estimate jumps to what the burst proved instead of climbing 8% a
+second. A path with a standing queue is full whatever a probe says; and since jitter can bunch a
+probe's few packets into what reads as a rate the path does not have, clusters last at least 4x
+the measured jitter and one whose packets arrived within 2x it gives no result. The probe
+controller (:class:`hubbub.proto.cc.probe.ProbeController`) then decides whether to probe further;
+the clusters it, :meth:`SendSideEstimator.start` and :meth:`SendSideEstimator.request_probe`
+decide wait in :meth:`SendSideEstimator.take_probes` for the pacer.
 
 Driving it from a send path, with a :class:`hubbub.proto.cc.pacer.Pacer`::
 
@@ -46,8 +48,8 @@ Driving it from a send path, with a :class:`hubbub.proto.cc.pacer.Pacer`::
         pacer.probe(cluster)
     est.request_probe(need_bps, now)                 # the allocator wants a higher layer
 
-Costs: :meth:`on_sent` is one tuple stored in a list; :meth:`on_feedback` is a loop over the
-packets it reports (plus the delay detector's work per packet). Sizes are bytes as sent (RTP
+Costs: :meth:`on_sent` is one tuple stored in a list and a counter; :meth:`on_feedback` is a loop
+over the packets it reports (plus the delay detector's work per packet). Sizes are bytes as sent (RTP
 header, extensions, payload, padding). Sans-I/O: time comes in as ``now`` (seconds, our clock);
 rates are bit/s.
 """
@@ -83,8 +85,7 @@ class SendSideEstimator:
     are :attr:`delay_bps`, :attr:`loss_bps`, :attr:`acked_bps`, :attr:`usage`, :attr:`rtt_s`, and
     :attr:`queue_delay_s` (the mean queueing delay of the last message's packets: their one-way
     delay over the lowest of the last 30 s) and :attr:`jitter_s` (RFC 3550's interarrival jitter of
-    the packets reported; probe clusters last at least 4x it, and a cluster whose packets arrived
-    within 2x it gives no result: a few packets bunched by jitter do not read as a rate).
+    the packets reported).
     Counters: :attr:`feedbacks`, :attr:`acked`, :attr:`lost` (reported lost),
     :attr:`unknown` (reported, never recorded or too old), :attr:`probe_results`. For a send path
     that holds back when feedback stops (libwebrtc's congestion window): :attr:`in_flight_bytes`
