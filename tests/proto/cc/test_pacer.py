@@ -208,7 +208,7 @@ def test_bad_rates_are_refused() -> None:
 
 _ops = st.lists(
     st.one_of(
-        st.tuples(st.just("push"), st.sampled_from(list(Priority)), st.integers(1, 1500)),
+        st.tuples(st.sampled_from(["push", "admit"]), st.sampled_from(list(Priority)), st.integers(1, 1500)),
         st.tuples(st.just("pop"), st.floats(0.0, 0.05), st.just(0)),
         st.tuples(st.just("rate"), st.floats(50_000, 20_000_000), st.just(0)),
     ),
@@ -227,6 +227,13 @@ def test_the_queue_keeps_its_rules_under_any_sequence(ops: list[tuple[str, objec
     waiting: dict[Priority, list[Item]] = {p: [] for p in Priority}
     sizes: dict[Item, int] = {}
     for op, arg, size in ops:
+        if op == "admit":
+            assert isinstance(arg, Priority)
+            empty = pacer.queued_packets == 0
+            if pacer.admit(size, arg, now):
+                assert empty  # never ahead of what waits
+                continue
+            op = "push"
         if op == "push":
             assert isinstance(arg, Priority)
             item = (arg.name, pushed)
@@ -254,3 +261,18 @@ def test_the_queue_keeps_its_rules_under_any_sequence(ops: list[tuple[str, objec
             assert wake is None or wake >= now
         assert pacer.queued_packets == sum(len(v) for v in waiting.values())
         assert pacer.queued_bytes == sum(sizes[i] for v in waiting.values() for i in v)
+
+
+def test_admit_lets_packets_through_only_when_a_push_and_pop_would() -> None:
+    pacer: Pacer[Item] = Pacer(1_000_000, burst_s=0.01)  # a burst of 1500 bytes, at least
+    assert pacer.admit(SIZE, Priority.VIDEO, 0.0)
+    assert pacer.admit(SIZE, Priority.VIDEO, 0.0)  # within the burst and a packet
+    assert not pacer.admit(SIZE, Priority.VIDEO, 0.0)
+    assert pacer.admit(SIZE, Priority.AUDIO, 0.0)  # audio is never held
+    assert pacer.admit(SIZE, Priority.VIDEO, 0.05)  # the budget came back
+    pacer.push(("video", 1), SIZE, Priority.VIDEO, 0.05)
+    assert not pacer.admit(SIZE, Priority.VIDEO, 1.0)  # something waits: queue behind it
+    assert pacer.pop(1.0) == [("video", 1)]
+    pacer.probe(ProbeCluster(1, 2_000_000, 5, 3000))
+    assert not pacer.admit(SIZE, Priority.VIDEO, 2.0)  # a probe runs through the queue
+    assert pacer.sent_packets == 5 and pacer.queued_packets == 0
