@@ -177,7 +177,7 @@ def test_converges_near_the_link_rate_from_below() -> None:
 
 def test_converges_near_the_link_rate_from_above() -> None:
     run = simulate(Link(_steady(2_000_000)), 20.0, start_bps=8_000_000, initial_probing=False)
-    down = run.first_time(lambda v: v <= 2.2 * 1_000_000)
+    down = run.first_time(lambda v: v <= 1.1 * 2_000_000)
     assert down is not None and down < 2.0
     assert 0.7 * 2_000_000 <= run.mean(10.0, 20.0) <= 1.05 * 2_000_000
 
