@@ -96,9 +96,12 @@ def simulate(
     source_max_bps: float = 10_000_000,
     allocator: Callable[[float, SendSideEstimator], None] | None = None,
     initial_probing: bool = True,
+    feedback_hold_s: float = 0.0,
 ) -> Run:
     """Run the loop for ``seconds``: the encoder makes frames at the target (up to
-    ``source_max_bps``), the pacer sends them, the link carries them, the receiver reports them."""
+    ``source_max_bps``), the pacer sends them, the link carries them, the receiver reports them;
+    with ``feedback_hold_s`` the way back holds the reports and releases them together at each
+    multiple of it."""
     est = SendSideEstimator(start_bps=start_bps)
 
     def padding(size: int) -> tuple[int, int]:
@@ -147,7 +150,10 @@ def simulate(
             if report:
                 fb = TransportCc.from_arrivals(1, 2, report, fb_count)
                 fb_count += 1
-                returning.append((now + link.delay_s, TransportCc.parse(bytes(fb))))
+                back = now + link.delay_s
+                if feedback_hold_s:
+                    back = (back // feedback_hold_s + 1) * feedback_hold_s
+                returning.append((back, TransportCc.parse(bytes(fb))))
         while returning and returning[0][0] <= now:
             est.on_feedback(returning.popleft()[1], now)
             if allocator is not None:
@@ -180,6 +186,13 @@ def test_converges_near_the_link_rate_from_above() -> None:
     down = run.first_time(lambda v: v <= 1.1 * 2_000_000)
     assert down is not None and down < 2.0
     assert 0.7 * 2_000_000 <= run.mean(10.0, 20.0) <= 1.05 * 2_000_000
+
+
+def test_feedback_that_comes_in_bursts_gives_the_same_estimate() -> None:
+    """The reports of 50 ms each come back five at a time every 250 ms."""
+    run = simulate(Link(_steady(3_000_000)), 20.0, start_bps=300_000, feedback_hold_s=0.25)
+    assert 0.75 * 3_000_000 <= run.mean(10.0, 20.0) <= 1.05 * 3_000_000
+    assert run.delay(10.0, 20.0) < 0.15
 
 
 def _stepped(t_down: float, t_up: float) -> Callable[[float], float]:
