@@ -115,10 +115,13 @@ class Publisher:
             self.up.receive(packet, pt, self.seq, self.ts, 12, 0, arrival, False)
 
 
-def report(dt: DownTrack, now: float, *, loss: float = 0.0, jitter_ms: float = 2.0, rtt: float = 0.030) -> None:
-    """The subscriber's receiver report about ``dt`` (its round trip set as LSR/DLSR would give it)."""
+def report(
+    dt: DownTrack, now: float, *, loss: float = 0.0, lost: int = 0, jitter_ms: float = 2.0, rtt: float = 0.030
+) -> None:
+    """The subscriber's receiver report about ``dt``: ``loss`` since the last one, ``lost`` more
+    packets lost in all (its round trip set as LSR/DLSR would give it)."""
     jitter = round(jitter_ms / 1000 * dt.up.clock_rate)
-    dt.on_receiver_report(ReportBlock(dt.ssrc, round(loss * 256), 0, 0, jitter, 0, 0), now)
+    dt.on_receiver_report(ReportBlock(dt.ssrc, round(loss * 256), dt.packets_lost + lost, 0, jitter, 0, 0), now)
     dt.rtt = rtt
 
 
@@ -150,7 +153,7 @@ def test_a_clean_call_is_excellent_and_a_lossy_uplink_is_the_publishers_alone() 
         now += 2.0
         to_bob.packets_sent += 90
         to_alice.packets_sent += 100
-        report(to_bob, now, loss=0.10)
+        report(to_bob, now, loss=0.10, lost=10)  # the 10 alice lost are gaps in what bob gets
         report(to_alice, now)
         result = by_sid(monitor.measure(now, members))
     a, b = result["PA_a"], result["PA_b"]
@@ -174,7 +177,7 @@ def test_downlink_loss_and_round_trip_come_from_the_subscribers_reports() -> Non
         pub.send(now, 2.0)
         now += 2.0
         dt.packets_sent += 100
-        report(dt, now, loss=0.05, rtt=0.250)
+        report(dt, now, loss=0.05, lost=5, rtt=0.250)
         result = by_sid(monitor.measure(now, members))
     b = result["PA_b"]
     assert b.downlink == Q.poor and b.downlink_loss_pct == pytest.approx(5.0, abs=0.5) and b.rtt_ms == 250.0
@@ -326,3 +329,20 @@ def test_a_simulcast_track_counts_the_loss_of_all_its_layers() -> None:
     (a,) = monitor.measure(104.0, [Member("PA_a", [up], [])])
     assert a.uplink_loss_pct == pytest.approx(100 * 20 / 300, abs=1.0)  # 20 of 300 packets
     assert a.uplink == Q.poor
+
+
+def test_downlink_loss_is_counted_over_the_window_not_from_the_last_report_alone() -> None:
+    """A report's fraction lost covers its own interval (a second or five, a few dozen packets):
+    the cumulative count over the window says more, once there are two reports."""
+    monitor = NetworkMonitor()
+    dt = down_track(up_track("TR_a", VP8), "PA_b")
+    members = [Member("PA_b", [], [dt])]
+    dt.packets_sent += 100
+    report(dt, 100.0, loss=0.20, lost=1)
+    (b,) = monitor.measure(100.0, members)
+    assert b.downlink == Q.very_bad  # one report: its fraction is all there is
+    for now in (102.0, 104.0):
+        dt.packets_sent += 100
+        report(dt, now, loss=0.20 if now == 104.0 else 0.0, lost=1)
+        (b,) = monitor.measure(now, members)
+    assert b.downlink_loss_pct == pytest.approx(1.0) and b.downlink == Q.good

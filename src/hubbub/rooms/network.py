@@ -20,9 +20,11 @@ simulcast layer an RTP source of its own):
 * down: none of its tracks has had a packet or a sender report for :data:`UPLINK_SILENCE` seconds.
 
 **Downlink** (what the server sends it), from the subscriber's receiver reports about each of its
-down-tracks (RFC 3550 §6.4.1): fraction lost, jitter, and the round trip from LSR/DLSR. The loss
-and jitter that the up-track already had on its way in are taken off (the reports count the
-publisher's losses as well as the subscriber's); tracks weigh by the packets sent to them. Down:
+down-tracks (RFC 3550 §6.4.1): the cumulative number lost over the window against the packets
+sent meanwhile (the last report's fraction lost before two reports), jitter, and the round trip
+from LSR/DLSR. The loss and jitter that the up-track already had on its way in are taken off (the
+reports count the gaps of the publisher's losses as well as the subscriber's own); tracks weigh by
+the packets sent to them. Down:
 packets went out and no report came for :data:`DOWNLINK_SILENCE` seconds (libwebrtc reports
 about audio every 5 s, +-50%).
 
@@ -198,6 +200,32 @@ class _DownHistory:
     first_seen: float
     packets: int  # packets sent at the previous sample
     sent: int = 0  # packets sent since the previous sample
+    # (report time, cumulative lost it reported, packets sent by the sample that saw it), in the window
+    reports: deque[tuple[float, int, int]] = field(default_factory=deque)
+
+    def update(self, now: float) -> None:
+        dt = self.track
+        sent = dt.packets_sent
+        self.sent, self.packets = max(0, sent - self.packets), sent
+        at = dt.report_time
+        reports = self.reports
+        if at is not None and (not reports or at > reports[-1][0]):
+            reports.append((at, dt.packets_lost, sent))
+            while len(reports) > 2 and reports[1][0] <= now - WINDOW:
+                reports.popleft()
+
+    def loss(self, upstream: float) -> tuple[float, int]:
+        """The fraction of what was sent that the subscriber lost, less the ``upstream`` fraction the
+        up-track had lost before (those gaps count as lost in its reports too), and the packets it
+        stands for: over the window's reports (RFC 3550 §6.4.1 cumulative lost), else the last
+        report's fraction lost."""
+        if len(self.reports) >= 2:
+            (_, lost0, sent0), (_, lost1, sent1) = self.reports[0], self.reports[-1]
+            sent = sent1 - sent0
+            if sent >= MIN_PACKETS:
+                gaps = sent * upstream / (1.0 - upstream) if upstream < 1.0 else 0.0
+                return min(1.0, max(0.0, (lost1 - lost0 - gaps) / sent)), sent
+        return max(0.0, self.track.fraction_lost / 256.0 - upstream), max(1, self.sent)
 
 
 class NetworkMonitor:
@@ -232,8 +260,7 @@ class NetworkMonitor:
         h = self._down.get((dt.up.track_id, sid))
         if h is None or h.track is not dt:
             h = _DownHistory(dt, now, dt.packets_sent)
-        sent = dt.packets_sent
-        h.sent, h.packets = max(0, sent - h.packets), sent
+        h.update(now)
         return h
 
     def _quality(self, m: Member, now: float) -> sig.LinkQuality:
@@ -280,15 +307,15 @@ class NetworkMonitor:
         fresh = [h for h in reported if now - (h.track.report_time or 0.0) < REPORT_STALE]
         if not fresh:
             return LinkSample(budget=m.downlink_budget)
-        weights = sum(max(1, h.sent) for h in fresh)
-        loss = jitter = 0.0
+        lost = weights = jitter = 0.0
         for h in fresh:
             dt = h.track
             up = self._up.get(dt.up.track_id)
-            up_loss = up.loss() if up is not None else 0.0
+            fraction, packets = h.loss(up.loss() if up is not None else 0.0)
+            lost, weights = lost + fraction * packets, weights + packets
             up_jitter = (up.jitter() if up is not None else None) or 0.0
-            loss += max(0.0, dt.fraction_lost / 256.0 - up_loss) * max(1, h.sent) / weights
             jitter = max(jitter, dt.jitter / dt.up.clock_rate - up_jitter)
+        loss = lost / weights
         rtts = [h.track.rtt for h in fresh if h.track.rtt is not None]
         return LinkSample(loss=loss, rtt=max(rtts) if rtts else None, jitter=jitter, budget=m.downlink_budget)
 
