@@ -20,7 +20,11 @@ fall when the rate does, and GCC's rule would cut a 10%-lossy path to its floor 
 much queueing delay each feedback's packets saw (``queue_s``), the loss fraction of pools seen
 with an empty queue (under :data:`LOW_QUEUE_S`, and at most half the packets: an outage's
 losses are not the path's habit) is learnt as the path's inherent loss, and the rule above
-applies to the loss in excess of it. Without ``queue_s`` nothing is learnt: plain GCC.
+applies to the loss in excess of it. Without ``queue_s`` nothing is learnt: plain GCC. What
+this cannot tell apart: a policer (a rate limit that drops without queueing) also loses with an
+empty queue, more as the rate grows; it would be learnt as the path's own loss up to the 50% no
+fraction is learnt above. Telling them apart needs the loss against the rate sent (libwebrtc's
+LossBasedBweV2 fits one to the other).
 
 **Cuts under congestion go no higher than the acknowledged rate** when the owner gives it and the
 queue is full (or unknown): a path losing that much is full, what it delivered is what it carries.
