@@ -176,3 +176,31 @@ def test_an_outage_is_not_learnt_as_the_paths_own_loss() -> None:
     est.on_packets(180, 200, 3.0, queue_s=0.0)  # two seconds of packets reported lost at once
     assert est.inherent_loss == 0.0
     assert est.estimate_bps < 1_000_000
+
+
+def _sending(est: LossBasedEstimator, pps: float, loss: float, acked_bps: float, start: float, seconds: float) -> float:
+    """Feedback every 50 ms for ``pps`` packets a second, ``loss`` of them lost, an empty queue."""
+    now = start
+    while now < start + seconds:
+        now += 0.05
+        n = round(pps * 0.05)
+        est.on_packets(round(n * loss), n, now, acked_bps, 0.0)
+    return now
+
+
+def test_loss_that_grows_into_a_rate_limit_is_not_the_paths_own() -> None:
+    """A policer: sending 30% faster, the path delivers no more packets and loses the rest."""
+    est = LossBasedEstimator(start_bps=1_000_000)
+    now = _sending(est, 200, 0.10, 900_000, 0.0, 5.0)  # 180 a second delivered
+    assert est.inherent_loss > 0.05
+    now = _sending(est, 260, 0.31, 900_000, now, 3.0)  # still 180
+    assert est.inherent_loss == 0.0
+    assert est.estimate_bps <= 900_000  # counted as congestion: cut to what was delivered
+
+
+def test_loss_that_scales_with_the_rate_stays_the_paths_own() -> None:
+    est = LossBasedEstimator(start_bps=1_000_000)
+    now = _sending(est, 200, 0.10, 900_000, 0.0, 5.0)
+    now = _sending(est, 400, 0.10, 1_800_000, now, 3.0)
+    assert est.inherent_loss == pytest.approx(0.10, abs=0.02)
+    assert est.estimate_bps > 1_000_000

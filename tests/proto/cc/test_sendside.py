@@ -242,7 +242,18 @@ def test_random_loss_with_an_empty_queue_is_not_read_as_congestion() -> None:
         run = simulate(Link(_steady(3_000_000), loss=loss), 20.0, start_bps=1_000_000)
         assert 0.75 * 3_000_000 <= run.mean(10.0, 20.0) <= 1.1 * 3_000_000, loss
         assert run.delay(10.0, 20.0) < 0.1, loss
-        assert run.est.loss.inherent_loss == pytest.approx(loss, abs=0.04)
+        # learnt while the queue is empty (near the bottleneck it seldom is)
+        assert run.est.loss.inherent_loss <= loss + 0.04
+        assert loss < 0.1 or run.est.loss.inherent_loss >= 0.4 * loss
+
+
+def test_a_shallow_buffer_drops_as_congestion() -> None:
+    """A 1 Mbit/s bottleneck with only 20 ms of buffer: its drops come with a queue that hardly
+    shows, and must still count as congestion, not as the path's own loss."""
+    run = simulate(Link(_steady(1_000_000), queue_s=0.02), 30.0, start_bps=500_000, source_max_bps=2_500_000)
+    assert run.est.lost / (run.est.lost + run.est.acked) < 0.12
+    assert run.est.loss.inherent_loss < 0.02
+    assert run.received_bps(10.0, 30.0) >= 0.7 * 1_000_000
 
 
 def test_random_loss_at_a_full_bottleneck_still_backs_off() -> None:

@@ -20,11 +20,11 @@ fall when the rate does, and GCC's rule would cut a 10%-lossy path to its floor 
 much queueing delay each feedback's packets saw (``queue_s``), the loss fraction of pools seen
 with an empty queue (under :data:`LOW_QUEUE_S`, and at most half the packets: an outage's
 losses are not the path's habit) is learnt as the path's inherent loss, and the rule above
-applies to the loss in excess of it. Without ``queue_s`` nothing is learnt: plain GCC. What
-this cannot tell apart: a policer (a rate limit that drops without queueing) also loses with an
-empty queue, more as the rate grows; it would be learnt as the path's own loss up to the 50% no
-fraction is learnt above. Telling them apart needs the loss against the rate sent (libwebrtc's
-LossBasedBweV2 fits one to the other).
+applies to the loss in excess of it. Without ``queue_s`` nothing is learnt: plain GCC. A policer
+(a rate limit that drops without queueing) also loses with an empty queue, but more as the rate
+grows: once inherent loss is learnt, packets sent 25% faster must see at least 5% more delivered,
+or the learnt loss is forgotten, the loss counts as congestion and nothing is learnt for 10 s
+(libwebrtc's LossBasedBweV2 fits loss against the rate sent in the same spirit).
 
 **Cuts under congestion go no higher than the acknowledged rate** when the owner gives it and the
 queue is full (or unknown): a path losing that much is full, what it delivered is what it carries.
@@ -52,9 +52,12 @@ _INCREASE = 1.08  # §6 says 5%; libwebrtc uses 8% per step
 _INCREASE_INTERVAL = 0.2  # seconds (+ RTT) between increases
 _DECREASE_INTERVAL = 0.3  # seconds (+ RTT) between decreases (libwebrtc's kBweDecreaseInterval)
 _MAX_POOL_S = 2.0  # counts older than this are reported even when fewer than MIN_PACKETS
-LOW_QUEUE_S = 0.05  # queueing delay under this: the queue is empty, loss is the path's own
+LOW_QUEUE_S = 0.01  # queueing delay under this: the queue is empty, loss may be the path's own
 _INHERENT_ALPHA = 0.25  # how fast the inherent loss follows the loss seen with an empty queue
 _MAX_INHERENT = 0.5  # a fraction above this (an outage's packets reported at once) teaches nothing
+_RATE_CHECK = 1.25  # with inherent loss learnt, packets sent this much faster ...
+_DELIVERED_GROWTH = 1.05  # ... must see this much more delivered, or the loss is a rate limit
+_LIMITED_HOLD_S = 10.0  # after which nothing is learnt for this long
 
 
 class LossBasedEstimator:
@@ -68,10 +71,12 @@ class LossBasedEstimator:
     __slots__ = (
         "_last_decrease",
         "_last_increase",
+        "_limited_until",
         "_lost",
         "_pool_queue",
         "_pool_start",
         "_pools",
+        "_ref",
         "_total",
         "_window_lost",
         "_window_total",
@@ -103,6 +108,8 @@ class LossBasedEstimator:
         self._window_total = 0
         self._last_increase = float("-inf")
         self._last_decrease = float("-inf")
+        self._ref: tuple[float, float] | None = None  # (packets/s sent, delivered) to compare with
+        self._limited_until = float("-inf")
 
     def set_rtt(self, rtt_s: float) -> None:
         """The connection's round-trip time (spaces the steps)."""
@@ -151,10 +158,37 @@ class LossBasedEstimator:
                 self._window_total -= old_total
             fraction = self._window_lost / self._window_total
             congested = self._pool_queue is None or self._pool_queue >= LOW_QUEUE_S
-            if not congested and fraction <= _MAX_INHERENT:
+            if not congested and fraction <= _MAX_INHERENT and now >= self._limited_until:
                 self.inherent_loss += _INHERENT_ALPHA * (fraction - self.inherent_loss)
+            if self.inherent_loss >= LOW_LOSS:
+                span = now - pools[0][0]  # the packets after the oldest pool came within this
+                if span >= 0.5 * WINDOW_S:
+                    sent = self._window_total - pools[0][2]
+                    delivered = sent - (self._window_lost - pools[0][1])
+                    if self._rate_limited(sent / span, delivered / span, now):
+                        congested = True
             self.on_loss(fraction, now, acked_bps if congested else None)
         return self.estimate_bps
+
+    def _rate_limited(self, sent_pps: float, delivered_pps: float, now: float) -> bool:
+        """Whether the loss taken as the path's own is a rate limit after all: the packets sent
+        per second rose by :data:`_RATE_CHECK` since it was taken up and those delivered did not
+        follow (loss of the path's own scales with the rate; a policer delivers its rate whatever
+        is sent). If so the inherent loss is forgotten, not learnt again for a while, and the
+        loss counts as congestion."""
+        ref = self._ref
+        if ref is None or sent_pps < ref[0]:
+            self._ref = (sent_pps, delivered_pps)  # measure any rise from the lowest
+            return False
+        if sent_pps < _RATE_CHECK * ref[0]:
+            return False
+        if delivered_pps >= _DELIVERED_GROWTH * ref[1]:
+            self._ref = (sent_pps, delivered_pps)  # it delivered more: the loss is the path's
+            return False
+        self._ref = None
+        self.inherent_loss = 0.0
+        self._limited_until = now + _LIMITED_HOLD_S
+        return True
 
     def on_loss(self, fraction: float, now: float, acked_bps: float | None = None) -> float:
         """Apply one loss fraction (0..1) taken over enough packets: the part of it above
