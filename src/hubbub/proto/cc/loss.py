@@ -22,9 +22,10 @@ with an empty queue (under :data:`LOW_QUEUE_S`, and at most half the packets: an
 losses are not the path's habit) is learnt as the path's inherent loss, and the rule above
 applies to the loss in excess of it. Without ``queue_s`` nothing is learnt: plain GCC. A policer
 (a rate limit that drops without queueing) also loses with an empty queue, but more as the rate
-grows: once inherent loss is learnt, packets sent 25% faster must see at least 5% more delivered,
-or the learnt loss is forgotten, the loss counts as congestion and nothing is learnt for 10 s
-(libwebrtc's LossBasedBweV2 fits loss against the rate sent in the same spirit).
+grows: once inherent loss is learnt, packets sent 25% faster must see at least 5% more delivered;
+otherwise (a policer, or a bottleneck on a lossy path) only the loss seen at the lower rate stays
+the path's own, the rest counts as congestion, and nothing is learnt for 3 s (libwebrtc's
+LossBasedBweV2 fits loss against the rate sent in the same spirit).
 
 **Cuts under congestion go no higher than the acknowledged rate** when the owner gives it and the
 queue is full (or unknown): a path losing that much is full, what it delivered is what it carries.
@@ -57,7 +58,7 @@ _INHERENT_ALPHA = 0.25  # how fast the inherent loss follows the loss seen with 
 _MAX_INHERENT = 0.5  # a fraction above this (an outage's packets reported at once) teaches nothing
 _RATE_CHECK = 1.25  # with inherent loss learnt, packets sent this much faster ...
 _DELIVERED_GROWTH = 1.05  # ... must see this much more delivered, or the loss is a rate limit
-_LIMITED_HOLD_S = 10.0  # after which nothing is learnt for this long
+_LIMITED_HOLD_S = 3.0  # after which nothing is learnt for this long
 
 
 class LossBasedEstimator:
@@ -108,7 +109,7 @@ class LossBasedEstimator:
         self._window_total = 0
         self._last_increase = float("-inf")
         self._last_decrease = float("-inf")
-        self._ref: tuple[float, float] | None = None  # (packets/s sent, delivered) to compare with
+        self._ref: tuple[float, float, float] | None = None  # (packets/s sent, delivered, loss) before
         self._limited_until = float("-inf")
 
     def set_rtt(self, rtt_s: float) -> None:
@@ -165,35 +166,35 @@ class LossBasedEstimator:
                 if span >= 0.5 * WINDOW_S:
                     sent = self._window_total - pools[0][2]
                     delivered = sent - (self._window_lost - pools[0][1])
-                    if self._rate_limited(sent / span, delivered / span, now):
+                    if self._rate_limited(sent / span, delivered / span, fraction, now):
                         congested = True
             self.on_loss(fraction, now, acked_bps if congested else None)
         return self.estimate_bps
 
-    def _rate_limited(self, sent_pps: float, delivered_pps: float, now: float) -> bool:
-        """Whether the loss taken as the path's own is a rate limit after all: the packets sent
-        per second rose by :data:`_RATE_CHECK` since it was taken up and those delivered did not
-        follow (loss of the path's own scales with the rate; a policer delivers its rate whatever
-        is sent). If so the inherent loss is forgotten, not learnt again for a while, and the
-        loss counts as congestion."""
+    def _rate_limited(self, sent_pps: float, delivered_pps: float, fraction: float, now: float) -> bool:
+        """Whether loss taken as the path's own has grown into a rate limit: the packets sent per
+        second rose by :data:`_RATE_CHECK` and those delivered did not follow (loss of the path's
+        own scales with the rate; a bottleneck or a policer delivers its rate whatever is sent).
+        If so only the loss seen at the lower rate stays the path's own, nothing is learnt for
+        :data:`_LIMITED_HOLD_S`, and the rest counts as congestion."""
         ref = self._ref
         if ref is None or sent_pps < ref[0]:
-            self._ref = (sent_pps, delivered_pps)  # measure any rise from the lowest
+            self._ref = (sent_pps, delivered_pps, fraction)  # measure any rise from the lowest
             return False
         if sent_pps < _RATE_CHECK * ref[0]:
             return False
         if delivered_pps >= _DELIVERED_GROWTH * ref[1]:
-            self._ref = (sent_pps, delivered_pps)  # it delivered more: the loss is the path's
+            self._ref = (sent_pps, delivered_pps, fraction)  # it delivered more: the loss is the path's
             return False
         self._ref = None
-        self.inherent_loss = 0.0
+        self.inherent_loss = min(self.inherent_loss, ref[2])
         self._limited_until = now + _LIMITED_HOLD_S
         return True
 
     def on_loss(self, fraction: float, now: float, acked_bps: float | None = None) -> float:
         """Apply one loss fraction (0..1) taken over enough packets: the part of it above
-        :attr:`inherent_loss` moves the estimate; a cut goes no higher than ``acked_bps`` when
-        given. Returns the estimate."""
+        :attr:`inherent_loss` moves the estimate; a cut goes no higher than the rate that
+        delivers ``acked_bps`` through the inherent loss, when given. Returns the estimate."""
         self.loss = fraction
         self.updates += 1
         inherent = self.inherent_loss
@@ -207,7 +208,9 @@ class LossBasedEstimator:
             self._last_decrease = now
             self._last_increase = now  # no increase straight after a cut
             decreased = self.estimate_bps * (1.0 - 0.5 * excess)
-            if acked_bps is not None and acked_bps < decreased:
-                decreased = acked_bps
+            if acked_bps is not None:
+                carried = acked_bps / (1.0 - inherent) if inherent < 0.99 else acked_bps  # as sent
+                if carried < decreased:
+                    decreased = carried
             self.estimate_bps = max(decreased, self.min_bps)
         return self.estimate_bps

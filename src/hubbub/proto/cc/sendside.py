@@ -289,6 +289,8 @@ class SendSideEstimator:
         self._prev_owd = prev_owd
         self.jitter_s = jitter
         self.probe_controller.min_duration_s = min(max(MIN_PROBE_DURATION_S, 4.0 * jitter), _MAX_PROBE_DURATION_S)
+        # the mean, not the least: a shallow buffer that drops the tails of bursts empties between
+        # them, and its drops must still count as congestion
         self.queue_delay_s = owd_sum / len(received) - self._base_delay(owd_min, now)
         if not self._rtt_given and newest_send <= now:
             sample = now - newest_send
