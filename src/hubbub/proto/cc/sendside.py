@@ -263,7 +263,7 @@ class SendSideEstimator:
             return self._combine(now)
         if not ordered:
             received.sort(key=_by_arrival)
-        detector, acked, probes = self.delay, self.acked_bitrate, self.probe_bitrate
+        detect, ack, probes = self.delay.update, self.acked_bitrate.on_packet, self.probe_bitrate
         newest_send = float("-inf")
         probed = False
         owd_sum = 0.0
@@ -271,8 +271,8 @@ class SendSideEstimator:
         jitter = self.jitter_s
         prev_owd = self._prev_owd if self._prev_owd is not None else received[0][0] - received[0][1]
         for arrival_s, send_s, size, cluster in received:
-            detector.update(send_s, arrival_s, size)
-            acked.on_packet(arrival_s, size)
+            detect(send_s, arrival_s, size)
+            ack(arrival_s, size)
             if cluster is not None:
                 probes.on_packet(cluster, send_s, arrival_s, size)
                 probed = True
@@ -295,8 +295,8 @@ class SendSideEstimator:
         if not self._rtt_given and newest_send <= now:
             sample = now - newest_send
             self._set_rtt(sample if self.feedbacks == 1 else self.rtt_s + _RTT_ALPHA * (sample - self.rtt_s))
-        self.usage = usage = detector.usage
-        incoming = acked.rate_bps
+        self.usage = usage = self.delay.usage
+        incoming = self.acked_bitrate.rate_bps
         self.loss.on_packets(lost, lost + len(received), now, incoming, self.queue_delay_s)
         probe_bps = probes.result(now, 2.0 * jitter) if probed else None
         if probe_bps is not None and usage is not Usage.OVERUSING and self.queue_delay_s < _PROBE_MAX_QUEUE_S:
