@@ -6,18 +6,20 @@ connection's traffic is what the allocator chose to fit the estimate: without pr
 connection that starts low stays low. A **probe cluster** (:class:`ProbeCluster`) is a burst sent
 at a target rate (media when some waits, padding otherwise) for at least ``min_packets`` packets
 and ``min_bytes`` bytes (:data:`MIN_PROBE_PACKETS`, and the controller's ``min_duration_s`` at the
-rate: :data:`MIN_PROBE_DURATION_S`, longer on a jittery path);
-the pacer (:class:`hubbub.proto.cc.pacer.Pacer`) sends it and the send path tags each of its
-packets with the cluster's id.
+rate: :data:`MIN_PROBE_DURATION_S`, longer on a jittery path); the pacer
+(:class:`hubbub.proto.cc.pacer.Pacer`) sends it and the send path tags each of its packets with
+the cluster's id.
 
 - :class:`ProbeController` decides the clusters: initial probing at 3x and 6x the start rate; a
   further probe at 2x whenever a result comes back near the rate probed (the path had more); and
   probes the allocator asks for when a higher layer needs more than the estimate
-  (:meth:`ProbeController.request`).
+  (:meth:`ProbeController.request`: 1x and 1.5x the need, again after 2 s, 4 s, then every 5 s
+  while the estimate stays below it).
 - :class:`ProbeBitrateEstimator` turns the feedback about a cluster's packets (send time, arrival
   time, size) into a rate, as libwebrtc's ProbeBitrateEstimator: the bytes received over the
   receive interval, capped by the rate they were sent at, valid only when at least 80% of the
-  cluster's packets and bytes arrived and both intervals are under a second.
+  cluster's packets and bytes arrived and both intervals are under a second (and, when the owner
+  gives a least receive interval, the packets did not arrive bunched within it).
 
 Sans-I/O: time comes in as ``now`` (seconds); rates are bit/s.
 """
