@@ -301,7 +301,8 @@ class SendSideEstimator:
         probe_bps = probes.result(now, 2.0 * jitter) if probed else None
         if probe_bps is not None and usage is not Usage.OVERUSING and self.queue_delay_s < _PROBE_MAX_QUEUE_S:
             self.probe_results += 1
-            # the probe showed the path delivering probe_bps: that is the incoming rate now
+            # the probe showed the path delivering probe_bps: that is the incoming rate now (and
+            # AIMD's capacity estimate, if below it, is stale)
             self.aimd.update(usage, max(incoming or 0.0, probe_bps), now)
             if probe_bps > self.aimd.target_bps:
                 self.aimd.set_estimate(probe_bps, now)
