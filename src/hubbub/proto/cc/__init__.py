@@ -9,6 +9,8 @@ carry. Time comes in as ``now`` (seconds); rates are bit/s; nothing here sends o
 - :mod:`.remote`: a receive-side estimate over abs-send-time, sent as REMB to publishers that
   understand only that (aiortc);
 - :mod:`.publisher`: which feedback a publisher connection gets, behind one interface;
+- :mod:`.sendside`: the send-side estimate of one connection (a subscriber's), from its
+  transport-wide feedback: delay-based and loss-based, with probing;
 - :mod:`.loss`: the loss-based half of a send-side estimate, from the losses feedback reports;
 - :mod:`.acked`: the acknowledged bitrate, what the path delivered by the feedback's arrival times;
 - :mod:`.probe`: bandwidth probing, when to send a burst above the estimate and what its feedback says;
