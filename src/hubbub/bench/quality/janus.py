@@ -12,11 +12,12 @@ description).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 from urllib.parse import urlencode
 
-from hubbub.bench.janus import ROOM, JanusServer
+from hubbub.bench.janus import ROOM, JanusError, JanusServer
 from hubbub.bench.quality.call import Run, Source, relay_chain, sfu_call, until
 from hubbub.bench.quality.speech import Speech
 from hubbub.bench.sfu.offer import remote_transport
@@ -37,6 +38,18 @@ async def janus_call(
     def through(relays: list[Relay]) -> str | None:
         return None if not relays else "{}:{}".format(*relays[0].address)
 
+    async def join_subscriber(handle: int) -> dict[str, Any]:
+        """Join the publisher's feed; 428 (no such feed) until its media has started."""
+        request = {"request": "join", "ptype": "subscriber", "room": ROOM, "streams": [{"feed": feed}]}
+        for _ in range(149):  # 30 s: on a lossy leg the handshake that makes the feed can take that long
+            try:
+                return await janus.message(handle, request)
+            except JanusError as exc:
+                if "428" not in str(exc):
+                    raise
+            await asyncio.sleep(0.2)
+        return await janus.message(handle, request)
+
     async def connect(
         stack: contextlib.AsyncExitStack, who: str, page: Any, spec: str | Impairment | None
     ) -> list[Relay]:
@@ -56,16 +69,15 @@ async def janus_call(
             answer = event["jsep"]["sdp"]
             relays = await relayed(stack, answer, spec)
             await page.evaluate("([sdp, relay]) => window.lab.accept(sdp, relay)", [answer, through(relays)])
-        else:
-            event = await janus.message(
-                handle, {"request": "join", "ptype": "subscriber", "room": ROOM, "streams": [{"feed": feed}]}
-            )
-            offer = event["jsep"]["sdp"]
-            relays = await relayed(stack, offer, spec)
-            answer = await page.evaluate(
-                "([sdp, relay]) => window.lab.answerOffer(sdp, relay)", [offer, through(relays)]
-            )
-            await janus.message(handle, {"request": "start"}, {"type": "answer", "sdp": answer})
+            await janus.trickle_done(handle)
+            # Janus knows a feed only once its connection is up (on a slow leg, a while after the answer)
+            await until(page, "window.pc.connectionState === 'connected'", 30)
+            return relays
+        event = await join_subscriber(handle)
+        offer = event["jsep"]["sdp"]
+        relays = await relayed(stack, offer, spec)
+        answer = await page.evaluate("([sdp, relay]) => window.lab.answerOffer(sdp, relay)", [offer, through(relays)])
+        await janus.message(handle, {"request": "start"}, {"type": "answer", "sdp": answer})
         await janus.trickle_done(handle)
         return relays
 
