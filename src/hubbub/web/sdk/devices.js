@@ -27,13 +27,14 @@ export const PRESETS = Object.freeze({
   '1v1-hd': {video: {width: 1280, height: 720, frameRate: 30, maxBitrate: 1_700_000},
              audio: {maxBitrate: 48_000, echoCancellation: true, noiseSuppression: true, autoGainControl: true}},
   // Group calls: many small tiles, so each sender stays modest.
-  // Three layers (quarter, half, full size) so each subscriber gets what its tile and network need.
+  // Simulcast so each subscriber gets what its tile and network need: two layers (half and full
+  // size), as libwebrtc encodes at most two below 960x540 and a third would take the top's place.
   'group': {video: {width: 640, height: 360, frameRate: 24, maxBitrate: 600_000,
-                    layers: [{rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 80_000},
-                             {rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 200_000},
+                    layers: [{rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 200_000},
                              {rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 600_000}]},
             audio: {maxBitrate: 32_000, echoCancellation: true, noiseSuppression: true, autoGainControl: true}},
   // Live show hosts: high quality for a large audience; music-friendly audio (no suppression).
+  // Three layers: a quarter, half and full size.
   'live-host': {video: {width: 1280, height: 720, frameRate: 30, maxBitrate: 2_500_000,
                         layers: [{rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 200_000},
                                  {rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 700_000},
