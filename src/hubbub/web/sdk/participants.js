@@ -293,22 +293,25 @@ export class Roster {
    * uplink or downlink score changed. @param {any[]} entries
    */
   networkQuality(entries) {
-    /** @type {[string, ...any[]][]} */
-    const events = [];
+    /** @type {NetworkQuality|null} */
+    let mine = null;
+    /** @type {[RemoteParticipant, NetworkQuality][]} */
+    const others = [];
     for (const entry of entries) {
       const quality = networkQualityOf(entry);
       if (entry.participant_sid === this.local.sid) {
         const before = this.local.networkQuality;
         this.local.networkQuality = quality;
-        if (qualityChanged(before, quality)) events.unshift(['networkQuality', quality]);
+        if (qualityChanged(before, quality)) mine = quality;
         continue;
       }
       const p = this.participants.get(entry.participant_sid);
       if (!p) continue;
       const before = p.networkQuality;
       p.networkQuality = quality;
-      if (qualityChanged(before, quality)) events.push(['participantNetworkQuality', p, quality]);
+      if (qualityChanged(before, quality)) others.push([p, quality]);
     }
-    for (const [name, ...args] of events) this._emit(name, ...args);
+    if (mine) this._emit('networkQuality', mine);
+    for (const [p, quality] of others) this._emit('participantNetworkQuality', p, quality);
   }
 }
