@@ -110,6 +110,23 @@ async def test_each_subscriber_gets_the_layer_it_asks_for_and_switches_up_withou
     print(f"switch up: {took:.2f} s; before {before}, at the top {after}, 1 s later {settled}")
     assert settled["decoded"] > after["decoded"]  # still decoding on the top layer
     assert settled["frozen"] - before["frozen"] < 0.5  # no freeze across the switch (seconds)
+
+    # Temporal layer 0 only (what an allocator does first): a quarter of the frames, still decoded.
+    low_sid = next(p.sid for p in room.participants.values() if p.identity == "low")
+    assert router.set_target_layer(track_sid, low_sid, len(rids) - 1, 0, now=router_now(server))
+    await asyncio.sleep(1.0)
+    start = await video_in(low)
+    await asyncio.sleep(2.0)
+    capped = await video_in(low)
+    router.set_target_layer(track_sid, low_sid, len(rids) - 1, 3, now=router_now(server))
+    await asyncio.sleep(1.0)
+    start_full = await video_in(low)
+    await asyncio.sleep(2.0)
+    full = await video_in(low)
+    fps_capped = (capped["decoded"] - start["decoded"]) / 2
+    fps_full = (full["decoded"] - start_full["decoded"]) / 2
+    print(f"temporal cap 0: {fps_capped:.1f} frames/s decoded, then all layers: {fps_full:.1f} ({full})")
+    assert 0 < fps_capped < fps_full * 0.6 and full["width"] == top
     for page in (pub, low, high):
         await page.context.close()
 
