@@ -385,3 +385,33 @@ def test_a_switch_keeps_the_capture_clock_through_the_sender_reports() -> None:
     # the key frame is of the instant layer 0's last picture was: one tick on, not 200 ms
     assert [(b - a) & 0xFFFFFFFF for a, b in itertools.pairwise(stamps)] == [3000, 3000, 3000, 1, 3000]
     assert_continuous(sink)
+
+
+def test_a_replaced_publisher_keeps_the_subscriber_on_one_stream() -> None:
+    """A publisher that reconnects brings new SSRCs for the same rids: the layers are learned
+    again and the subscriber's stream goes on (a new key frame, no gap in its numbering)."""
+    call = Call(1)
+    ((sink, dt),) = call.subs
+    call.router.set_target_layer("cam", "s0", 1, now=call.now)
+    call.run(4, keys=(0, 1, 2))
+    new = call.router.replace_up_track(
+        "cam",
+        kind="video",
+        ssrc=0,
+        codecs=[VP8],
+        ext_ids=EXTS,
+        publisher=call.pub,
+        publisher_key="alice",
+        rids=RIDS,
+        mid="0",
+        now=call.now,
+    )
+    assert dt.up is new and dt.target_layer[0] == 1 and all(layer.ssrc < 0 for layer in new.layers)
+    for e in call.layers:
+        e.ssrc += 0x100
+    call.answer_plis()
+    call.run(2)  # binds the new SSRCs; the PLI for layer 1 goes out on its new SSRC
+    assert call.answer_plis() == (1,)
+    call.run(4, keys=(1,))
+    assert widths(sink) == [320, 320] and dt.current_layer[0] == 1
+    assert_continuous(sink)

@@ -111,7 +111,10 @@ class SimulcastDownTrack(Generic[U]):
         """A selector and a VP8 rewriter for a simulcast up-track; neither for a single-layer one."""
         if up.simulcast:
             self._selector = LayerSelector(len(up.layers), spatial, temporal)
-            self._vp8 = vp8.Vp8Munger()
+            if self._vp8 is None:
+                self._vp8 = vp8.Vp8Munger()
+            else:  # a new source (a publisher that reconnected): the numbering goes on
+                self._vp8.switch()
             self._src = up.layers[self._selector.target]
         else:
             self._selector = None
