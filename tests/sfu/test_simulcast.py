@@ -415,3 +415,29 @@ def test_a_replaced_publisher_keeps_the_subscriber_on_one_stream() -> None:
     call.run(4, keys=(1,))
     assert widths(sink) == [320, 320] and dt.current_layer[0] == 1
     assert_continuous(sink)
+
+
+def test_mute_and_a_late_start_resume_on_the_target_layers_key_frame() -> None:
+    call = Call(1)
+    ((sink, dt),) = call.subs
+    call.run(4, keys=(0, 1, 2))
+    call.answer_plis()
+    dt.set_muted(True)
+    call.run(5)
+    n = len(sink.rtp)
+    dt.set_muted(False)
+    call.run(3)  # nothing until a key frame of the top layer, asked for on the next packet
+    assert len(sink.rtp) == n and call.answer_plis() == (2,)
+    call.run(3, keys=(2,))
+    assert widths(sink) == [640, 640]
+    assert_continuous(sink)
+    late = Sink()
+    call.router.subscribe("cam", "s9", late, ssrc=call.router.allocate_ssrc(), receiving=False)
+    call.router.set_target_layer("cam", "s9", 0, now=call.now)
+    call.run(2)
+    assert late.rtp == [] and call.answer_plis() == ()  # it cannot decode yet: nothing asked for
+    call.router.start_receiving("cam", "s9", call.now + 1)
+    assert call.answer_plis() == (0,)
+    call.run(3, keys=(0,))
+    assert widths(late) == [160]
+    assert_continuous(late)
