@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -102,17 +103,7 @@ class Call:
     def __init__(self, subscribers: int = 1, *, rng: int = 5, forwarder: NativeForwarder | None = None) -> None:
         self.router = Router(rng=random.Random(rng), forwarder=forwarder)
         self.pub = Sink()
-        self.up = self.router.add_up_track(
-            "cam",
-            kind="video",
-            ssrc=0,
-            codecs=[VP8],
-            ext_ids=EXTS,
-            publisher=self.pub,
-            publisher_key="alice",
-            rids=RIDS,
-            mid="0",
-        )
+        self.up = self.router.add_up_track("cam", **self.track())
         r = random.Random(rng)
         self.layers = [
             Encoder(i, 0x1000 + i, 0x2000 + i, r.getrandbits(16), r.getrandbits(32), r.getrandbits(15))
@@ -127,6 +118,19 @@ class Call:
                 "cam", f"s{i}", sink, ssrc=self.router.allocate_ssrc(), rtx_ssrc=self.router.allocate_ssrc(), rtx_pt=97
             )
             self.subs.append((sink, dt))
+
+    def track(self) -> dict[str, Any]:
+        """The up-track as the publisher's offer names it (its layers' SSRCs are learned)."""
+        return {
+            "kind": "video",
+            "ssrc": 0,
+            "codecs": [VP8],
+            "ext_ids": EXTS,
+            "publisher": self.pub,
+            "publisher_key": "alice",
+            "rids": RIDS,
+            "mid": "0",
+        }
 
     def step(self, keys: tuple[int, ...] = (), layers: tuple[int, ...] = (0, 1, 2)) -> None:
         """One picture of each of ``layers`` (key frames on ``keys``), then the router's tick."""
@@ -394,18 +398,7 @@ def test_a_replaced_publisher_keeps_the_subscriber_on_one_stream() -> None:
     ((sink, dt),) = call.subs
     call.router.set_target_layer("cam", "s0", 1, now=call.now)
     call.run(4, keys=(0, 1, 2))
-    new = call.router.replace_up_track(
-        "cam",
-        kind="video",
-        ssrc=0,
-        codecs=[VP8],
-        ext_ids=EXTS,
-        publisher=call.pub,
-        publisher_key="alice",
-        rids=RIDS,
-        mid="0",
-        now=call.now,
-    )
+    new = call.router.replace_up_track("cam", **call.track(), now=call.now)
     assert dt.up is new and dt.target_layer[0] == 1 and all(layer.ssrc < 0 for layer in new.layers)
     for e in call.layers:
         e.ssrc += 0x100
