@@ -133,3 +133,36 @@ async def test_each_subscriber_gets_the_layer_it_asks_for_and_switches_up_withou
 
 def router_now(server: Any) -> float:
     return float(server.platform.transport.now())
+
+
+async def test_an_aiortc_subscriber_asks_for_the_lower_layer(browser: Any, server: Any) -> None:
+    """The Python SDK's Room.set_video_quality: what aiortc decodes goes from the top layer to
+    the one below it (the `group` preset's two)."""
+    from av import VideoFrame
+
+    from hubbub.sdk import connect
+
+    room_name = "c-simulcast-sdk"
+    pub = await open_call(browser, server, room_name, "pub", preset="group")
+    sdk = await connect(server.url, server.token("py", room_name))
+    try:
+        track = await sdk.wait_for_track("pub", kind="video", timeout=15)
+
+        async def width_reaches(width: int, timeout: float) -> float:
+            start = time.monotonic()
+            while time.monotonic() - start < timeout:
+                frame = await asyncio.wait_for(track.recv(), 5)
+                if isinstance(frame, VideoFrame) and frame.width == width:
+                    return time.monotonic() - start
+            raise AssertionError(f"aiortc never decoded a {width}-wide picture")
+
+        await width_reaches(640, 15)
+        room = server.platform.rooms.room(server.app_id, room_name)
+        owner = next(p for p in room.participants.values() if p.identity == "pub")
+        video_sid = next(sid for sid, p in owner.publications.items() if p.kind == "video")
+        await sdk.set_video_quality(video_sid, "low")
+        took = await width_reaches(320, 5)
+        print(f"aiortc subscriber on the lower layer {took:.2f} s after asking")
+    finally:
+        await sdk.disconnect()
+        await pub.context.close()
