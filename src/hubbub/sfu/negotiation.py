@@ -367,7 +367,11 @@ def _track_section(track: OutgoingTrack, proto: str) -> MediaSection:
         raise ValueError(f"track {track.mid} needs an audio or video kind and at least one codec")
     section = MediaSection(track.kind, 9, proto, [], mid=track.mid, direction="sendonly")
     rtx = {track.codecs[0].pt: track.rtx_pt} if track.rtx_pt is not None else {}
-    section.codecs = codec_list(track.codecs, rtx)
+    # No rate feedback is read from subscribers yet: offer neither transport-cc nor REMB.
+    section.codecs = [
+        dataclasses.replace(c, rtcp_fb=[f for f in c.rtcp_fb if f not in (FB_TRANSPORT_CC, FB_REMB)])
+        for c in codec_list(track.codecs, rtx)
+    ]
     section.formats = [str(c.pt) for c in section.codecs]
     section.rtcp_rsize = True
     section.header_extensions = [HeaderExtension(ident, uri) for uri, ident in track.extensions.items()]
