@@ -40,6 +40,7 @@ __all__ = [
     "seq_diff",
     "ts_diff",
     "vp8_descriptor",
+    "vp8_fields",
     "vp8_is_keyframe",
     "vp9_is_keyframe",
 ]
@@ -330,30 +331,29 @@ class RtpPacket:
 # Opus needs nothing: every packet decodes on its own.
 
 
-def vp8_descriptor(payload: bytes | bytearray | memoryview) -> tuple[int, int, int, bool, int]:
-    """RFC 7741 §4.2 payload descriptor: ``(picture_id, tl0picidx, tid, start, size)``.
-
-    Absent optional fields are -1. ``start`` is the S bit (start of a VP8 partition);
-    ``size`` is the descriptor length, where the VP8 payload begins.
-    Raises :class:`RtpParseError` when the descriptor is truncated.
-    """
+def vp8_fields(payload: bytes | bytearray | memoryview) -> tuple[int, int, int, int, bool, int, int] | None:
+    """RFC 7741 §4.2 payload descriptor, every field: ``(first octet, picture_id, tl0picidx, tid,
+    sync (Y), keyidx, size)``, or None when it is truncated. Absent optional fields are -1;
+    ``size`` is the descriptor length, where the VP8 payload begins. The one walk over a
+    descriptor: :func:`vp8_descriptor` and ``hubbub.sfu.vp8.parse`` read through it."""
     n = len(payload)
     if n < 1:
-        raise RtpParseError("VP8 payload is empty")
+        return None
     b0 = payload[0]
-    picture_id = tl0 = tid = -1
+    picture_id = tl0 = tid = keyidx = -1
+    sync = False
     pos = 1
     if b0 & 0x80:  # X: extended control bits
         if n < 2:
-            raise RtpParseError("VP8 descriptor is truncated")
+            return None
         x = payload[1]
         pos = 2
         if x & 0x80:  # I: picture ID, 7 or 15 bits (M)
             if pos >= n:
-                raise RtpParseError("VP8 descriptor is truncated")
+                return None
             if payload[pos] & 0x80:
                 if pos + 2 > n:
-                    raise RtpParseError("VP8 descriptor is truncated")
+                    return None
                 picture_id = ((payload[pos] & 0x7F) << 8) | payload[pos + 1]
                 pos += 2
             else:
@@ -361,16 +361,34 @@ def vp8_descriptor(payload: bytes | bytearray | memoryview) -> tuple[int, int, i
                 pos += 1
         if x & 0x40:  # L: TL0PICIDX
             if pos >= n:
-                raise RtpParseError("VP8 descriptor is truncated")
+                return None
             tl0 = payload[pos]
             pos += 1
-        if x & 0x30:  # T or K: TID|Y|KEYIDX
+        if x & 0x30:  # T and/or K: one octet TID|Y|KEYIDX
             if pos >= n:
-                raise RtpParseError("VP8 descriptor is truncated")
+                return None
+            t = payload[pos]
             if x & 0x20:
-                tid = payload[pos] >> 6
+                tid = t >> 6
+                sync = bool(t & 0x20)
+            if x & 0x10:
+                keyidx = t & 0x1F
             pos += 1
-    return picture_id, tl0, tid, bool(b0 & 0x10), pos
+    return b0, picture_id, tl0, tid, sync, keyidx, pos
+
+
+def vp8_descriptor(payload: bytes | bytearray | memoryview) -> tuple[int, int, int, bool, int]:
+    """RFC 7741 §4.2 payload descriptor: ``(picture_id, tl0picidx, tid, start, size)``.
+
+    Absent optional fields are -1. ``start`` is the S bit (start of a VP8 partition);
+    ``size`` is the descriptor length, where the VP8 payload begins.
+    Raises :class:`RtpParseError` when the descriptor is truncated or the payload empty.
+    """
+    fields = vp8_fields(payload)
+    if fields is None:
+        raise RtpParseError("VP8 payload is empty" if not payload else "VP8 descriptor is truncated")
+    b0, picture_id, tl0, tid, _sync, _keyidx, size = fields
+    return picture_id, tl0, tid, bool(b0 & 0x10), size
 
 
 def vp8_is_keyframe(payload: bytes | bytearray | memoryview) -> bool:

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hubbub.proto.rtp import vp8_fields
+
 __all__ = ["Vp8Descriptor", "Vp8Munger", "descriptor_bytes", "keyframe_size", "parse"]
 
 _PID_MOD = 0x8000  # 15-bit picture IDs
@@ -50,45 +52,8 @@ class Vp8Descriptor:
 
 def parse(payload: bytes | memoryview) -> Vp8Descriptor | None:
     """The descriptor at the start of an RTP payload, or None when it is truncated (RFC 7741 §4.2)."""
-    n = len(payload)
-    if n < 1:
-        return None
-    b0 = payload[0]
-    pid = tl0 = tid = keyidx = -1
-    sync = False
-    pos = 1
-    if b0 & 0x80:  # X: the extension octet follows
-        if n < 2:
-            return None
-        x = payload[1]
-        pos = 2
-        if x & 0x80:  # I: PictureID, 7 bits or 15 with M
-            if pos >= n:
-                return None
-            if payload[pos] & 0x80:
-                if pos + 2 > n:
-                    return None
-                pid = ((payload[pos] & 0x7F) << 8) | payload[pos + 1]
-                pos += 2
-            else:
-                pid = payload[pos]
-                pos += 1
-        if x & 0x40:  # L: TL0PICIDX
-            if pos >= n:
-                return None
-            tl0 = payload[pos]
-            pos += 1
-        if x & 0x30:  # T and/or K: one octet TID|Y|KEYIDX
-            if pos >= n:
-                return None
-            t = payload[pos]
-            if x & 0x20:
-                tid = t >> 6
-                sync = bool(t & 0x20)
-            if x & 0x10:
-                keyidx = t & 0x1F
-            pos += 1
-    return Vp8Descriptor(b0, pid, tl0, tid, sync, keyidx, pos)
+    fields = vp8_fields(payload)
+    return None if fields is None else Vp8Descriptor(*fields)
 
 
 def descriptor_bytes(desc: Vp8Descriptor, picture_id: int, tl0picidx: int, keyidx: int) -> bytes:
