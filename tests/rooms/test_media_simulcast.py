@@ -36,6 +36,8 @@ class Peer:
 
     def set_remote_fingerprints(self, fingerprints: Sequence[tuple[str, str]]) -> None: ...
 
+    def set_transport_cc(self, ext_id: int | None) -> None: ...
+
     def close(self) -> None:
         self.state = PeerState.CLOSED
 

@@ -76,6 +76,9 @@ class FakePeer:
     def set_remote_fingerprints(self, fingerprints: Sequence[tuple[str, str]]) -> None:
         pass
 
+    def set_transport_cc(self, ext_id: int | None) -> None:
+        self.transport_cc = ext_id
+
     def close(self) -> None:
         self._state = PeerState.CLOSED
 

@@ -20,6 +20,7 @@ from hubbub.proto.sdp_negotiation import (
 )
 from hubbub.sfu.negotiation import (
     SERVER_CODECS,
+    SUBSCRIBER_TRANSPORT_CC_ID,
     OutgoingTrack,
     answer_publisher_offer,
     build_subscriber_offer,
@@ -279,6 +280,17 @@ def test_subscriber_offer_content() -> None:
     assert video.ssrc_groups[0].semantics == "FID" and video.ssrc_groups[0].ssrcs == [1002, 2002]
     assert "a=ssrc-group:FID 1002 2002\r\n" in serialize(offer)
     assert parse(serialize(offer)) == offer
+
+
+def test_subscriber_offer_asks_for_transport_wide_feedback_only() -> None:
+    """Every m-line offers transport-cc under the connection's one extension ID; never goog-remb."""
+    plain = dataclasses.replace(track("1", "video", 2), extensions={})
+    offer = offer_for([track("0", "audio", 1), plain])
+    for section in offer.media:
+        assert {e.uri: e.id for e in section.header_extensions}[TWCC_URI] == SUBSCRIBER_TRANSPORT_CC_ID
+        media = [c for c in section.codecs if c.name != "rtx"]
+        assert all("transport-cc" in c.rtcp_fb and "goog-remb" not in c.rtcp_fb for c in media)
+    assert offer.media[1].codecs[0].rtcp_fb == ["nack", "nack pli", "transport-cc"]
 
 
 def test_subscriber_renegotiation_keeps_positions_and_recycles() -> None:

@@ -40,6 +40,7 @@ from hubbub.sfu.negotiation import (
     build_subscriber_offer,
     parse_subscriber_answer,
     simulcast_layers,
+    subscriber_transport_cc,
 )
 from hubbub.transport import PeerState, PeerTransport
 
@@ -488,13 +489,14 @@ class RoomMedia:
             raise MediaError(sig.ErrorCode.out_of_order, "no subscriber offer is waiting for an answer")
         try:
             answer = sdp.parse(text)
-            parse_subscriber_answer(answer, pm.last_offer)
+            negotiated = parse_subscriber_answer(answer, pm.last_offer)
             params = transport_parameters(answer)
         except (sdp.SdpParseError, NegotiationError, ValueError) as exc:
             raise MediaError(sig.ErrorCode.invalid_sdp, f"the answer does not fit the offer: {exc}") from None
         if params.ice_ufrag and params.ice_pwd:
             pm.subscriber.set_remote_credentials(params.ice_ufrag, params.ice_pwd)
         pm.subscriber.set_remote_fingerprints([(f.algorithm, f.value) for f in params.fingerprints])
+        pm.subscriber.set_transport_cc(subscriber_transport_cc(negotiated.values()))
         pm.offer_outstanding = False
         new = [sid for sid in pm.offered if sid in pm.outgoing and sid not in pm.accepted]
         pm.accepted.update(new)

@@ -38,6 +38,11 @@ class MediaPeer(PacketSink, Protocol):
 
     def set_remote_fingerprints(self, fingerprints: Sequence[tuple[str, str]]) -> None: ...
 
+    def set_transport_cc(self, ext_id: int | None) -> None:
+        """Stamp every RTP packet sent with a transport-wide sequence number under header
+        extension ``ext_id`` and estimate the send rate from the feedback; None: neither."""
+        ...
+
     def close(self) -> None: ...
 
 

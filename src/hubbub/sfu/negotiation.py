@@ -20,10 +20,11 @@ pure: descriptions in, descriptions and ``NegotiatedMedia`` out.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hubbub.proto.cc.publisher import FB_REMB, FB_TRANSPORT_CC, served_feedback
+from hubbub.proto.rtp_ext import URI_TRANSPORT_CC
 from hubbub.proto.sdp import (
     Candidate,
     Codec,
@@ -60,13 +61,17 @@ from hubbub.proto.sdp_negotiation import (
 __all__ = [
     "SERVER_CODECS",
     "SERVER_EXTENSIONS",
+    "SUBSCRIBER_TRANSPORT_CC_ID",
     "OutgoingTrack",
     "answer_publisher_offer",
     "build_subscriber_offer",
     "parse_subscriber_answer",
     "simulcast_layers",
+    "subscriber_transport_cc",
 ]
 
+_RATE_FB = (FB_TRANSPORT_CC, FB_REMB)
+SUBSCRIBER_TRANSPORT_CC_ID = 3  # the extension ID of transport-wide CC on subscriber connections (libwebrtc's own)
 VIDEO_FEEDBACK = ("nack", "nack pli", "ccm fir", "goog-remb", "transport-cc")
 
 
@@ -367,14 +372,19 @@ def _track_section(track: OutgoingTrack, proto: str) -> MediaSection:
         raise ValueError(f"track {track.mid} needs an audio or video kind and at least one codec")
     section = MediaSection(track.kind, 9, proto, [], mid=track.mid, direction="sendonly")
     rtx = {track.codecs[0].pt: track.rtx_pt} if track.rtx_pt is not None else {}
-    # No rate feedback is read from subscribers yet: offer neither transport-cc nor REMB.
+    # Rate feedback from a subscriber is transport-wide CC only (the send-side estimate of the
+    # connection, hubbub.transport.congestion); REMB is not offered.
+    # Every packet on the connection carries a transport-wide sequence number, audio too.
     section.codecs = [
-        dataclasses.replace(c, rtcp_fb=[f for f in c.rtcp_fb if f not in (FB_TRANSPORT_CC, FB_REMB)])
+        c
+        if is_rtx(c)
+        else dataclasses.replace(c, rtcp_fb=[*(f for f in c.rtcp_fb if f not in _RATE_FB), FB_TRANSPORT_CC])
         for c in codec_list(track.codecs, rtx)
     ]
     section.formats = [str(c.pt) for c in section.codecs]
     section.rtcp_rsize = True
-    section.header_extensions = [HeaderExtension(ident, uri) for uri, ident in track.extensions.items()]
+    extensions = {URI_TRANSPORT_CC: SUBSCRIBER_TRANSPORT_CC_ID, **track.extensions}
+    section.header_extensions = [HeaderExtension(ident, uri) for uri, ident in extensions.items()]
     section.msids = [Msid(track.stream_id, track.track_id)]  # RFC 8830 §2
     msid = f"{track.stream_id} {track.track_id}"
     section.ssrcs = [Ssrc(track.ssrc, {"cname": track.cname, "msid": msid})]  # RFC 5576 §4.1
@@ -438,3 +448,14 @@ def _accepted(index: int, ans: MediaSection, off: MediaSection) -> NegotiatedMed
         msid=media_msid(off),
         rtcp_rsize=ans.rtcp_rsize and off.rtcp_rsize,
     )
+
+
+def subscriber_transport_cc(negotiated: Iterable[NegotiatedMedia]) -> int | None:
+    """The transport-wide CC extension ID a subscriber's answer accepted, None if it accepted none
+    (aiortc: the connection then runs without a send-side estimate). One ID for the connection:
+    the offer uses :data:`SUBSCRIBER_TRANSPORT_CC_ID` on every m-line of the bundle."""
+    for media in negotiated:
+        ext_id = media.extensions.get(URI_TRANSPORT_CC)
+        if ext_id is not None and any(FB_TRANSPORT_CC in c.rtcp_fb for c in media.codecs):
+            return ext_id
+    return None

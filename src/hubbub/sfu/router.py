@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hubbub.proto import rtp_ext
@@ -37,13 +37,11 @@ from hubbub.proto.rtcp import (
     GenericNack,
     Pli,
     ReceiverReport,
-    Remb,
     Sdes,
     SenderReport,
-    TransportCc,
     iter_rtcp_raw,
 )
-from hubbub.proto.rtcp_feedback import FMT_AFB, FMT_FIR, FMT_NACK, FMT_PLI, FMT_TWCC
+from hubbub.proto.rtcp_feedback import FMT_FIR, FMT_NACK, FMT_PLI
 from hubbub.proto.rtp import header_fields, rtx_unwrap
 from hubbub.sfu.forwarder import Forwarder, PythonForwarder
 from hubbub.sfu.layers import MAX_TEMPORAL
@@ -102,6 +100,8 @@ class Router:
         # rate feedback (transport-wide CC, REMB), per publisher connection that negotiated one
         self._feedback: dict[Hashable, tuple[PublisherFeedback, PacketSink]] = {}
         self.drops: Counter[str] = Counter()
+        # (subscriber key, track id, active, reason): a down-track paused or resumed
+        self.on_stream_state: Callable[[Hashable, str, bool, str], None] | None = None
         self.rtcp_ssrc = self.allocate_ssrc()  # our SSRC as a receiver / feedback sender
         self._sdes = bytes(Sdes.with_cname(self.rtcp_ssrc, self.config.cname))
 
@@ -447,11 +447,18 @@ class Router:
         self, track_id: str, subscriber_key: Hashable, spatial: int, temporal: int = MAX_TEMPORAL, *, now: float
     ) -> bool:
         """Choose the layers a down-track forwards (``DownTrack.set_target_layer``) and ask for
-        the key frame the switch waits for at once (within the throttle). False when there is no
-        such subscription or the track has one layer."""
+        the key frame the switch waits for at once (within the throttle); ``spatial`` -1: the
+        subscriber wants none of it (a hidden video): paused, reason ``not_wanted``. False when
+        there is no such subscription or (``spatial`` >= 0) the track has one layer."""
         dt = self._subscriptions.get((track_id, subscriber_key))
-        if dt is None or not dt.up.simulcast:
+        if dt is None:
             return False
+        if (spatial < 0) != dt.paused:
+            dt.set_paused(spatial < 0)
+            if self.on_stream_state is not None:
+                self.on_stream_state(subscriber_key, track_id, spatial >= 0, "not_wanted" if spatial < 0 else "")
+        if spatial < 0 or not dt.up.simulcast:
+            return spatial < 0
         if dt.set_target_layer(spatial, temporal, now):
             self._request_keyframe(dt.up.layers[dt.keyframe_layer], now)
         return True
@@ -509,7 +516,8 @@ class Router:
         return dt
 
     def on_rtcp_from_subscriber(self, subscriber_key: Hashable, packet: bytes, now: float) -> None:
-        """Feedback from a subscriber (RFC 4585): NACK, PLI/FIR, RR, REMB, transport-wide CC."""
+        """Feedback from a subscriber (RFC 4585): NACK, PLI/FIR, RR. Its transport-wide CC feedback
+        is the transport's (``PeerTransport.set_transport_cc``); REMB is not offered to subscribers."""
         try:
             for pt, fmt, start, end in iter_rtcp_raw(packet):
                 if pt == PT_RTPFB and fmt == FMT_NACK:
@@ -527,10 +535,6 @@ class Router:
                         dt = self._downs.get(block.ssrc)
                         if dt is not None and dt.subscriber_key == subscriber_key and dt.ssrc == block.ssrc:
                             dt.on_receiver_report(block, now)
-                elif pt == PT_PSFB and fmt == FMT_AFB and packet[start + 12 : start + 16] == b"REMB":
-                    Remb.parse(packet[start:end])  # validated only; nothing estimates bandwidth yet
-                elif pt == PT_RTPFB and fmt == FMT_TWCC:
-                    TransportCc.parse(packet[start:end])  # validated only, as REMB
         except ValueError:
             self.drops["malformed_rtcp"] += 1
 

@@ -136,6 +136,7 @@ class PeerTransport:
         "_stats",
         "_timed_out",
         "_timer",
+        "_transport_cc",
         "_udp_send",
         "addresses",
         "fingerprint",
@@ -170,6 +171,7 @@ class PeerTransport:
         self._path: SendPath | None = None  # what the sender was last told
         self._state = PeerState.NEW
         self._ice_down = False
+        self._transport_cc: int | None = None
         self._dtls_failed = False
         self._remote_closed = False
         self._timed_out = False
@@ -247,6 +249,11 @@ class PeerTransport:
             return
         self._dtls.set_remote_fingerprints(fingerprints, self._host.now())
         self._after_dtls(None)
+
+    def set_transport_cc(self, ext_id: int | None) -> None:
+        """Stamp every RTP packet sent with a transport-wide sequence number under header
+        extension ``ext_id`` and estimate the send rate from the feedback; None: neither."""
+        self._transport_cc = ext_id
 
     def close(self) -> None:
         """Send DTLS close_notify, release the ufrag, addresses and TCP connections. Idempotent."""
