@@ -51,6 +51,7 @@ __all__ = [
     "set_abs_send_time",
     "set_ext_value",
     "set_transport_seq",
+    "stamp_transport_seq",
 ]
 
 ONE_BYTE_PROFILE = 0xBEDE  # RFC 8285 §4.2
@@ -261,6 +262,39 @@ def set_transport_seq(buf: bytearray, offset: int, ext_id: int, seq: int) -> boo
         return False
     _U16.pack_into(buf, pos, seq & 0xFFFF)
     return True
+
+
+def stamp_transport_seq(packet: bytes, ext_id: int, seq: int) -> bytes | None:
+    """``packet`` (a valid RTP packet) with transport-wide sequence number ``seq`` under
+    ``ext_id``: written over the element when the packet has one, else added to its one-byte or
+    two-byte block (a one-byte block is created when it has none). None when it cannot be: an
+    unknown block profile, an ID the one-byte form cannot carry in a one-byte block, or an
+    element of another length under ``ext_id``.
+    Malformed blocks raise :class:`RtpExtensionError`. This is the Python twin of the native
+    sender's stamp (hubbub/transport/native/fanout.c, ``stamp_twcc``); both grow the packet by
+    4 bytes when they add the element to a block, 8 when they add a block."""
+    value = _U16.pack(seq & 0xFFFF)
+    b0 = packet[0]
+    hlen = 12 + (b0 & 0x0F) * 4
+    if not b0 & 0x10:
+        if not 1 <= ext_id <= 14:
+            return None
+        block = _HH.pack(0xBEDE, 1) + bytes(((ext_id << 4) | 1,)) + value + b"\0"
+        return bytes((b0 | 0x10,)) + packet[1:hlen] + block + packet[hlen:]
+    pos = find_ext_offset(packet, hlen, ext_id)
+    profile, words = _HH.unpack_from(packet, hlen)
+    if pos >= 0:  # the element's length must be 2 (one-byte form: L is length - 1)
+        if packet[pos - 1] != (((ext_id << 4) | 1) if profile == 0xBEDE else 2):
+            return None
+        return packet[:pos] + value + packet[pos + 2 :]
+    end = hlen + 4 + words * 4
+    if profile == 0xBEDE and 1 <= ext_id <= 14:
+        element = bytes(((ext_id << 4) | 1,)) + value + b"\0"
+    elif (profile & 0xFFF0) == 0x1000 and 1 <= ext_id <= 255:
+        element = bytes((ext_id, 2)) + value
+    else:
+        return None
+    return packet[:hlen] + _HH.pack(profile, words + 1) + packet[hlen + 4 : end] + element + packet[end:]
 
 
 def set_abs_send_time(buf: bytearray, offset: int, ext_id: int, value: int) -> bool:

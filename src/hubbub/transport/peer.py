@@ -50,6 +50,7 @@ from hubbub.proto.ice import (
     ufrag_of,
 )
 from hubbub.proto.srtp import SrtpError, SrtpSession
+from hubbub.transport.congestion import Padding, SendControl
 from hubbub.transport.sender import Address, SendPath, SendTo, make_sender
 from hubbub.transport.stats import PeerStats, TransportStats
 from hubbub.transport.timers import Deadline
@@ -120,6 +121,7 @@ class PeerTransport:
     """ICE + DTLS + SRTP of one peer connection on the server's shared sockets."""
 
     __slots__ = (
+        "_cc",
         "_connect_deadline",
         "_dtls",
         "_dtls_failed",
@@ -136,7 +138,6 @@ class PeerTransport:
         "_stats",
         "_timed_out",
         "_timer",
-        "_transport_cc",
         "_udp_send",
         "addresses",
         "fingerprint",
@@ -171,7 +172,7 @@ class PeerTransport:
         self._path: SendPath | None = None  # what the sender was last told
         self._state = PeerState.NEW
         self._ice_down = False
-        self._transport_cc: int | None = None
+        self._cc: SendControl | None = None  # transport-wide CC, on a connection that negotiated it
         self._dtls_failed = False
         self._remote_closed = False
         self._timed_out = False
@@ -252,8 +253,32 @@ class PeerTransport:
 
     def set_transport_cc(self, ext_id: int | None) -> None:
         """Stamp every RTP packet sent with a transport-wide sequence number under header
-        extension ``ext_id`` and estimate the send rate from the feedback; None: neither."""
-        self._transport_cc = ext_id
+        extension ``ext_id`` and estimate the send rate from the feedback; None: neither
+        (:mod:`hubbub.transport.congestion`). The estimate carries over a renegotiation."""
+        if self._state is PeerState.CLOSED:
+            return
+        self._sender.set_transport_cc(ext_id)
+        if ext_id is None and self._cc is not None:
+            self._cc.close()
+            self._cc = None
+        elif ext_id is not None and self._cc is None:
+            self._cc = SendControl(self._sender, self._host.loop, self._host.now)
+
+    @property
+    def send_estimate(self) -> float | None:
+        """The send-side estimate of this connection (bit/s), None without transport-wide CC."""
+        cc = self._cc
+        return cc.estimate_bps if cc is not None else None
+
+    def request_probe(self, need_bps: float) -> None:
+        """Find out whether the path carries ``need_bps`` (padding probes), if it has an estimate."""
+        if self._cc is not None:
+            self._cc.request_probe(need_bps, self._host.now())
+
+    def set_padding(self, padding: Padding | None) -> None:
+        """What makes the padding-only packets of probes (``padding(size) -> RTP packet | None``)."""
+        if self._cc is not None:
+            self._cc.padding = padding
 
     def close(self) -> None:
         """Send DTLS close_notify, release the ufrag, addresses and TCP connections. Idempotent."""
@@ -268,6 +293,9 @@ class PeerTransport:
         while self._dtls.next_event() is not None:
             pass
         self._timer.cancel()
+        if self._cc is not None:
+            self._cc.close()
+            self._cc = None
         self._srtp = None
         self._path = None
         self._sender.set_path(None)
@@ -301,6 +329,8 @@ class PeerTransport:
                     self._srtp_failed()
                     return
                 stats.rtcp_in += 1
+                if self._cc is not None:
+                    self._cc.on_rtcp(plain, self._host.now())
                 try:
                     self._handler.on_rtcp(self, plain)
                 except Exception:

@@ -24,6 +24,13 @@ Two implementations:
   copy of a packet in one call). SRTCP, which has its own keys and index (RFC 3711 §4.3.2),
   is protected with the transport's session and sent from Python, as by the Python sender.
 
+Transport-wide CC (:meth:`Sender.set_transport_cc`, a subscriber connection that negotiated it):
+every RTP packet is stamped with the connection's next transport-wide sequence number just before
+it is protected, in C on the native path, and recorded (number, size, send time on the event
+loop's monotonic clock, probe cluster: :attr:`Sender.probe_cluster` while a probe is sent) for
+:meth:`Sender.take_sent`, which :class:`hubbub.transport.congestion.SendControl` reads when the
+feedback comes.
+
 Counters: the Python sender counts into the transport's :class:`~hubbub.transport.stats.PeerStats`
 as it sends; the native one counts in C, and :meth:`Sender.flush` adds those counts to the
 ``PeerStats`` (the transport calls it whenever its ``stats`` are read).
@@ -33,22 +40,29 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import struct
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
+from hubbub.proto.rtp_ext import stamp_transport_seq
 from hubbub.proto.srtp import SrtpError, SrtpSession
 from hubbub.transport.stats import PeerStats
 
 if TYPE_CHECKING:
     from hubbub.transport.native import _fanout
 
-__all__ = ["NativeFanout", "NativeSender", "PythonSender", "SendPath", "Sender", "make_sender"]
+__all__ = ["NativeFanout", "NativeSender", "PythonSender", "SendPath", "Sender", "SentRecord", "make_sender"]
 
 Address = tuple[str, int]
 SendTo = Callable[[bytes, Address], None]
 # Where media goes while it may be sent: (address, send function, UDP fd or None over ICE-TCP).
 SendPath = tuple[Address, SendTo, int | None]
+# One packet stamped with a transport-wide sequence number: (seq, size, probe cluster or -1, sent at)
+SentRecord = tuple[int, int, int, float]
+_RECORD = struct.Struct("=HHid")  # TwccRecord in fanout.c
+_LOG_LIMIT = 8192  # records kept between two take_sent calls, as the native sender's
 
 
 class Sender(Protocol):
@@ -66,14 +80,24 @@ class Sender(Protocol):
 
     def fanout_entry(self, ssrc: int, pt_map: bytes) -> _fanout.Entry | None: ...
 
+    probe_cluster: int
+
+    def set_transport_cc(self, ext_id: int | None) -> None: ...
+
+    def take_sent(self) -> list[SentRecord]: ...
+
 
 class PythonSender:
     """pylibsrtp + the send function, one packet at a time (RFC 3711 §3.3, §3.4)."""
 
-    __slots__ = ("_out", "_path", "_srtp", "stats")
+    __slots__ = ("_out", "_path", "_sent", "_srtp", "_twcc_id", "_twcc_seq", "probe_cluster", "stats")
 
     def __init__(self, stats: PeerStats) -> None:
         self.stats = stats
+        self.probe_cluster = -1
+        self._twcc_id = 0
+        self._twcc_seq = 0
+        self._sent: list[SentRecord] = []
         self._srtp: SrtpSession | None = None
         self._path: SendPath | None = None
         # (session, address, sendto) while media may be sent; None otherwise. One lookup per send.
@@ -95,6 +119,8 @@ class PythonSender:
             stats.dropped_not_connected += 1
             return
         srtp, addr, sendto = out
+        if self._twcc_id:
+            packet = self._stamp(packet)
         try:
             data = srtp.protect_rtp(packet)
         except SrtpError:
@@ -122,6 +148,33 @@ class PythonSender:
         stats.packets_out += 1
         stats.bytes_out += len(data)
 
+    def _stamp(self, packet: bytes) -> bytes:
+        seq = self._twcc_seq
+        try:
+            stamped = stamp_transport_seq(packet, self._twcc_id, seq)
+        except ValueError:  # a malformed extension block goes unstamped, as in C
+            stamped = None
+        if stamped is None:
+            return packet
+        self._twcc_seq = (seq + 1) & 0xFFFF
+        sent = self._sent
+        if len(sent) >= _LOG_LIMIT:
+            del sent[: len(sent) - _LOG_LIMIT + 1]
+        sent.append((seq, len(stamped), self.probe_cluster, time.monotonic()))
+        return stamped
+
+    def set_transport_cc(self, ext_id: int | None) -> None:
+        """Stamp every RTP packet with a transport-wide sequence number under ``ext_id``
+        (None: stop); the numbering goes on across calls."""
+        if ext_id is not None and not 1 <= ext_id <= 255:
+            raise ValueError(f"extension ID {ext_id} is out of range")
+        self._twcc_id = ext_id or 0
+
+    def take_sent(self) -> list[SentRecord]:
+        """What was stamped since the last call, oldest first (see the module docstring)."""
+        sent, self._sent = self._sent, []
+        return sent
+
     def flush(self) -> None:
         """Nothing to do: the counters are kept up to date as packets go."""
 
@@ -136,9 +189,9 @@ class NativeSender(PythonSender):
     __slots__ = ("_c", "_lib")
 
     def __init__(self, lib: ModuleType, stats: PeerStats) -> None:
-        super().__init__(stats)
         self._lib = lib
-        self._c: _fanout.Peer = lib.Peer()
+        self._c: _fanout.Peer = lib.Peer()  # before PythonSender's __init__ sets probe_cluster
+        super().__init__(stats)
 
     def set_keys(self, srtp: SrtpSession, local_key_salt: bytes) -> None:
         if not self._c.keyed:
@@ -160,7 +213,21 @@ class NativeSender(PythonSender):
             c.set_python(sendto, addr)
 
     def send_rtp(self, packet: bytes) -> None:
-        self._c.send_rtp(packet)  # counted in C: see flush
+        self._c.send_rtp(packet)  # counted (and stamped) in C: see flush
+
+    @property  # a slot in PythonSender, the C Peer's member here
+    def probe_cluster(self) -> int:
+        return self._c.probe_cluster
+
+    @probe_cluster.setter
+    def probe_cluster(self, cluster: int) -> None:
+        self._c.probe_cluster = cluster
+
+    def set_transport_cc(self, ext_id: int | None) -> None:
+        self._c.set_twcc(ext_id or 0)
+
+    def take_sent(self) -> list[SentRecord]:
+        return list(_RECORD.iter_unpack(self._c.take_sent()))
 
     def flush(self) -> None:
         packets, octets, protect_failures, not_connected, send_dropped, send_errors = self._c.take_stats()

@@ -48,6 +48,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <srtp2/srtp.h>
 
@@ -68,6 +69,18 @@ typedef struct {
 
 #define REPLAY_WINDOW 1024 /* as the transport's libsrtp sessions (hubbub.proto.srtp) */
 
+/* One packet stamped with a transport-wide sequence number: what the send-side estimate
+ * (hubbub.proto.cc.sendside) needs of it. 16 bytes, unpacked in Python as "=HHid". */
+typedef struct {
+    uint16_t seq;
+    uint16_t size;
+    int32_t cluster;
+    double t; /* CLOCK_MONOTONIC seconds: the event loop's clock (time.monotonic) */
+} TwccRecord;
+
+#define TWCC_LOG 8192 /* records kept between two take_sent calls (oldest dropped beyond) */
+#define TWCC_GROWTH 8 /* the most bytes stamping adds to a packet (a new one-byte block) */
+
 typedef struct {
     PyObject_HEAD
     srtp_t ctx;       /* NULL until set_key (libsrtp profiles) */
@@ -85,6 +98,11 @@ typedef struct {
     PyObject *py_sendto; /* mode 2 */
     PyObject *py_addr;
     unsigned long long packets, bytes, protect_failures, not_connected, send_dropped, send_errors;
+    int twcc_id;          /* transport-wide CC extension ID stamped on every RTP packet, 0: none */
+    int probe_cluster;    /* probe cluster id recorded with what is sent now, -1: none */
+    uint16_t twcc_seq;    /* the next transport-wide sequence number */
+    TwccRecord *log;      /* what was stamped since the last take_sent, a ring of TWCC_LOG */
+    int log_head, log_len;
 } Peer;
 
 static PyTypeObject PeerType;
@@ -122,6 +140,7 @@ Peer_dealloc(Peer *self)
 #endif
     memset(self->salt, 0, sizeof self->salt);
     PyMem_Free(self->streams);
+    PyMem_Free(self->log);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -132,6 +151,7 @@ Peer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (self == NULL)
         return NULL;
     self->fd = -1;
+    self->probe_cluster = -1;
     return (PyObject *)self;
 }
 
@@ -282,6 +302,118 @@ set_key_gcm(Peer *self, const unsigned char *material)
     return 0;
 }
 #endif
+
+/* Write the next transport-wide sequence number into the packet buf[0..*len) under p->twcc_id
+ * (draft-holmer-rmcat-transport-wide-cc-extensions-01) and record it: over the element when the
+ * packet has one, else appended to its one-byte or two-byte block, else in a new one-byte block
+ * (buf has room for TWCC_GROWTH more bytes). As hubbub.proto.rtp_ext.stamp_transport_seq. A
+ * packet that cannot carry it (unknown profile, malformed block) goes unstamped. */
+static void
+stamp_twcc(Peer *p, unsigned char *buf, int *len)
+{
+    int n = *len, id = p->twcc_id;
+    int h = 12 + 4 * (buf[0] & 0x0F);
+    if (h > n)
+        return;
+    uint16_t seq = p->twcc_seq;
+    unsigned char v0 = (unsigned char)(seq >> 8), v1 = (unsigned char)seq;
+    if (!(buf[0] & 0x10)) {
+        if (id > 14)
+            return;
+        memmove(buf + h + 8, buf + h, (size_t)(n - h));
+        buf[0] |= 0x10;
+        unsigned char block[8] = {0xBE, 0xDE, 0, 1, (unsigned char)((id << 4) | 1), v0, v1, 0};
+        memcpy(buf + h, block, 8);
+        n += 8;
+    } else {
+        if (h + 4 > n)
+            return;
+        int profile = (buf[h] << 8) | buf[h + 1], words = (buf[h + 2] << 8) | buf[h + 3];
+        int end = h + 4 + 4 * words, pos = h + 4, found = -1;
+        if (end > n)
+            return;
+        if (profile == 0xBEDE) {
+            while (pos < end) {
+                int b = buf[pos];
+                if (b == 0) {
+                    pos++;
+                    continue;
+                }
+                if ((b >> 4) == 15)
+                    return;
+                int l = (b & 0x0F) + 1;
+                if (pos + 1 + l > end)
+                    return;
+                if ((b >> 4) == id) {
+                    if (l != 2)
+                        return;
+                    found = pos + 1;
+                    break;
+                }
+                pos += 1 + l;
+            }
+        } else if ((profile & 0xFFF0) == 0x1000) {
+            while (pos < end) {
+                int i = buf[pos];
+                if (i == 0) {
+                    pos++;
+                    continue;
+                }
+                if (pos + 2 > end || pos + 2 + buf[pos + 1] > end)
+                    return;
+                if (i == id) {
+                    if (buf[pos + 1] != 2)
+                        return;
+                    found = pos + 2;
+                    break;
+                }
+                pos += 2 + buf[pos + 1];
+            }
+        } else
+            return;
+        if (found >= 0) {
+            if (found + 2 > end)
+                return;
+            buf[found] = v0;
+            buf[found + 1] = v1;
+        } else {
+            if (profile == 0xBEDE && id > 14)
+                return;
+            memmove(buf + end + 4, buf + end, (size_t)(n - end));
+            if (profile == 0xBEDE) {
+                buf[end] = (unsigned char)((id << 4) | 1);
+                buf[end + 1] = v0;
+                buf[end + 2] = v1;
+                buf[end + 3] = 0;
+            } else {
+                buf[end] = (unsigned char)id;
+                buf[end + 1] = 2;
+                buf[end + 2] = v0;
+                buf[end + 3] = v1;
+            }
+            words++;
+            buf[h + 2] = (unsigned char)(words >> 8);
+            buf[h + 3] = (unsigned char)words;
+            n += 4;
+        }
+    }
+    *len = n;
+    p->twcc_seq = (uint16_t)(seq + 1);
+    if (p->log == NULL)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int slot = (p->log_head + p->log_len) % TWCC_LOG;
+    if (p->log_len == TWCC_LOG)
+        p->log_head = (p->log_head + 1) % TWCC_LOG; /* overwrite the oldest */
+    else
+        p->log_len++;
+    TwccRecord *r = &p->log[slot];
+    r->seq = seq;
+    r->size = (uint16_t)(n > 0xFFFF ? 0xFFFF : n);
+    r->cluster = p->probe_cluster;
+    r->t = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 /* Protect in place (room for the trailer required). 0 ok, -1 refused. */
 static inline int
@@ -440,6 +572,8 @@ peer_send_one(Peer *p, unsigned char *buf, int len)
         p->not_connected++;
         return 0;
     }
+    if (p->twcc_id)
+        stamp_twcc(p, buf, &len);
     if (peer_protect(p, buf, &len) < 0) {
         p->protect_failures++;
         return 0;
@@ -488,11 +622,51 @@ Peer_send_rtp(Peer *self, PyObject *arg)
         self->protect_failures++;
         Py_RETURN_NONE;
     }
-    unsigned char buf[MAX_PACKET + SRTP_MAX_TRAILER_LEN];
+    unsigned char buf[MAX_PACKET + TWCC_GROWTH + SRTP_MAX_TRAILER_LEN];
     memcpy(buf, PyBytes_AS_STRING(arg), (size_t)n);
     if (peer_send_one(self, buf, (int)n) < 0)
         return NULL;
     Py_RETURN_NONE;
+}
+
+/* set_twcc(ext_id: int): stamp every RTP packet with a transport-wide sequence number under
+ * header extension ext_id (1..255) and record it for take_sent; 0: stop. */
+static PyObject *
+Peer_set_twcc(Peer *self, PyObject *arg)
+{
+    long id = PyLong_AsLong(arg);
+    if (id == -1 && PyErr_Occurred())
+        return NULL;
+    if (id < 0 || id > 255) {
+        PyErr_SetString(PyExc_ValueError, "extension ID must be 0..255");
+        return NULL;
+    }
+    if (id && self->log == NULL) {
+        self->log = PyMem_Calloc(TWCC_LOG, sizeof(TwccRecord));
+        if (self->log == NULL)
+            return PyErr_NoMemory();
+    }
+    self->twcc_id = (int)id;
+    Py_RETURN_NONE;
+}
+
+/* take_sent() -> bytes: the records (TwccRecord, "=HHid" each) of what was stamped since the last
+ * call, oldest first. */
+static PyObject *
+Peer_take_sent(Peer *self, PyObject *unused)
+{
+    int n = self->log_len;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n * (Py_ssize_t)sizeof(TwccRecord));
+    if (out == NULL)
+        return NULL;
+    char *dst = PyBytes_AS_STRING(out);
+    int first = n < TWCC_LOG - self->log_head ? n : TWCC_LOG - self->log_head;
+    if (n) {
+        memcpy(dst, self->log + self->log_head, (size_t)first * sizeof(TwccRecord));
+        memcpy(dst + (size_t)first * sizeof(TwccRecord), self->log, (size_t)(n - first) * sizeof(TwccRecord));
+    }
+    self->log_head = self->log_len = 0;
+    return out;
 }
 
 static PyObject *
@@ -508,10 +682,13 @@ static PyMethodDef Peer_methods[] = {
     {"set_down", (PyCFunction)Peer_set_down, METH_NOARGS, "drop (and count) until set again"},
     {"take_stats", (PyCFunction)Peer_take_stats, METH_NOARGS, "counters since the last call"},
     {"send_rtp", (PyCFunction)Peer_send_rtp, METH_O, "protect and send one RTP packet"},
+    {"set_twcc", (PyCFunction)Peer_set_twcc, METH_O, "stamp transport-wide seqs under this ID (0: off)"},
+    {"take_sent", (PyCFunction)Peer_take_sent, METH_NOARGS, "records of what was stamped since the last call"},
     {NULL}};
 
 static PyMemberDef Peer_members[] = {
     {"mode", T_INT, offsetof(Peer, mode), READONLY, "0 drop, 1 UDP, 2 Python sendto"},
+    {"probe_cluster", T_INT, offsetof(Peer, probe_cluster), 0, "probe cluster of what is sent now, -1: none"},
     {NULL}};
 
 static PyGetSetDef Peer_getset[] = {
@@ -832,7 +1009,7 @@ Group_forward(Group *self, PyObject *const *args, Py_ssize_t nargs)
     Py_INCREF(entries); /* a Python sendto (mode 2) may replace it meanwhile */
     Py_ssize_t n = PyTuple_GET_SIZE(entries);
     PyObject *slow = NULL;
-    size_t stride = ((size_t)plen + SRTP_MAX_TRAILER_LEN + 15) & ~(size_t)15;
+    size_t stride = ((size_t)plen + TWCC_GROWTH + SRTP_MAX_TRAILER_LEN + 15) & ~(size_t)15;
     size_t need = stride * (BATCH + 1);
     if (scratch_cap < need) {
         unsigned char *nb = PyMem_Realloc(scratch, need);
@@ -920,6 +1097,8 @@ Group_forward(Group *self, PyObject *const *args, Py_ssize_t nargs)
             continue;
         }
         int len = (int)plen;
+        if (p->twcc_id)
+            stamp_twcc(p, out, &len);
         if (peer_protect(p, out, &len) < 0) {
             p->protect_failures++;
             continue;
