@@ -43,6 +43,7 @@ from hubbub.proto.rtcp import (
 )
 from hubbub.proto.rtcp_feedback import FMT_FIR, FMT_NACK, FMT_PLI
 from hubbub.proto.rtp import header_fields, rtx_unwrap
+from hubbub.sfu.downlink import Downlink
 from hubbub.sfu.forwarder import Forwarder, PythonForwarder
 from hubbub.sfu.layers import MAX_TEMPORAL
 from hubbub.sfu.speakers import ActiveSpeakerDetector
@@ -55,7 +56,7 @@ from hubbub.sfu.track import (
     Layer,
     TrackKind,
     UpTrack,
-    layer_for_stream_id,
+    bind_layer,
 )
 from hubbub.sfu.types import PacketSink
 
@@ -97,6 +98,7 @@ class Router:
         self._simulcast: dict[Hashable, tuple[UpTrack, ...]] = {}  # layers to bind, by publisher
         self._downs: dict[int, DownTrack] = {}  # by media and RTX SSRC
         self._subscriptions: dict[tuple[str, Hashable], DownTrack] = {}
+        self._downlinks: dict[Hashable, Downlink] = {}  # by subscriber: wishes, estimate, allocation
         # rate feedback (transport-wide CC, REMB), per publisher connection that negotiated one
         self._feedback: dict[Hashable, tuple[PublisherFeedback, PacketSink]] = {}
         self.drops: Counter[str] = Counter()
@@ -313,6 +315,7 @@ class Router:
             self._downs[rtx_ssrc] = dt
         self._ssrcs.update(s for s in (ssrc, rtx_ssrc) if s is not None)
         up.down_tracks = (*up.down_tracks, dt)
+        self._downlinks.setdefault(subscriber_key, Downlink(subscriber_key)).downs[track_id] = dt
         self.forwarder.update(up)
         if receiving:
             self.forwarder.attach(dt)
@@ -326,6 +329,11 @@ class Router:
         if dt is None:
             return None
         dt.up.down_tracks = tuple(d for d in dt.up.down_tracks if d is not dt)
+        downlink = self._downlinks.get(subscriber_key)
+        if downlink is not None:
+            downlink.remove(track_id)
+            if not downlink.downs:
+                del self._downlinks[subscriber_key]
         self.forwarder.update(dt.up)
         for s in (dt.ssrc, dt.rtx_ssrc):
             if s is not None and self._downs.get(s) is dt:
@@ -356,7 +364,9 @@ class Router:
                         feedback[1].send_rtcp(message)
             layer = table.get(ssrc)
             if layer is None:
-                layer = self._bind(publisher_key, table, packet, ssrc)
+                layer = bind_layer(
+                    self._simulcast.get(publisher_key), table, packet, ssrc, self._ssrcs, self.config.video_cache_size
+                )
                 if layer is None:
                     self.drops["unknown_ssrc"] += 1
                     return
@@ -393,27 +403,6 @@ class Router:
         if layer.keyframe_pending and now - layer.last_keyframe_request >= self.config.keyframe_request_interval:
             self._request_keyframe(layer, now)
 
-    def _bind(self, publisher_key: Hashable, table: dict[int, Layer], packet: bytes, ssrc: int) -> Layer | None:
-        """The simulcast layer a packet on an unknown SSRC belongs to, now bound to that SSRC.
-
-        RFC 8852 §3: rtp-stream-id names the layer of a media SSRC, repaired-rtp-stream-id the
-        one an RTX SSRC repairs; sdes:mid (RFC 8843 §15) the track, when present. None when
-        the packet names none of this publisher's layers. May raise ``ValueError`` (a malformed
-        extension block).
-        """
-        tracks = self._simulcast.get(publisher_key)
-        found = layer_for_stream_id(tracks, packet) if tracks and ssrc not in self._ssrcs else None
-        if found is None:
-            return None
-        layer, repair = found
-        old = layer.rtx_ssrc if repair else layer.ssrc
-        if old is not None and old >= 0 and table.get(old) is layer:
-            del table[old]
-        layer.bind(ssrc, repair=repair, cache_size=self.config.video_cache_size)
-        table[ssrc] = layer
-        self._ssrcs.add(ssrc)
-        return layer
-
     # --- keyframe requests (RFC 4585 §6.3.1) --------------------------------------------------------
 
     def request_keyframe(self, track_id: str, now: float) -> None:
@@ -446,22 +435,30 @@ class Router:
     def set_target_layer(
         self, track_id: str, subscriber_key: Hashable, spatial: int, temporal: int = MAX_TEMPORAL, *, now: float
     ) -> bool:
-        """Choose the layers a down-track forwards (``DownTrack.set_target_layer``) and ask for
-        the key frame the switch waits for at once (within the throttle); ``spatial`` -1: the
-        subscriber wants none of it (a hidden video): paused, reason ``not_wanted``. False when
-        there is no such subscription or (``spatial`` >= 0) the track has one layer."""
-        dt = self._subscriptions.get((track_id, subscriber_key))
-        if dt is None:
+        """The subscriber wants layers up to ``spatial`` of a video (-1: none of it, a hidden
+        video) and temporal layers up to ``temporal``; the allocation follows at once
+        (``hubbub.sfu.downlink``). False when there is no such subscription."""
+        downlink = self._downlinks.get(subscriber_key)
+        if downlink is None or track_id not in downlink.downs:
             return False
-        if (spatial < 0) != dt.paused:
-            dt.set_paused(spatial < 0)
-            if self.on_stream_state is not None:
-                self.on_stream_state(subscriber_key, track_id, spatial >= 0, "not_wanted" if spatial < 0 else "")
-        if spatial < 0 or not dt.up.simulcast:
-            return spatial < 0
-        if dt.set_target_layer(spatial, temporal, now):
-            self._request_keyframe(dt.up.layers[dt.keyframe_layer], now)
+        downlink.wish(track_id, spatial, temporal)
+        self._allocate(downlink, now)
         return True
+
+    def downlink_estimate(self, subscriber_key: Hashable) -> float | None:
+        """The send-side estimate towards a subscriber (bit/s), None when it has none."""
+        downlink = self._downlinks.get(subscriber_key)
+        return downlink.estimate if downlink is not None else None
+
+    def _allocate(self, downlink: Downlink, now: float) -> None:
+        tracks = self._tracks
+        speaking = {tracks[t].publisher_key for t, _level in self.speakers.speakers() if t in tracks}
+        for dt in downlink.allocate(now, speaking):
+            self._request_keyframe(dt.up.layers[dt.keyframe_layer], now)
+        changes, downlink.changes = downlink.changes, []
+        if self.on_stream_state is not None:
+            for track_id, active, reason in changes:
+                self.on_stream_state(downlink.key, track_id, active, reason)
 
     def start_receiving(self, track_id: str, subscriber_key: Hashable, now: float) -> None:
         """The subscriber can decode ``track_id`` now: its transport is connected and it has
@@ -563,6 +560,9 @@ class Router:
             if rate.due(now):
                 for message in rate.build(now):
                     sink.send_rtcp(message)
+        for downlink in tuple(self._downlinks.values()):
+            if now >= downlink.next_allocation:
+                self._allocate(downlink, now)
         for up in tuple(self._tracks.values()):
             if up.simulcast:
                 for dt in up.down_tracks:

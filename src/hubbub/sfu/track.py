@@ -37,6 +37,7 @@ __all__ = [
     "Layer",
     "TrackKind",
     "UpTrack",
+    "bind_layer",
     "layer_for_stream_id",
 ]
 
@@ -306,6 +307,7 @@ class UpTrack(Layer):
         "publisher",
         "publisher_key",
         "simulcast",
+        "source",
         "track_id",
         "vp8_pts",
     )
@@ -361,6 +363,7 @@ class UpTrack(Layer):
         self.cname = cname  # RFC 3550 §6.5.1, repeated in the down-tracks' SDES
         self.down_tracks: tuple[DownTrack, ...] = ()
         self.simulcast = bool(rids)
+        self.source = "camera"  # or "screen", "microphone": what the allocator gives priority to
         self.layers: tuple[Layer, ...] = (
             tuple(
                 Layer(self, spatial=i, rid=r, ssrc=-1, rtx_ssrc=None, clock_rate=self.clock_rate, cache_size=cache_size)
@@ -378,6 +381,35 @@ class UpTrack(Layer):
     def layer_infos(self, now: float) -> tuple[LayerInfo, ...]:
         """Each layer's :class:`~hubbub.sfu.layers.LayerInfo`, lowest first."""
         return tuple(layer.info(now) for layer in self.layers)
+
+
+def bind_layer(
+    tracks: Sequence[UpTrack] | None,
+    table: dict[int, Layer],
+    packet: bytes,
+    ssrc: int,
+    known: set[int],
+    cache_size: int,
+) -> Layer | None:
+    """The simulcast layer of ``tracks`` (one publisher's) a packet on an unknown SSRC belongs to,
+    now bound to that SSRC in the publisher's ``table`` (and ``known``, the room's SSRCs).
+
+    RFC 8852 §3: rtp-stream-id names the layer of a media SSRC, repaired-rtp-stream-id the
+    one an RTX SSRC repairs; sdes:mid (RFC 8843 §15) the track, when present. None when
+    the packet names none of this publisher's layers. May raise ``ValueError`` (a malformed
+    extension block).
+    """
+    found = layer_for_stream_id(tracks, packet) if tracks and ssrc not in known else None
+    if found is None:
+        return None
+    layer, repair = found
+    old = layer.rtx_ssrc if repair else layer.ssrc
+    if old is not None and old >= 0 and table.get(old) is layer:
+        del table[old]
+    layer.bind(ssrc, repair=repair, cache_size=cache_size)
+    table[ssrc] = layer
+    known.add(ssrc)
+    return layer
 
 
 def layer_for_stream_id(tracks: Iterable[UpTrack], packet: bytes) -> tuple[Layer, bool] | None:

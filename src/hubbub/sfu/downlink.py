@@ -1,0 +1,143 @@
+"""One subscriber's connection as the router shares it out: wishes, the estimate, the allocation.
+
+Theory of operation
+-------------------
+Every subscriber with at least one subscription has a :class:`Downlink`. It keeps what the
+subscriber asked for each video (:meth:`Downlink.wish`: the highest spatial layer, -1 for none,
+and a temporal cap, from ``update_subscription``) and, every :data:`ALLOCATE_INTERVAL` and on every wish, asks its
+:class:`~hubbub.sfu.allocator.Allocator` to share the connection's send-side estimate
+(``send_estimate`` of the subscriber's transport, :mod:`hubbub.transport.congestion`; none, an
+unbounded budget, when the subscriber negotiated no transport-wide CC) among its down-tracks:
+
+- the layers the allocation names go to ``DownTrack.set_target_layer`` (the switch itself waits
+  for a key frame of the new layer, which the router asks for);
+- a video the allocation pauses is paused (``DownTrack.set_paused``; it resumes on a key frame),
+  and the change is reported (:attr:`Downlink.changes`: ``(track id, active, reason)``, reasons
+  ``bandwidth`` and ``not_wanted``) for the router's ``on_stream_state``;
+- when some video is below what was wished, the transport is asked to probe for the rate of its
+  next step (``request_probe``), and the padding of those probes is made here
+  (:meth:`Downlink.padding`: padding-only packets on a video's RTX stream).
+
+Priorities: a screen share first (``UpTrack.source == "screen"``), then the videos of the active
+speakers, then the rest. Sans-I/O: time comes in as ``now``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Hashable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from hubbub.sfu.allocator import Allocation, Allocator, Demand, Priority
+from hubbub.sfu.layers import MAX_TEMPORAL
+
+if TYPE_CHECKING:
+    from hubbub.sfu.track import DownTrack
+
+__all__ = ["ALLOCATE_INTERVAL", "Downlink", "RateControlled"]
+
+ALLOCATE_INTERVAL = 0.5  # seconds between two allocations of one subscriber's estimate
+
+
+@runtime_checkable
+class RateControlled(Protocol):
+    """A subscriber transport with a send-side estimate (``PeerTransport``)."""
+
+    @property
+    def send_estimate(self) -> float | None: ...
+
+    def request_probe(self, need_bps: float) -> None: ...
+
+    def set_padding(self, padding: object) -> None: ...
+
+
+class Downlink:
+    """The down-tracks of one subscriber and how its estimate is shared (module docstring)."""
+
+    __slots__ = ("_allocator", "_paused", "_sink", "changes", "downs", "estimate", "key", "next_allocation", "wishes")
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self.downs: dict[str, DownTrack] = {}  # by track id
+        # track id -> (highest spatial layer wanted (-1: none), highest temporal layer)
+        self.wishes: dict[str, tuple[int, int]] = {}
+        self.changes: list[tuple[str, bool, str]] = []  # (track id, active, reason) not yet reported
+        self.next_allocation = 0.0
+        self.estimate: float | None = None  # the send-side estimate at the last allocation
+        self._allocator = Allocator()
+        self._paused: dict[str, str] = {}  # track id -> why it is paused
+        self._sink: object = None
+
+    def wish(self, track_id: str, spatial: int, temporal: int = MAX_TEMPORAL) -> None:
+        self.wishes[track_id] = (spatial, temporal)
+
+    def remove(self, track_id: str) -> None:
+        self.downs.pop(track_id, None)
+        self._paused.pop(track_id, None)
+
+    def padding(self, size: int) -> bytes | None:
+        """A padding-only packet for a probe, on the RTX stream of a video this subscriber gets."""
+        for dt in self.downs.values():
+            if dt.up.kind == "video":
+                packet = dt.padding_packet(size)
+                if packet is not None:
+                    return packet
+        return None
+
+    def allocate(self, now: float, speaking: Collection[Hashable]) -> list[DownTrack]:
+        """Share the estimate among the down-tracks and apply it; the down-tracks whose switch
+        needs a key frame (for the router to ask for). ``speaking``: the publisher keys of the
+        active speakers."""
+        self.next_allocation = now + ALLOCATE_INTERVAL
+        if not self.downs:
+            return []
+        sink = next(iter(self.downs.values())).sink
+        budget = math.inf
+        if isinstance(sink, RateControlled):
+            if sink is not self._sink:  # a new connection (a reconnect): probes pad from here
+                self._sink = sink
+                sink.set_padding(self.padding)
+            self.estimate = sink.send_estimate
+            budget = self.estimate if self.estimate is not None else math.inf
+        demands = [self._demand(track_id, dt, now, speaking) for track_id, dt in self.downs.items()]
+        plan = self._allocator.allocate(budget, demands, now)
+        keyframes = [dt for track_id, dt in self.downs.items() if self._apply(track_id, dt, plan[track_id], now)]
+        probe = self._allocator.probe_bps
+        if probe is not None and probe > budget and isinstance(sink, RateControlled):
+            sink.request_probe(probe)
+        return keyframes
+
+    def _demand(self, track_id: str, dt: DownTrack, now: float, speaking: Collection[Hashable]) -> Demand:
+        up = dt.up
+        top = len(up.layers) - 1
+        if up.kind != "video":
+            priority = Priority.NORMAL
+        elif up.source == "screen":
+            priority = Priority.SCREEN
+        else:
+            priority = Priority.SPEAKER if up.publisher_key in speaking else Priority.NORMAL
+        cap = min(self.wishes.get(track_id, (top, MAX_TEMPORAL))[0], top)
+        layers = up.layer_infos(now)
+        rates = layers[0].bitrates if not up.simulcast else ()
+        return Demand(track_id, up.kind, priority, cap, layers, float(rates[-1]) if rates else 0.0)
+
+    def _apply(self, track_id: str, dt: DownTrack, a: Allocation, now: float) -> bool:
+        was = self._paused.get(track_id)
+        if a.paused:
+            if was != a.reason:
+                self._paused[track_id] = a.reason
+                self.changes.append((track_id, False, a.reason))
+            if not dt.paused:
+                dt.set_paused(True)
+            return False
+        if was is not None:
+            del self._paused[track_id]
+            self.changes.append((track_id, True, ""))
+        if dt.paused:
+            dt.set_paused(False)
+        if not dt.up.simulcast:
+            return False
+        temporal = min(a.temporal if a.temporal >= 0 else MAX_TEMPORAL, self.wishes.get(track_id, (0, MAX_TEMPORAL))[1])
+        if dt.target_layer == (a.spatial, temporal):
+            return False
+        return dt.set_target_layer(a.spatial, temporal, now)
