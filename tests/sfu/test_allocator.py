@@ -99,8 +99,14 @@ def test_frame_rate_drops_before_resolution() -> None:
     alloc = Allocator()
     assert layer_of(alloc.allocate(L0[1], [video("v")], 0.0)["v"]) == (0, 1)
     assert layer_of(alloc.allocate(L1[0], [video("v")], 0.1)["v"]) == (0, MAX_TEMPORAL)  # no headroom yet
+    # a layer is entered whole (its full frame rate) ...
     out = Allocator().allocate(L1[1] * 1.1, [video("v")], 0.0)
-    assert out["v"] == Allocation(1, 1, False, "", L1[1])
+    assert out["v"] == Allocation(0, MAX_TEMPORAL, False, "", L0[2])
+    # ... and, once there, the frame rate halves before the resolution drops, but no further
+    alloc = Allocator()
+    assert layer_of(alloc.allocate(L1[2] * 1.1, [video("v")], 0.0)["v"]) == (1, MAX_TEMPORAL)
+    assert alloc.allocate(L1[1], [video("v")], 1.0)["v"] == Allocation(1, 1, False, "", L1[1])
+    assert layer_of(alloc.allocate(L1[1] - 1, [video("v")], 2.0)["v"]) == (0, MAX_TEMPORAL)
 
 
 def test_nothing_above_cap() -> None:
@@ -168,10 +174,10 @@ def test_up_switch_needs_headroom_staying_does_not() -> None:
     alloc = Allocator(up_headroom=1.1, up_hold_s=1.0)
     alloc.allocate(L0[2], [video("v")], 0.0)
     for now in (0.5, 2.0, 3.0):
-        assert alloc.allocate(L1[0] * 1.09, [video("v")], now)["v"].spatial == 0
-    alloc.allocate(L1[0] * 1.1, [video("v")], 4.0)
-    assert layer_of(alloc.allocate(L1[0] * 1.1, [video("v")], 5.0)["v"]) == (1, 0)
-    assert layer_of(alloc.allocate(L1[0], [video("v")], 6.0)["v"]) == (1, 0)  # kept without headroom
+        assert alloc.allocate(L1[2] * 1.09, [video("v")], now)["v"].spatial == 0
+    alloc.allocate(L1[2] * 1.1, [video("v")], 4.0)
+    assert layer_of(alloc.allocate(L1[2] * 1.1, [video("v")], 5.0)["v"]) == (1, MAX_TEMPORAL)
+    assert layer_of(alloc.allocate(L1[2], [video("v")], 6.0)["v"]) == (1, MAX_TEMPORAL)  # kept without headroom
 
 
 def test_a_new_video_goes_straight_to_what_fits() -> None:
@@ -201,7 +207,7 @@ def test_infinite_budget_gives_every_video_its_cap() -> None:
 def test_probe_is_the_next_step_of_the_most_important_video_below_cap() -> None:
     alloc = Allocator(up_headroom=1.1)
     alloc.allocate(L0[2] + AUDIO_BPS, [video("v"), audio("a")], 0.0)  # at the top of layer 0
-    assert alloc.probe_bps == pytest.approx(AUDIO_BPS + L1[0] * 1.1)  # entering layer 1, with headroom
+    assert alloc.probe_bps == pytest.approx(AUDIO_BPS + L1[2] * 1.1)  # entering layer 1 whole, with headroom
     alloc = Allocator(up_headroom=1.1)
     demands = [video("n"), video("sc", priority=Priority.SCREEN), audio("a")]
     out = alloc.allocate(2 * L0[1] + AUDIO_BPS, demands, 0.0)

@@ -12,8 +12,10 @@ affordable) and is deterministic given ``now``.
 * Audio comes first and is never paused for bandwidth: its measured rate (else
   :data:`AUDIO_BPS`) is taken off the budget. A down-track with ``cap < 0`` is not wanted: paused
   with reason ``not_wanted``, at no cost (audio too).
-* Each video has a *ladder* of steps, cheapest first: per spatial layer up to ``cap``, each
-  temporal layer's cumulative rate (the frame rate drops before the resolution). A layer not yet
+* Each video has a *ladder* of steps, cheapest first: per spatial layer up to ``cap``, its
+  temporal layers' cumulative rates: all of them for the lowest layer; for the layer allocated
+  last, from temporal layer 1 (the frame rate halves before the resolution drops); any other
+  layer whole (a resolution is entered at its full frame rate). A layer not yet
   measured is one step at an assumed rate (:func:`assumed_rates`); a single-layer video is one
   step at its ``bitrate``. The top temporal step of a layer is reported as :data:`MAX_TEMPORAL`.
 * Videos are served in priority order (SCREEN, SPEAKER, NORMAL; stable within a priority).
@@ -130,8 +132,13 @@ def assumed_rates(layers: Sequence[LayerInfo]) -> list[float]:
     return rates
 
 
-def _ladder(d: Demand) -> tuple[list[_Step], int]:
-    """A video's steps, cheapest first, up to its cap, and the index of the preferred first one."""
+def _ladder(d: Demand, current: int | None = None) -> tuple[list[_Step], int]:
+    """A video's steps, cheapest first, up to its cap, and the index of the preferred first one.
+
+    Every temporal step of the lowest layer; of the layer allocated last (``current``), those
+    from temporal layer 1 up (half the frame rate: it drops before the resolution, not to a
+    quarter); of any other layer, the whole layer only (a resolution is entered at its full
+    frame rate)."""
     layers = d.layers
     if len(layers) <= 1:
         measured = layers[0].bitrates if layers else ()
@@ -147,7 +154,10 @@ def _ladder(d: Demand) -> tuple[list[_Step], int]:
             start = len(steps)
         br = layers[s].bitrates
         if br and br[-1] > 0:
-            steps += [_Step(s, MAX_TEMPORAL if t == len(br) - 1 else t, float(r)) for t, r in enumerate(br)]
+            first = 0 if s <= first_active else 1 if s == current else len(br) - 1
+            steps += [
+                _Step(s, MAX_TEMPORAL if t == len(br) - 1 else t, float(r)) for t, r in enumerate(br) if t >= first
+            ]
         else:
             steps.append(_Step(s, MAX_TEMPORAL, rates[s]))
     for i in range(1, len(steps)):  # measured rates may dip (a layer ramping up): cost no less than below
@@ -208,7 +218,7 @@ class Allocator:
                 remaining -= bps
                 continue
             state = self._states[d.key] = old.get(d.key) or _State()
-            plans.append(_Plan(d, *_ladder(d), state))
+            plans.append(_Plan(d, *_ladder(d, state.spatial), state))
         plans.sort(key=lambda p: -p.demand.priority)
         if budget_bps == math.inf:
             for p in plans:

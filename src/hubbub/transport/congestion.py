@@ -116,10 +116,12 @@ class SendControl:
             on_sent(seq, size, when, cluster if cluster >= 0 else None)
 
     def _probe(self) -> None:
+        if self.padding is None:  # the clusters wait until something can make their padding
+            return
         clusters = self.estimator.take_probes()
-        if clusters and self.padding is not None:
-            for cluster in clusters:
-                self.pacer.probe(cluster)
+        for cluster in clusters:
+            self.pacer.probe(cluster)
+        if clusters:
             self._schedule()
 
     def _pad(self, size: int) -> tuple[bytes, int] | None:

@@ -130,6 +130,7 @@ class PeerTransport:
         "_ice",
         "_ice_down",
         "_links",
+        "_padding",
         "_path",
         "_remote_closed",
         "_sender",
@@ -173,6 +174,7 @@ class PeerTransport:
         self._state = PeerState.NEW
         self._ice_down = False
         self._cc: SendControl | None = None  # transport-wide CC, on a connection that negotiated it
+        self._padding: Padding | None = None  # what makes the padding of its probes
         self._dtls_failed = False
         self._remote_closed = False
         self._timed_out = False
@@ -263,6 +265,7 @@ class PeerTransport:
             self._cc = None
         elif ext_id is not None and self._cc is None:
             self._cc = SendControl(self._sender, self._host.loop, self._host.now)
+            self._cc.padding = self._padding
 
     @property
     def send_estimate(self) -> float | None:
@@ -276,7 +279,9 @@ class PeerTransport:
             self._cc.request_probe(need_bps, self._host.now())
 
     def set_padding(self, padding: Padding | None) -> None:
-        """What makes the padding-only packets of probes (``padding(size) -> RTP packet | None``)."""
+        """What makes the padding-only packets of probes (``padding(size) -> RTP packet | None``),
+        kept for when transport-wide CC is negotiated."""
+        self._padding = padding
         if self._cc is not None:
             self._cc.padding = padding
 
