@@ -1,7 +1,7 @@
 """The send-side estimate towards each Chromium subscriber, through the impairment relay: a
 subscriber capped at 300 kbit/s gets the `group` preset's low layer without freezing while the
 other keeps the top one, and is back on the top layer soon after the cap lifts; a subscriber
-whose leg steps from 3 Mbit/s to 500 kbit/s is under the cap again within seconds.
+whose leg steps from 3 Mbit/s to 500 kbit/s is under the cap again within 2 s.
 
 One headless Chromium (the module's), one live server, the demo call page for each participant:
 the publisher with `group` (640x360 and 320x180 layers), the subscribers publishing nothing (two
@@ -152,4 +152,41 @@ async def test_a_capped_subscriber_gets_the_low_layer_and_the_top_one_when_the_c
     finally:
         relay.set(down=CLEAN)
         for page in (pub, good, bad):
+            await page.context.close()
+
+
+async def test_a_subscriber_leg_stepped_down_is_under_the_cap_within_seconds(
+    browser: Any, server: Any, relay: Relay
+) -> None:
+    """3 Mbit/s to 500 kbit/s under a `group` video at its top layer (~600 kbit/s with audio)."""
+    room_name = "c-bwe-step"
+    host, port = relay.address
+    relay.set(down=Impairment(rate_kbps=3000, queue_ms=200, delay_ms=20))
+    pub = await open_call(browser, server, room_name, "pub", preset="group")
+    sub = await open_call(browser, server, room_name, "sub", preset="voice", publish="0", relay=f"{host}:{port}")
+    try:
+        await pub.evaluate(BUSY_CAMERA)
+        await wait_width(sub, lambda w: w == 640, 20)
+        start = time.monotonic()
+        while (got := await rate_kbps(sub, 1.0)) < 550:
+            assert time.monotonic() - start < 30, f"the top layer stays at {got:.0f} kbit/s"
+        before = await video_in(sub)
+        relay.set(down=Impairment(rate_kbps=500, queue_ms=200, delay_ms=20))
+        stepped = time.monotonic()
+        rates = [await rate_kbps(sub, 0.5) for _ in range(12)]  # 6 s after the step, half a second each
+        after = await video_in(sub)
+        under = next((i for i in range(len(rates)) if all(r < 500 for r in rates[i:])), None)
+        frozen = after["frozen"] - before["frozen"]
+        print(
+            f"stepped from {got:.0f} kbit/s: every half second {[round(r) for r in rates]} kbit/s; under the cap "
+            f"after {None if under is None else (under + 1) * 0.5} s; frozen {frozen:.2f} s; now {after}; "
+            f"estimate {estimate(server, room_name, 'sub')} ({time.monotonic() - stepped:.1f} s)"
+        )
+        assert under is not None and (under + 1) * 0.5 <= 2.0
+        # The target is under 500 ms (the benchmark's step scenario measures it); on two busy
+        # cores a decoder stall of its own can add to it, so the test holds a looser bound.
+        assert frozen < 1.5
+    finally:
+        relay.set(down=CLEAN)
+        for page in (pub, sub):
             await page.context.close()

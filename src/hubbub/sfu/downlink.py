@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ALLOCATE_INTERVAL", "Downlink", "RateControlled"]
 
-ALLOCATE_INTERVAL = 0.5  # seconds between two allocations of one subscriber's estimate
+ALLOCATE_INTERVAL = 0.25  # seconds between two allocations of one subscriber's estimate
 
 
 @runtime_checkable

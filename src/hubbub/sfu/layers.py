@@ -16,7 +16,9 @@ a temporal cap. The selector decides per packet, deterministically:
   the numbering (sequence numbers, VP8 picture IDs) so the subscriber sees no gap.
 * ``temporal`` follows the cap only at the start of a picture: down at once, up at a picture of
   temporal layer 0 (nothing after it refers to a dropped picture) or at one with the Y bit
-  (it refers only to layer 0) of a layer within the cap.
+  (it refers only to layer 0) of a layer within the cap. While a switch *down* waits for the
+  lower layer's key frame, the layer being left is capped at temporal layer 1 (a narrower path
+  should not queue the full frame rate meanwhile).
 * A spatial switch happens at the first packet of a key frame of the ``target`` layer, never in
   between: until then the current layer keeps flowing (the subscriber sees no freeze), and the
   down-track asks the publisher for that key frame (PLI on the target layer's SSRC).
@@ -124,7 +126,9 @@ class LayerSelector:
             return FORWARD
         tid = desc.tid
         if desc.frame_start:
-            cap = self.max_temporal
+            # On the way down, the layer left keeps temporal layers 0 and 1 (half the frame rate)
+            # until the switch: less to queue on a narrower path while the lower key frame comes.
+            cap = self.max_temporal if self.target >= self.current else min(self.max_temporal, 1)
             if self.temporal > cap or tid == 0:
                 self.temporal = cap
             elif desc.sync and self.temporal < tid <= cap:
