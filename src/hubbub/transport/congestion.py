@@ -76,9 +76,11 @@ class SendControl:
         self._schedule()
 
     @property
-    def estimate_bps(self) -> float:
-        """The rate the connection may carry now (bit/s)."""
-        return self.estimator.target_bps
+    def estimate_bps(self) -> float | None:
+        """The rate the connection may carry now (bit/s); None before the first feedback (a
+        receiver that never sends any is not held to the start rate)."""
+        est = self.estimator
+        return est.target_bps if est.feedbacks else None
 
     def on_rtcp(self, packet: bytes, now: float) -> None:
         """A compound RTCP packet from the receiver: its transport-wide feedback is read here."""

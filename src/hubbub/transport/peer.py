@@ -269,7 +269,8 @@ class PeerTransport:
 
     @property
     def send_estimate(self) -> float | None:
-        """The send-side estimate of this connection (bit/s), None without transport-wide CC."""
+        """The send-side estimate of this connection (bit/s), None without transport-wide CC
+        or before its first feedback."""
         cc = self._cc
         return cc.estimate_bps if cc is not None else None
 
