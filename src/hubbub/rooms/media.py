@@ -28,6 +28,7 @@ from typing import Any
 
 from hubbub.proto import sdp
 from hubbub.proto.sdp_negotiation import NegotiatedMedia, NegotiationError, transport_parameters
+from hubbub.rooms.dynacast import Dynacast
 from hubbub.rooms.model import Participant, Publication, Room
 from hubbub.rooms.ports import MediaPeer, MediaTransport
 from hubbub.schema import signaling as sig
@@ -66,11 +67,13 @@ class _Published:
 
 @dataclass(frozen=True, slots=True)
 class VideoQuality:
-    """A subscriber's wish for one video: ``low``/``medium``/``high``, or the rendered size."""
+    """A subscriber's wish for one video: ``low``/``medium``/``high``, or the rendered size;
+    none of it while not ``visible``."""
 
     quality: str = "high"
     width: int = 0
     height: int = 0
+    visible: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +174,8 @@ class RoomMedia:
         self._batch_depth = 0
         self._batched: dict[str, Participant] = {}
         self._next_speakers = 0.0
+        self.router.on_stream_state = self._stream_state
+        self.dynacast = Dynacast()
 
     def participant(self, p: Participant) -> ParticipantMedia:
         """``p``'s peer connections and subscription offers (KeyError once it left)."""
@@ -178,6 +183,12 @@ class RoomMedia:
 
     def _send(self, p: Participant, message: sig.ServerMessage) -> None:
         self._signals.append((p, message))
+
+    def _stream_state(self, key: object, track_sid: str, active: bool, reason: str) -> None:
+        pm = self._participants.get(str(key))
+        if pm is not None:
+            state = sig.StreamStatus.active if active else sig.StreamStatus.paused
+            self._send(pm.participant, sig.StreamState(track_sid=track_sid, state=state, reason=reason))
 
     def take_signals(self) -> list[Signal]:
         """The frames for participants produced since the last call, in order (the service sends them)."""
@@ -346,6 +357,7 @@ class RoomMedia:
     def unpublish(self, p: Participant, pub: Publication) -> None:
         self.router.remove_up_track(pub.sid)
         self._published.pop(pub.sid, None)
+        self.dynacast.forget(pub.sid)
 
     def set_muted(self, pub: Publication, muted: bool) -> None:
         up = self.router.up_track(pub.sid)
@@ -363,6 +375,7 @@ class RoomMedia:
                 pm.dirty = True
                 self._send(sub, sig.SubscriptionUpdate(track_sid=pub.sid, subscribed=False))
                 self._negotiate(sub)
+                self._dynacast(pub.sid)
             return
         published = self._published.get(pub.sid)
         if published is None or pub.sid in pm.outgoing:
@@ -409,6 +422,7 @@ class RoomMedia:
         pm.dirty = True
         self._negotiate(sub)
         self._send(sub, sig.SubscriptionUpdate(track_sid=pub.sid, subscribed=True, mid=mid))
+        self._dynacast(pub.sid)
 
     def set_video_quality(self, sub: Participant, track_sid: str, wish: VideoQuality) -> None:
         """What ``sub`` wants of a video it subscribes to (kept for a later subscription too): the
@@ -417,16 +431,35 @@ class RoomMedia:
         pm.qualities[track_sid] = wish
         if track_sid in pm.outgoing:
             self._apply_quality(sub, track_sid, wish)
+            self._dynacast(track_sid)
+
+    def _wanted_layer(self, up: UpTrack, wish: VideoQuality, now: float) -> int:
+        """The layer of a video that ``wish`` asks for (-1: none)."""
+        if not wish.visible or not up.simulcast:
+            return 0 if wish.visible else -1
+        found = self.room.publication(up.track_id)
+        size = (found[1].width, found[1].height) if found is not None else (0, 0)
+        return quality_layer(wish.quality, up.layer_infos(now), wish.width, wish.height, size)
 
     def _apply_quality(self, sub: Participant, track_sid: str, wish: VideoQuality) -> None:
-        up = self.router.up_track(track_sid)
-        if up is None or not up.simulcast:
+        up, now = self.router.up_track(track_sid), self.transport.now()
+        if up is not None and up.kind == "video":
+            self.router.set_target_layer(track_sid, sub.sid, self._wanted_layer(up, wish, now), now=now)
+
+    def _dynacast(self, track_sid: str) -> None:
+        """Tell a simulcast publisher which layers someone wants, when that changed (``rooms.dynacast``)."""
+        up, found, now = self.router.up_track(track_sid), self.room.publication(track_sid), self.transport.now()
+        if up is None or found is None or not up.simulcast:
             return
-        now = self.transport.now()
-        found = self.room.publication(track_sid)
-        size = (found[1].width, found[1].height) if found is not None else (0, 0)
-        spatial = quality_layer(wish.quality, up.layer_infos(now), wish.width, wish.height, size)
-        self.router.set_target_layer(track_sid, sub.sid, spatial, now=now)
+        pms = [pm for pm in self._participants.values() if track_sid in pm.outgoing]
+        highest = max(
+            (self._wanted_layer(up, pm.qualities.get(track_sid, VideoQuality()), now) for pm in pms), default=-1
+        )
+        rids = [layer.rid or "" for layer in up.layer_infos(now)]
+        layers = self.dynacast.update(track_sid, rids, subscribed=bool(pms), highest=highest, now=now)
+        if layers is not None and found[0].sid in self._participants:
+            states = [sig.VideoLayer(rid=rid, active=on) for rid, on in layers]
+            self._send(found[0], sig.VideoLayers(track_sid=track_sid, layers=states))
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -522,6 +555,9 @@ class RoomMedia:
         """Router timers; the active speakers when they changed (for the room to hear of), else None."""
         now = self.transport.now()
         self.router.tick(now)
+        if self.dynacast.due(now):
+            for track_sid in list(self._published):
+                self._dynacast(track_sid)
         if now < self._next_speakers:
             return None
         self._next_speakers = now + SPEAKER_INTERVAL

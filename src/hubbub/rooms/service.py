@@ -446,15 +446,26 @@ class RoomService:
             self._deliver(media)
 
     def update_subscription(
-        self, room: Room, participant: Participant, track_sids: list[str], quality: str, width: int, height: int
+        self,
+        room: Room,
+        participant: Participant,
+        track_sids: list[str],
+        quality: str,
+        width: int,
+        height: int,
+        *,
+        visible: bool = True,
     ) -> None:
         """The video ``participant`` wants of these tracks (``RoomMedia.set_video_quality``)."""
         media = self._media[room.sid]
-        wish = VideoQuality(str(quality), max(width, 0), max(height, 0))
-        for sid in track_sids:
-            if room.publication(sid) is None:
-                raise RoomError(E.track_not_found, f"no track {sid!r} in this room")
-            media.set_video_quality(participant, sid, wish)
+        wish = VideoQuality(str(quality), max(width, 0), max(height, 0), visible)
+        try:
+            for sid in track_sids:
+                if room.publication(sid) is None:
+                    raise RoomError(E.track_not_found, f"no track {sid!r} in this room")
+                media.set_video_quality(participant, sid, wish)
+        finally:
+            self._deliver(media)  # stream_state, video_layers
 
     def _set_subscriptions(self, room: Room, participant: Participant, track_sids: list[str], on: bool) -> None:
         for sid in track_sids:
@@ -515,6 +526,7 @@ class RoomService:
                     self._check_participant(room, p, now)
             media = self._media[room.sid]
             speakers = media.tick()
+            self._deliver(media)
             if speakers is not None:
                 room.broadcast(sig.ActiveSpeakers(speakers=speakers))
             for p, quality in self._quality[room.sid].tick(room, media, media.transport_now()):

@@ -186,12 +186,15 @@ class VideoQuality(StrEnum):
 class UpdateSubscription(_Request, tag="update_subscription"):
     """What the client wants of videos it subscribes to (now or later): a ``quality``, or the size
     it renders them at (``width`` x ``height``: the smallest layer at least that large). Only a
-    simulcast video has a choice; the others are unaffected. Replied to with ``ack``."""
+    simulcast video has a choice; the others are unaffected. ``visible`` false: the client shows
+    none of them now (any video, simulcast or not, is paused until it is visible again). Replied
+    to with ``ack``."""
 
     track_sids: list[str]
     quality: VideoQuality = VideoQuality.high
     width: int = 0
     height: int = 0
+    visible: bool = True
 
 
 class Offer(_Request, tag="offer"):
@@ -343,6 +346,32 @@ class SubscriptionUpdate(_Event, tag="subscription"):
     mid: str = ""  # the m-line carrying it on the subscriber connection
 
 
+class StreamStatus(StrEnum):
+    active = "active"
+    paused = "paused"
+
+
+class StreamState(_Event, tag="stream_state"):
+    """A subscribed video was paused or resumed by the server: ``reason`` says why it is paused
+    (``not_wanted``: the subscriber hides it; ``bandwidth``: the downlink cannot carry it)."""
+
+    track_sid: str
+    state: StreamStatus
+    reason: str = ""
+
+
+class VideoLayer(msgspec.Struct, kw_only=True):
+    rid: str
+    active: bool
+
+
+class VideoLayers(_Event, tag="video_layers"):
+    """To a publisher: which simulcast layers of its video someone receives (encode only those)."""
+
+    track_sid: str
+    layers: list[VideoLayer]
+
+
 class Pong(_Event, tag="pong"):
     t: float  # echoed client time
     server_t: float  # server clock, milliseconds
@@ -383,6 +412,8 @@ ServerMessage = (
     | ActiveSpeakers
     | NetworkQuality
     | SubscriptionUpdate
+    | StreamState
+    | VideoLayers
     | Offer
     | Answer
     | Trickle

@@ -254,7 +254,9 @@ class SignalingHandler:
                 rooms.subscribe(room, p, msg.track_sids, msg.subscribe)
                 self._ack(msg)
             case sig.UpdateSubscription():
-                rooms.update_subscription(room, p, msg.track_sids, msg.quality, msg.width, msg.height)
+                rooms.update_subscription(
+                    room, p, msg.track_sids, msg.quality, msg.width, msg.height, visible=msg.visible
+                )
                 self._ack(msg)
             case sig.RenewToken():
                 grant = await self.admission.verify(msg.token, channel=room.channel, app_id=p.grant.app_id)
