@@ -50,6 +50,7 @@ from hubbub.sdk import (
     TokenExpiring,
     TrackMuted,
     TrackPublished,
+    TrackStreamStateChanged,
     TrackSubscribed,
     TrackUnpublished,
     TrackUnsubscribed,
@@ -71,6 +72,7 @@ EVENT_NAMES: dict[type[RoomEvent], str] = {
     LocalTrackMuted: "local_track_muted",
     TrackSubscribed: "track_subscribed",
     TrackUnsubscribed: "track_unsubscribed",
+    TrackStreamStateChanged: "track_stream_state_changed",
     ActiveSpeakers: "active_speakers",
     NetworkQuality: "network_quality",
     ParticipantNetworkQuality: "participant_network_quality",
@@ -357,6 +359,13 @@ def event_record(event: RoomEvent) -> Json:
                 "publication": remote_publication_record(event.publication),
                 "participant": participant_record(event.participant),
                 "muted": event.muted,
+            }
+        case TrackStreamStateChanged():
+            data = {
+                "publication": remote_publication_record(event.publication),
+                "participant": participant_record(event.participant),
+                "state": event.state,
+                "reason": event.reason,
             }
         case LocalTrackMuted():
             data = {

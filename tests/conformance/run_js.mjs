@@ -21,6 +21,7 @@ const EVENT_NAMES = {
   participantLeft: 'participant_left', trackPublished: 'track_published',
   trackUnpublished: 'track_unpublished', trackMuted: 'track_muted', localTrackMuted: 'local_track_muted',
   trackSubscribed: 'track_subscribed', trackUnsubscribed: 'track_unsubscribed',
+  trackStreamStateChanged: 'track_stream_state_changed',
   activeSpeakers: 'active_speakers', tokenExpiring: 'token_expiring', error: 'error',
   networkQuality: 'network_quality', participantNetworkQuality: 'participant_network_quality',
   reconnecting: 'reconnecting', reconnected: 'reconnected', disconnected: 'disconnected',
@@ -260,6 +261,9 @@ function eventRecord(name, args) {
       data = {publication: remotePublicationRecord(args[1]), participant: participantRecord(args[2])}; break;
     case 'trackMuted':
       data = {publication: remotePublicationRecord(args[0]), participant: participantRecord(args[1]), muted: args[2]}; break;
+    case 'trackStreamStateChanged':
+      data = {publication: remotePublicationRecord(args[0]), participant: participantRecord(args[1]),
+        state: args[2].state, reason: args[2].reason}; break;
     case 'localTrackMuted': data = {publication: localPublicationRecord(args[0]), muted: args[1], by_server: args[2]}; break;
     case 'activeSpeakers': data = {speakers: args[0].map((s) => ({participant_sid: s.participantSid, level: s.level}))}; break;
     case 'networkQuality': data = {quality: qualityRecord(args[0])}; break;

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         TokenExpiring,
         TrackMuted,
         TrackPublished,
+        TrackStreamStateChanged,
         TrackSubscribed,
         TrackUnpublished,
         TrackUnsubscribed,
@@ -88,7 +89,7 @@ _LAZY = {
     "hubbub.sdk.events": (
         "ActiveSpeakers Disconnected ErrorReceived LocalTrackMuted NetworkQuality ParticipantJoined ParticipantLeft "
         "ParticipantNetworkQuality ParticipantUpdated Reconnected Reconnecting RoomEvent TokenExpiring TrackMuted "
-        "TrackPublished TrackSubscribed TrackUnpublished TrackUnsubscribed"
+        "TrackPublished TrackStreamStateChanged TrackSubscribed TrackUnpublished TrackUnsubscribed"
     ),
     "hubbub.sdk.errors": "ConnectionLostError HubbubError JoinError Kicked PermissionDenied RequestTimeout",
     "hubbub.sdk.loopback": "allow_loopback_candidates",
@@ -146,6 +147,7 @@ __all__ = [
     "ToneTrack",
     "TrackMuted",
     "TrackPublished",
+    "TrackStreamStateChanged",
     "TrackSubscribed",
     "TrackUnpublished",
     "TrackUnsubscribed",

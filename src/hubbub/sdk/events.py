@@ -37,6 +37,7 @@ __all__ = [
     "TokenExpiring",
     "TrackMuted",
     "TrackPublished",
+    "TrackStreamStateChanged",
     "TrackSubscribed",
     "TrackUnpublished",
     "TrackUnsubscribed",
@@ -116,6 +117,18 @@ class TrackUnsubscribed:
 
 
 @dataclass(frozen=True, slots=True)
+class TrackStreamStateChanged:
+    """The server paused (``state`` ``"paused"``; ``reason`` ``"not_wanted"``: this client said it
+    does not show the video, ``"bandwidth"``: its downlink cannot carry it) or resumed
+    (``"active"``) a video this client subscribes to; also ``publication.stream_state``."""
+
+    publication: RemotePublication
+    participant: RemoteParticipant
+    state: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ActiveSpeakers:
     """The loudest participants now, loudest first (may include this client's own sid)."""
 
@@ -187,6 +200,7 @@ RoomEvent = (
     | LocalTrackMuted
     | TrackSubscribed
     | TrackUnsubscribed
+    | TrackStreamStateChanged
     | ActiveSpeakers
     | NetworkQuality
     | ParticipantNetworkQuality

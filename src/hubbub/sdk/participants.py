@@ -19,6 +19,7 @@ from hubbub.sdk.events import (
     RoomEvent,
     TrackMuted,
     TrackPublished,
+    TrackStreamStateChanged,
     TrackSubscribed,
     TrackUnpublished,
     TrackUnsubscribed,
@@ -141,6 +142,19 @@ class Participants:
             return []
         return self._unsubscribed(participant, pub)
 
+    def stream_state(self, frame: proto.StreamState) -> list[RoomEvent]:
+        """``stream_state``: the server paused or resumed a video this client subscribes to."""
+        found = self.find(frame.track_sid)
+        if found is None or (found[1].stream_state, found[1].stream_state_reason) == (frame.state, frame.reason):
+            return []
+        participant, pub = found
+        pub.stream_state, pub.stream_state_reason = str(frame.state), frame.reason
+        return [
+            TrackStreamStateChanged(
+                publication=pub, participant=participant, state=pub.stream_state, reason=frame.reason
+            )
+        ]
+
     def track_arrived(
         self, participant_sid: str, track_sid: str, mid: str, track: MediaStreamTrack
     ) -> TrackSubscribed | None:
@@ -195,6 +209,7 @@ class Participants:
 
     def _unsubscribed(self, participant: RemoteParticipant, pub: RemotePublication) -> list[RoomEvent]:
         had_track, pub.track, pub.subscribed = pub.track is not None, None, False
+        pub.stream_state, pub.stream_state_reason = "active", ""
         return [TrackUnsubscribed(publication=pub, participant=participant)] if had_track else []
 
     # --- network quality --------------------------------------------------------------------------

@@ -100,6 +100,8 @@ class RemotePublication:
     subscribed: bool = False
     mid: str = ""
     track: MediaStreamTrack | None = None
+    stream_state: str = "active"  # "paused" while the server sends none of this video
+    stream_state_reason: str = ""  # why it is paused: "not_wanted" (hidden here), "bandwidth"
 
     def update(self, info: proto.TrackInfo) -> None:
         self.kind, self.source, self.name = str(info.kind), str(info.source), info.name

@@ -322,6 +322,8 @@ class Room:
             self._emit_all(remote.set_muted(msg.track_sid, msg.muted))
         elif isinstance(msg, proto.SubscriptionUpdate):
             self._emit_all(remote.subscription(msg))
+        elif isinstance(msg, proto.StreamState):
+            self._emit_all(remote.stream_state(msg))
         elif isinstance(msg, proto.ActiveSpeakers):
             self._emit(ActiveSpeakers(speakers=tuple(msg.speakers)))
         elif isinstance(msg, proto.NetworkQuality):
@@ -437,15 +439,18 @@ class Room:
         await self._set_subscription([track_sid], False)
 
     async def set_video_quality(
-        self, track_sid: str, quality: str = "high", *, width: int = 0, height: int = 0
+        self, track_sid: str, quality: str = "high", *, width: int = 0, height: int = 0, visible: bool = True
     ) -> None:
         """Ask for a simulcast video's ``low``, ``medium`` or ``high`` layer, or, with ``width`` and
         ``height``, the smallest layer at least that large (the size it is shown at). Kept for a
-        later subscription too; a single-layer video is unaffected."""
+        later subscription too; a single-layer video is unaffected. ``visible=False``: this client
+        shows the video nowhere now; the server pauses it (``TrackStreamStateChanged``, reason
+        ``"not_wanted"``) until it is asked for again. (``video_layers``, the server's word to a
+        simulcast publisher, is ignored here: aiortc publishes one layer.)"""
         self._check_open()
         await self._signal.request(
             proto.UpdateSubscription(
-                track_sids=[track_sid], quality=proto.VideoQuality(quality), width=width, height=height
+                track_sids=[track_sid], quality=proto.VideoQuality(quality), width=width, height=height, visible=visible
             )
         )
 

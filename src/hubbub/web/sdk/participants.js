@@ -3,6 +3,7 @@
 // to them, emitting the matching events.
 
 /** @typedef {import('./devices.js').TrackSource} TrackSource */
+/** @typedef {import('./adaptive.js').AdaptiveStream} AdaptiveStream */
 
 /**
  * A participant's network quality as the server measures it (`network_quality`, every 2 s).
@@ -60,7 +61,27 @@ export class RemotePublication {
     /** @type {boolean} */ this.subscribed = false;
     /** @type {string} */ this.mid = '';
     /** @type {MediaStreamTrack|null} */ this.track = null;
+    /** @type {'active'|'paused'} whether the server sends this video now (`stream_state`) */ this.streamState = 'active';
+    /** @type {string} why it is paused: `not_wanted` (hidden here), `bandwidth` */ this.streamStateReason = '';
+    /** @type {AdaptiveStream|null} set by the room with the `adaptiveStream` option */ this._adaptive = null;
     this._update(info);
+  }
+
+  /**
+   * Show the received track in a video or audio element (sets `srcObject`); with the room's
+   * `adaptiveStream` option, a video element's size and visibility then choose what the server
+   * sends of it. @template {HTMLMediaElement} E @param {E} element @returns {E}
+   */
+  attach(element) {
+    if (this.track) element.srcObject = new MediaStream([this.track]);
+    if (this.kind === 'video') this._adaptive?.observe(this.trackSid, element);
+    return element;
+  }
+
+  /** Stop showing the track in `element`. @param {HTMLMediaElement} element */
+  detach(element) {
+    this._adaptive?.unobserve(element);
+    element.srcObject = null;
   }
 
   /** Apply a TrackInfo update from the server. @param {any} info */
@@ -150,6 +171,7 @@ export class Roster {
     /** @type {Map<string, RemoteParticipant>} participant sid -> participant */
     this.participants = new Map();
     this._emit = emit;
+    /** @type {AdaptiveStream|null} given to every remote publication */ this.adaptive = null;
   }
 
   /**
@@ -200,6 +222,7 @@ export class Roster {
     const pub = p.tracks.get(info.sid);
     if (pub) { pub._update(info); return; }
     const created = new RemotePublication(info);
+    created._adaptive = this.adaptive;
     p.tracks.set(info.sid, created);
     if (emit) this._emit('trackPublished', created, p);
   }
@@ -221,6 +244,8 @@ export class Roster {
   unsubscribed(p, pub, emit) {
     const track = pub.track;
     pub.subscribed = false;
+    pub._adaptive?.forget(pub.trackSid);
+    pub.streamState = 'active'; pub.streamStateReason = '';
     if (!track) return;
     pub.track = null;
     if (emit) this._emit('trackUnsubscribed', track, pub, p);
@@ -257,6 +282,17 @@ export class Roster {
     else this.unsubscribed(found[0], found[1], true);
   }
 
+  /** A `stream_state` frame: the server paused or resumed a video. @param {any} msg */
+  streamState(msg) {
+    const found = this.find(msg.track_sid);
+    if (!found) return;
+    const [p, pub] = found;
+    const state = msg.state === 'paused' ? 'paused' : 'active', reason = msg.reason || '';
+    if (pub.streamState === state && pub.streamStateReason === reason) return;
+    pub.streamState = state; pub.streamStateReason = reason;
+    this._emit('trackStreamStateChanged', pub, p, {trackSid: pub.trackSid, state, reason});
+  }
+
   /**
    * Media for a remote track arrives on the subscriber connection (its ids from the offer's a=msid).
    * @param {string} participantSid @param {string} trackSid @param {string} mid @param {MediaStreamTrack} track
@@ -267,6 +303,7 @@ export class Roster {
     let pub = p.tracks.get(trackSid);
     if (!pub) {
       pub = new RemotePublication({sid: trackSid, participant_sid: participantSid, kind: track.kind});
+      pub._adaptive = this.adaptive;
       p.tracks.set(trackSid, pub);
     }
     pub.track = track; pub.subscribed = true; pub.mid = mid;

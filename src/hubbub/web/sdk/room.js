@@ -4,6 +4,8 @@
 // published tracks in negotiation.js, the socket in signaling.js, resumption in reconnect.js and
 // the statistics in stats.js.
 
+import {AdaptiveStream} from './adaptive.js';
+import {applyVideoLayers} from './dynacast.js';
 import {ConnectionError, HubbubError, KickedError, errorFromFrame} from './errors.js';
 import {Emitter} from './events.js';
 import {captureScreen, createCameraTrack, createMicrophoneTrack, preset, simulcastLayers} from './devices.js';
@@ -31,6 +33,9 @@ import {StatsCollector} from './stats.js';
  * @property {number} [joinTimeout=10000] ms to wait for the server to accept the join
  * @property {number} [requestTimeout=10000] ms to wait for any reply
  * @property {boolean} [reconnect=true] resume automatically after a network drop
+ * @property {boolean} [adaptiveStream=true] a video shown with `publication.attach(element)` is
+ *   received at the element's rendered size and paused while no element shows it (scrolled away,
+ *   hidden, page in the background); false leaves the layers to `setVideoQuality`
  * @property {string} [mediaRelay] lab and test option, off by default: `'IP:port'` of an impairment
  *   relay (`hubbub netsim`) in front of the server's media port; the server's candidates are
  *   replaced by it, so all of this client's media (none of its signaling) goes through the relay
@@ -43,13 +48,16 @@ import {StatsCollector} from './stats.js';
 export class Room {
   /** @param {ConnectOptions} [options] */
   constructor(options = {}) {
-    this.options = {autoSubscribe: true, joinTimeout: 10_000, requestTimeout: 10_000, reconnect: true, ...options};
+    this.options = {autoSubscribe: true, joinTimeout: 10_000, requestTimeout: 10_000, reconnect: true, adaptiveStream: true, ...options};
     /** @type {ConnectionState} */ this.state = 'disconnected';
     /** @type {LocalParticipant} */ this.localParticipant = new LocalParticipant();
     /** @private */ this._events = new Emitter();
     /** @private */ this._roster = new Roster(this.localParticipant, (name, ...args) => this._emit(name, ...args));
     /** @type {Map<string, RemoteParticipant>} participant sid -> participant */
     this.participants = this._roster.participants;
+    this._roster.adaptive = this.options.adaptiveStream ? new AdaptiveStream((sid, w) => {
+      if (this.state === 'connected') this._send({type: 'update_subscription', id: requestId('a'), track_sids: [sid], ...w});
+    }) : null;
     /** @type {number|null} signaling round trip from the last ping, ms */
     this.rttMs = null;
     this.roomSid = ''; this.channel = ''; this.serverVersion = '';
@@ -88,7 +96,7 @@ export class Room {
 
   /**
    * Listen to an event: participantJoined, participantLeft, participantUpdated, trackPublished,
-   * trackUnpublished, trackSubscribed, trackUnsubscribed, trackMuted, localTrackMuted, activeSpeakers,
+   * trackUnpublished, trackSubscribed, trackUnsubscribed, trackStreamStateChanged, trackMuted, localTrackMuted, activeSpeakers,
    * connectionStateChanged, networkQuality, participantNetworkQuality, tokenExpiring, kicked,
    * reconnecting, reconnected, error, disconnected.
    * @event participantJoined (participant) someone joined; those present at join are in `participants`, without an event
@@ -98,6 +106,7 @@ export class Room {
    * @event trackUnpublished (publication, participant) a remote track went away
    * @event trackSubscribed (track, publication, participant) media arrives: attach `track` to a video or audio element
    * @event trackUnsubscribed (track, publication, participant) this client no longer receives the track
+   * @event trackStreamStateChanged (publication, participant, {trackSid, state, reason}) the server paused (`state` `paused`, `reason` `not_wanted`: no attached element shows it; `bandwidth`: the downlink cannot carry it) or resumed (`active`) a video; also `publication.streamState`
    * @event trackMuted (publication, participant, muted) a remote track was muted or unmuted
    * @event localTrackMuted (publication, muted, byServer) one of your tracks; `byServer` is true when a moderator (console or REST) muted or unmuted it
    * @event activeSpeakers (speakers) `[{participant, participantSid, level}]`, loudest first
@@ -269,6 +278,10 @@ export class Room {
         else roster.trackMuted(msg.track_sid, msg.muted);
         break;
       case 'subscription': roster.subscription(msg); break;
+      case 'stream_state': roster.streamState(msg); break;
+      case 'video_layers':
+        await applyVideoLayers(this.localParticipant.publications.values(), msg).catch((err) => console.warn('hubbub: video_layers not applied', err));
+        break;
       case 'active_speakers': roster.activeSpeakers(msg.speakers); break;
       case 'network_quality': roster.networkQuality(msg.participants || []); break;
       case 'pong':
