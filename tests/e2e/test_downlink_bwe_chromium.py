@@ -85,8 +85,8 @@ async def relay(server: Any) -> AsyncIterator[Relay]:
 def estimate(server: Any, room_name: str, identity: str) -> float | None:
     room = server.platform.rooms.room(server.app_id, room_name)
     sid = next(p.sid for p in room.participants.values() if p.identity == identity)
-    value = server.platform.rooms.media_of(room).router.downlink_estimate(sid)
-    return float(value) if value is not None else None
+    value = server.platform.rooms.media_of(room).router.downlink_budget(sid)
+    return float(value[0]) if value is not None else None
 
 
 async def rate_kbps(page: Any, seconds: float) -> float:

@@ -335,7 +335,8 @@ subscribes to), None where no estimate exists."""
 
 def members(room: Room, media: RoomMedia, downlink_budget: BudgetSource | None = None) -> list[Member]:
     """The room's participants as the monitor reads them; ``downlink_budget`` gives each one's
-    budget where a send-side estimator runs (none does yet: no budget)."""
+    budget (by default the router's: the send-side estimate towards it against what it wants,
+    where it negotiated transport-wide CC)."""
     router = media.router
     found = []
     for p in room.participants.values():
@@ -349,7 +350,11 @@ def members(room: Room, media: RoomMedia, downlink_budget: BudgetSource | None =
             dt = router.down_track(track_sid, p.sid)
             if dt is not None and dt.receiving:
                 downs.append(dt)
-        budget = downlink_budget(p) if downlink_budget is not None else None
+        if downlink_budget is not None:
+            budget = downlink_budget(p)
+        else:
+            found_budget = router.downlink_budget(p.sid)
+            budget = Budget(*found_budget) if found_budget is not None else None
         found.append(Member(p.sid, ups, downs, downlink_budget=budget))
     return found
 

@@ -28,7 +28,7 @@ import math
 from collections.abc import Collection, Hashable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from hubbub.sfu.allocator import Allocation, Allocator, Demand, Priority
+from hubbub.sfu.allocator import AUDIO_BPS, SINGLE_LAYER_BPS, Allocation, Allocator, Demand, Priority, assumed_rates
 from hubbub.sfu.layers import MAX_TEMPORAL
 
 if TYPE_CHECKING:
@@ -54,7 +54,18 @@ class RateControlled(Protocol):
 class Downlink:
     """The down-tracks of one subscriber and how its estimate is shared (module docstring)."""
 
-    __slots__ = ("_allocator", "_paused", "_sink", "changes", "downs", "estimate", "key", "next_allocation", "wishes")
+    __slots__ = (
+        "_allocator",
+        "_paused",
+        "_sink",
+        "changes",
+        "downs",
+        "estimate",
+        "key",
+        "need",
+        "next_allocation",
+        "wishes",
+    )
 
     def __init__(self, key: Hashable) -> None:
         self.key = key
@@ -64,6 +75,7 @@ class Downlink:
         self.changes: list[tuple[str, bool, str]] = []  # (track id, active, reason) not yet reported
         self.next_allocation = 0.0
         self.estimate: float | None = None  # the send-side estimate at the last allocation
+        self.need = 0.0  # what its wishes cost at full rate (bit/s), at the last allocation
         self._allocator = Allocator()
         self._paused: dict[str, str] = {}  # track id -> why it is paused
         self._sink: object = None
@@ -100,6 +112,7 @@ class Downlink:
             self.estimate = sink.send_estimate
             budget = self.estimate if self.estimate is not None else math.inf
         demands = [self._demand(track_id, dt, now, speaking) for track_id, dt in self.downs.items()]
+        self.need = sum(_full_rate(d) for d in demands)
         plan = self._allocator.allocate(budget, demands, now)
         keyframes = [dt for track_id, dt in self.downs.items() if self._apply(track_id, dt, plan[track_id], now)]
         probe = self._allocator.probe_bps
@@ -141,3 +154,14 @@ class Downlink:
         if dt.target_layer == (a.spatial, temporal):
             return False
         return dt.set_target_layer(a.spatial, temporal, now)
+
+
+def _full_rate(d: Demand) -> float:
+    """What a demand costs at its cap and every temporal layer (measured, else assumed)."""
+    if d.cap < 0:
+        return 0.0
+    if d.kind == "audio":
+        return d.bitrate or AUDIO_BPS
+    if len(d.layers) <= 1:
+        return d.bitrate or SINGLE_LAYER_BPS
+    return assumed_rates(d.layers)[min(d.cap, len(d.layers) - 1)]

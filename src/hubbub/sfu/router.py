@@ -445,10 +445,11 @@ class Router:
         self._allocate(downlink, now)
         return True
 
-    def downlink_estimate(self, subscriber_key: Hashable) -> float | None:
-        """The send-side estimate towards a subscriber (bit/s), None when it has none."""
-        downlink = self._downlinks.get(subscriber_key)
-        return downlink.estimate if downlink is not None else None
+    def downlink_budget(self, subscriber_key: Hashable) -> tuple[float, float] | None:
+        """The send-side estimate towards a subscriber and what its wishes cost (bit/s), at the
+        last allocation; None when it has no estimate."""
+        dl = self._downlinks.get(subscriber_key)
+        return (dl.estimate, dl.need) if dl is not None and dl.estimate is not None else None
 
     def _allocate(self, downlink: Downlink, now: float) -> None:
         tracks = self._tracks
