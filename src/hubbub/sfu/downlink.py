@@ -56,6 +56,7 @@ class Downlink:
 
     __slots__ = (
         "_allocator",
+        "_dirty",
         "_paused",
         "_sink",
         "changes",
@@ -78,14 +79,21 @@ class Downlink:
         self.need = 0.0  # what its wishes cost at full rate (bit/s), at the last allocation
         self._allocator = Allocator()
         self._paused: dict[str, str] = {}  # track id -> why it is paused
+        self._dirty = True  # a wish or a down-track changed since the last allocation
         self._sink: object = None
+
+    def add(self, track_id: str, dt: DownTrack) -> None:
+        self.downs[track_id] = dt
+        self._dirty = True
 
     def wish(self, track_id: str, spatial: int, temporal: int = MAX_TEMPORAL) -> None:
         self.wishes[track_id] = (spatial, temporal)
+        self._dirty = True
 
     def remove(self, track_id: str) -> None:
         self.downs.pop(track_id, None)
         self._paused.pop(track_id, None)
+        self._dirty = True
 
     def padding(self, size: int) -> bytes | None:
         """A padding-only packet for a probe, on the RTX stream of a video this subscriber gets."""
@@ -111,6 +119,9 @@ class Downlink:
                 sink.set_padding(self.padding)
             self.estimate = sink.send_estimate
             budget = self.estimate if self.estimate is not None else math.inf
+        if budget == math.inf and not self._dirty and self.estimate is None:
+            return []  # no estimate and nothing changed: every video stays at its wish
+        self._dirty = False
         demands = [self._demand(track_id, dt, now, speaking) for track_id, dt in self.downs.items()]
         self.need = sum(_full_rate(d) for d in demands)
         plan = self._allocator.allocate(budget, demands, now)

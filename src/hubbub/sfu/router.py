@@ -315,7 +315,7 @@ class Router:
             self._downs[rtx_ssrc] = dt
         self._ssrcs.update(s for s in (ssrc, rtx_ssrc) if s is not None)
         up.down_tracks = (*up.down_tracks, dt)
-        self._downlinks.setdefault(subscriber_key, Downlink(subscriber_key)).downs[track_id] = dt
+        self._downlinks.setdefault(subscriber_key, Downlink(subscriber_key)).add(track_id, dt)
         self.forwarder.update(up)
         if receiving:
             self.forwarder.attach(dt)
