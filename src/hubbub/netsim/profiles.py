@@ -45,6 +45,10 @@ PROFILES: dict[str, Profile] = {
         ),
         _both("lossy-10", "10% random loss, 20 ms one way", Impairment(loss=0.10, delay_ms=20)),
         _both("lossy-30", "30% random loss, 20 ms one way", Impairment(loss=0.30, delay_ms=20)),
+        _both("loss-20", "20% random loss, 20 ms one way", Impairment(loss=0.20, delay_ms=20)),
+        _both("loss-40", "40% random loss, 20 ms one way", Impairment(loss=0.40, delay_ms=20)),
+        _both("loss-60", "60% random loss, 20 ms one way", Impairment(loss=0.60, delay_ms=20)),
+        _both("loss-80", "80% random loss, 20 ms one way", Impairment(loss=0.80, delay_ms=20)),
         _both(
             "congested-1m",
             "a 1 Mbit/s bottleneck with a 200 ms tail-drop queue, 20 ms one way",
