@@ -25,6 +25,7 @@ import ipaddress
 import logging
 import socket
 import struct
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Final
@@ -139,7 +140,12 @@ class RtcTransportServer:
         """Bind the UDP socket and, if ``tcp_port`` is not None, the ICE-TCP listener."""
         loop = self._loop = asyncio.get_running_loop()
         if self._now_fn is None:
-            self._now_fn = loop.time
+            # Not loop.time: uvloop's is libuv's loop clock, whole milliseconds (CLOCK_MONOTONIC,
+            # the same base). Media handlers read this clock per datagram, synchronously from
+            # datagram_received, as the arrival time that transport-wide CC feedback reports (in
+            # 250 us ticks); whole milliseconds make the receive intervals of a publisher's probe
+            # clusters and its delay trend noise, and libwebrtc's estimate climbs slowly.
+            self._now_fn = time.monotonic
         mux_type = UdpMux6 if ":" in self.host else UdpMux
         transport, mux = await loop.create_datagram_endpoint(
             lambda: mux_type(self, self._by_address), local_addr=(self.host, self._udp_port)
