@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hubbub.sfu import red
+from hubbub.proto.rtp import RtpPacket
+from hubbub.sfu import DownTrack, Router, red
 from hubbub.sfu.red import RedBlock
 
 # Chromium's RED with one redundant Opus block (PT 111, 960 samples back) and a primary block.
@@ -87,3 +90,59 @@ blocks = st.builds(
 def test_build_parse_round_trip(redundant: list[RedBlock], pt: int, data: bytes) -> None:
     main = RedBlock(pt, 0, data)
     assert red.parse(red.build(redundant, main)) == (redundant, main)
+
+
+# --- a down-track that unwraps RED for a subscriber without it ---------------------------------
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.rtp: list[bytes] = []
+
+    def send_rtp(self, packet: bytes) -> None:
+        self.rtp.append(packet)
+
+    def send_rtcp(self, packet: bytes) -> None:
+        pass
+
+
+RED_PT, OPUS_PT = 63, 111
+
+
+def red_router(*, unwrap: bool) -> tuple[Router, Sink, DownTrack]:
+    router = Router(rng=random.Random(5))
+    codecs = [(RED_PT, "audio/red", 48_000, None), (OPUS_PT, "audio/opus", 48_000, None)]
+    router.add_up_track("mic", kind="audio", ssrc=1, codecs=codecs, ext_ids={}, publisher=Sink(), publisher_key="p")
+    sink = Sink()
+    down = router.subscribe("mic", "s", sink, ssrc=router.allocate_ssrc(), pt_map={RED_PT: RED_PT, OPUS_PT: OPUS_PT})
+    if unwrap:
+        down.set_red_unwrap(RED_PT, OPUS_PT, OPUS_PT)
+    return router, sink, down
+
+
+def red_packet(seq: int, payload: bytes, padding: int = 0) -> bytes:
+    return bytes(RtpPacket(pt=RED_PT, seq=seq, ts=seq * 960, ssrc=1, payload=payload, padding_size=padding))
+
+
+def test_subscriber_with_red_gets_the_red_packets() -> None:
+    router, sink, _down = red_router(unwrap=False)
+    router.on_rtp("p", red_packet(10, CHROMIUM), 0.0)
+    got = RtpPacket.parse(sink.rtp[-1])
+    assert (got.pt, got.payload) == (RED_PT, CHROMIUM)
+
+
+def test_subscriber_without_red_gets_primary_opus_with_continuous_seq() -> None:
+    router, sink, down = red_router(unwrap=True)
+    router.on_rtp("p", red_packet(10, CHROMIUM, padding=4), 0.0)
+    router.on_rtp("p", red_packet(11, b"\x80"), 0.02)  # malformed: dropped
+    router.on_rtp("p", red_packet(12, bytes((OPUS_PT,))), 0.04)  # empty primary (DTX): dropped
+    router.on_rtp("p", red_packet(13, bytes((OPUS_PT,)) + b"next"), 0.06)
+    first, second = (RtpPacket.parse(p) for p in sink.rtp)
+    assert (first.pt, first.payload, first.padding_size) == (OPUS_PT, b"newer", 0)
+    assert (second.pt, second.payload) == (OPUS_PT, b"next")
+    assert second.seq == (first.seq + 1) & 0xFFFF  # the dropped ones leave no gap
+    assert second.ts - first.ts == 3 * 960
+    assert down.red_dropped == 2
+    assert down.retransmit(first.seq)
+    again = RtpPacket.parse(sink.rtp[-1])
+    assert (again.pt, again.seq, again.payload) == (OPUS_PT, first.seq, b"newer")

@@ -39,7 +39,7 @@ from typing import Self
 from hubbub.proto import rtp_ext
 from hubbub.proto.rtcp import ReportBlock, Sdes, SenderReport, ntp_from_unix, ntp_middle32
 from hubbub.proto.rtp import header_fields, rewrite, rtx_wrap
-from hubbub.sfu import vp8
+from hubbub.sfu import red, vp8
 from hubbub.sfu.fanout import FanoutEntry
 from hubbub.sfu.layers import MAX_TEMPORAL, LayerSelector
 from hubbub.sfu.munger import Munger
@@ -77,6 +77,7 @@ class DownTrackBase(SimulcastDownTrack[U]):
         "_native",
         "_pt_map",
         "_reattach",
+        "_red_unwrap",
         "_rtx_pts",
         "_rtx_seq",
         "_sink",
@@ -93,6 +94,7 @@ class DownTrackBase(SimulcastDownTrack[U]):
         "paused",
         "plis_received",
         "receiving",
+        "red_dropped",
         "report_time",
         "retransmits",
         "rtt",
@@ -134,6 +136,8 @@ class DownTrackBase(SimulcastDownTrack[U]):
         self._rtx_seq = rtx_seq_base & 0xFFFF
         self._sub_ext_ids = dict(ext_ids)
         self._ext_table = ext_id_table(up.ext_ids, ext_ids)
+        self._red_unwrap: dict[int, int] = {}  # RED payload type -> the primary block's (RFC 2198)
+        self.red_dropped = 0
         # Temporal-layer drops open an epoch each: keep more of them for NACKs of a layered track.
         self._munger = Munger(up.clock_rate, seq_base, ts_base, max_epochs=64 if up.simulcast else 16)
         self._waiting_keyframe = up.kind == "video"
@@ -281,7 +285,7 @@ class DownTrackBase(SimulcastDownTrack[U]):
         e.munger = self._munger.snapshot()
         e.dropping = self._dropping
         e.waiting_keyframe = self._waiting_keyframe
-        e.slow = self._ext_table is not None
+        e.slow = self._ext_table is not None or bool(self._red_unwrap)
         e.counters = (self._packets_sent, self._bytes_sent, self._octets_sent, self._packets_dropped)
 
     def native_pt_map(self) -> bytes:
@@ -327,6 +331,9 @@ class DownTrackBase(SimulcastDownTrack[U]):
                 return
             self._waiting_keyframe = False
         opt = self._pt_map.get(pt, -1)
+        if self._red_unwrap and pt in self._red_unwrap:
+            self._write_unwrapped(packet, pt, opt, seq, ts, payload_size, now)
+            return
         mapped = self._munger.munge(seq, ts, now) if opt >= 0 else None
         if mapped is None:
             self._packets_dropped += 1
@@ -344,6 +351,51 @@ class DownTrackBase(SimulcastDownTrack[U]):
         self._packets_sent += 1
         self._bytes_sent += len(out)
         self._octets_sent += payload_size
+
+    # --- RED (RFC 2198) for a subscriber that did not negotiate it ------------------------------
+
+    def set_red_unwrap(self, red_pt: int, primary_pt: int, out_pt: int) -> None:
+        """Send only the primary block of ``red_pt`` packets whose primary is ``primary_pt``, as
+        ``out_pt`` (the subscriber's plain codec). Such packets take the Python path."""
+        self._pull_native()
+        self._red_unwrap[red_pt] = primary_pt
+        self._pt_map[red_pt] = out_pt
+        self._push_native()
+
+    def _primary(self, packet: bytes, red_pt: int) -> tuple[int, bytes]:
+        """The header length and the primary block of a RED packet (ValueError if unusable)."""
+        _pt, _seq, _ts, _ssrc, hlen, _marker, pad = header_fields(packet)
+        return hlen, red.unwrap(packet[hlen : len(packet) - pad], self._red_unwrap[red_pt])
+
+    def _unwrapped(self, packet: bytes, hlen: int, data: bytes, opt: int, seq: int, ts: int) -> bytearray:
+        out = rewrite(packet[:hlen], self.ssrc, seq, ts, opt, self._ext_table)
+        out[0] &= 0xDF  # the RED payload's padding is not carried over
+        out += data
+        return out
+
+    def _write_unwrapped(
+        self, packet: bytes, pt: int, opt: int, seq: int, ts: int, payload_size: int, now: float
+    ) -> None:
+        try:
+            hlen, data = self._primary(packet, pt)
+        except ValueError:  # malformed, empty or foreign primary: dropped, the seq gap closed
+            self._munger.drop(seq, ts, now)
+            self.red_dropped += 1
+            self._packets_dropped += 1
+            return
+        mapped = self._munger.munge(seq, ts, now)
+        if mapped is None:
+            self._packets_dropped += 1
+            return
+        try:
+            out = bytes(self._unwrapped(packet, hlen, data, opt, mapped[0], mapped[1]))
+        except ValueError:  # malformed extension element (RFC 8285 §4)
+            self._packets_dropped += 1
+            return
+        self._sink.send_rtp(out)
+        self._packets_sent += 1
+        self._bytes_sent += len(out)
+        self._octets_sent += len(data)
 
     # --- NACK (RFC 4585 §6.2.1) and RTX (RFC 4588 §4) -------------------------------------------
 
@@ -375,6 +427,9 @@ class DownTrackBase(SimulcastDownTrack[U]):
                     return False
                 head = rewrite(packet[:hlen], self.ssrc, out_seq, ts + mapped[1], opt, self._ext_table)
                 out = head + vp8.descriptor_bytes(desc, *counters) + packet[hlen + desc.size :]
+            elif pt in self._red_unwrap:
+                hlen, data = self._primary(packet, pt)
+                out = self._unwrapped(packet, hlen, data, opt, out_seq, ts + mapped[1])
             else:
                 out = rewrite(packet, self.ssrc, out_seq, ts + mapped[1], opt, self._ext_table)
         except ValueError:
