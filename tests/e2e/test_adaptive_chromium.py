@@ -154,3 +154,36 @@ async def test_the_element_chooses_the_layer_hidden_pauses_and_unwanted_layers_s
     finally:
         for page in (pub, sub):
             await page.context.close()
+
+
+async def test_an_aiortc_subscriber_hides_a_video_and_hears_it_paused(browser: Any, server: Any) -> None:
+    """The Python SDK's ``set_video_quality(visible=False)``: the server pauses the video
+    (``TrackStreamStateChanged`` paused ``not_wanted``, ``publication.stream_state``) and resumes it
+    when asked for again."""
+    from hubbub.sdk import TrackStreamStateChanged, connect
+
+    room_name = "c-adaptive-sdk"
+    pub = await open_call(browser, server, room_name, "pub", preset="group")
+    sdk = await connect(server.url, server.token("py", room_name))
+    try:
+        await sdk.wait_for_track("pub", kind="video", timeout=15)
+        publication = next(
+            t for p in sdk.participants.values() for t in p.tracks.values() if t.kind == "video" and t.track
+        )
+        events = sdk.events()
+
+        async def next_state() -> TrackStreamStateChanged:
+            async for event in events:
+                if isinstance(event, TrackStreamStateChanged):
+                    return event
+            raise AssertionError("the room ended")
+
+        await sdk.set_video_quality(publication.sid, visible=False)
+        paused = await asyncio.wait_for(next_state(), 5)
+        assert (paused.state, paused.reason, publication.stream_state) == ("paused", "not_wanted", "paused")
+        await sdk.set_video_quality(publication.sid, "low")
+        resumed = await asyncio.wait_for(next_state(), 5)
+        assert (resumed.state, publication.stream_state) == ("active", "active")
+    finally:
+        await sdk.disconnect()
+        await pub.context.close()

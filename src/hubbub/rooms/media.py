@@ -347,6 +347,7 @@ class RoomMedia:
             log.warning("track not routed", extra={"reason": str(exc)})
             return False
         self._published[pub.sid] = _Published(negotiated=nm, source=source)
+        self.dynacast.forget(pub.sid)  # a new encoder sends every layer until told otherwise
         pub.mid = nm.mid
         pub.mime_type = f"{nm.kind}/{nm.codecs[0].name}"
         return True
