@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hubbub.proto.rtp import RtpPacket
+from hubbub.proto.sdp import Codec, MediaSection, SessionDescription, parse, parse_candidate
+from hubbub.proto.sdp_negotiation import NegotiatedMedia
 from hubbub.sfu import DownTrack, Router, red
+from hubbub.sfu.negotiation import answer_publisher_offer, red_codec, red_payload_types, subscriber_codecs
 from hubbub.sfu.red import RedBlock
 
 # Chromium's RED with one redundant Opus block (PT 111, 960 samples back) and a primary block.
@@ -146,3 +150,49 @@ def test_subscriber_without_red_gets_primary_opus_with_continuous_seq() -> None:
     assert down.retransmit(first.seq)
     again = RtpPacket.parse(sink.rtp[-1])
     assert (again.pt, again.seq, again.payload) == (OPUS_PT, first.seq, b"newer")
+
+
+# --- negotiation: RED first in the publisher answer, RED then Opus in subscriber offers --------
+
+FIXTURES = Path(__file__).parent.parent / "proto" / "fixtures" / "sdp"
+CANDIDATE = parse_candidate("candidate:1 1 udp 2130706431 127.0.0.1 47000 typ host generation 0")
+
+
+def publisher_answer(offer: SessionDescription, *, red_on: bool) -> tuple[SessionDescription, list[NegotiatedMedia]]:
+    return answer_publisher_offer(
+        offer,
+        ice_ufrag="sfu1",
+        ice_pwd="sfupasswordsfupassword12",
+        fingerprint=("sha-256", ":".join(["5A"] * 32)),
+        candidates=[CANDIDATE],
+        red=red_on,
+    )
+
+
+@pytest.mark.parametrize("name", ["chromium_offer_audio_video.sdp", "chromium156_offer_audio_video.sdp"])
+def test_chromium_audio_is_answered_red_first_then_opus_with_fec_and_dtx(name: str) -> None:
+    offer = parse((FIXTURES / name).read_text())
+    answer, negotiated = publisher_answer(offer, red_on=True)
+    audio = next(m for m in answer.media if m.kind == "audio")
+    assert [(c.name, c.pt) for c in audio.codecs] == [("red", 63), ("opus", 111)]
+    assert audio.codecs[0].fmtp == {"111/111": ""}
+    assert audio.codecs[1].fmtp.get("useinbandfec") == "1"
+    media = next(m for m in negotiated if m.kind == "audio")
+    assert red_payload_types(media) == (63, 111)
+    assert [c.name for c in subscriber_codecs(media)] == ["red", "opus"]
+    # Without the option (and for video) nothing changes.
+    plain = next(m for m in publisher_answer(offer, red_on=False)[1] if m.kind == "audio")
+    assert [c.name for c in plain.codecs] == ["opus"] and red_payload_types(plain) is None
+    assert [c.name for c in subscriber_codecs(plain)] == ["opus"]
+
+
+def test_red_over_another_codec_is_not_accepted() -> None:
+    text = (FIXTURES / "chromium_offer_audio_video.sdp").read_text().replace("a=fmtp:63 111/111", "a=fmtp:63 111/0")
+    media = next(m for m in publisher_answer(parse(text), red_on=True)[1] if m.kind == "audio")
+    assert [c.name for c in media.codecs] == ["opus"]
+
+
+def test_offer_without_red_keeps_opus_only() -> None:
+    section = MediaSection("audio", 9, "UDP/TLS/RTP/SAVPF", ["111"], mid="0")
+    section.codecs = [Codec(111, "opus", 48000, 2, {"useinbandfec": "1", "usedtx": "1"}, [])]
+    assert red_codec(section, section.codecs[0]) is None

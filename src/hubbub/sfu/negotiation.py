@@ -66,7 +66,10 @@ __all__ = [
     "answer_publisher_offer",
     "build_subscriber_offer",
     "parse_subscriber_answer",
+    "red_codec",
+    "red_payload_types",
     "simulcast_layers",
+    "subscriber_codecs",
     "subscriber_transport_cc",
 ]
 
@@ -178,11 +181,14 @@ def answer_publisher_offer(
     extensions: Sequence[str] = SERVER_EXTENSIONS,
     data_channel: bool = False,
     refused: Collection[str] = (),
+    red: bool = False,
 ) -> tuple[SessionDescription, list[NegotiatedMedia]]:
     """Answer a publisher's offer; return the answer and what each accepted m= line carries.
 
     m= lines whose mid is in ``refused`` (e.g. media the participant may not publish) are
-    rejected with port 0 (RFC 3264 §6) and carry nothing.
+    rejected with port 0 (RFC 3264 §6) and carry nothing. With ``red``, an audio line that
+    offers RED over the chosen codec (:func:`red_codec`) is answered with RED first, so that
+    libwebrtc sends it (it sends with the answer's first codec), then the codec itself.
     """
     remote = transport_parameters(offer)
     if remote.setup == "passive":  # RFC 8842 §5.3: the SFU is always the DTLS server
@@ -196,7 +202,7 @@ def answer_publisher_offer(
         if offered.mid in refused:
             section, media = rejected_section(offered), None
         else:
-            section, media = _answer_section(offered, bundle, codecs, extensions, data_channel)
+            section, media = _answer_section(offered, bundle, codecs, extensions, data_channel, red)
         _transport(
             section,
             ice_ufrag=ice_ufrag,
@@ -226,6 +232,7 @@ def _answer_section(
     caps: Sequence[CodecCapability],
     uris: Sequence[str],
     data_channel: bool,
+    red: bool = False,
 ) -> tuple[MediaSection, NegotiatedMedia | None]:
     assert offered.mid is not None
     if offered.port == 0 or (bundle is not None and offered.mid not in bundle.mids):
@@ -244,6 +251,9 @@ def _answer_section(
     # One media codec per line: every payload type the answer accepts must be forwardable.
     chosen = chosen[:1]
     rtx = {pt: r for pt, r in rtx.items() if pt == chosen[0].pt}
+    wrapper = red_codec(offered, chosen[0]) if red and offered.kind == "audio" else None
+    if wrapper is not None:  # RED's blocks are all of the chosen codec: still one codec forwarded
+        chosen = [wrapper, *chosen]
     direction = answer_direction(offered.direction)
     section = MediaSection(offered.kind, 9, offered.proto, [], mid=offered.mid, direction=direction)
     section.codecs = codec_list(chosen, rtx)
@@ -280,6 +290,41 @@ def _answer_section(
         rtcp_rsize=section.rtcp_rsize,
     )
     return section, media
+
+
+def red_codec(offered: MediaSection, primary: Codec) -> Codec | None:
+    """The offer's ``red/48000/2`` whose fmtp names only ``primary``'s payload type (RFC 2198 §5,
+    Chromium's ``a=fmtp:63 111/111``), as the answer carries it; None if there is none."""
+    for codec in offered.codecs:
+        if codec.name.lower() != "red" or codec.clock_rate != primary.clock_rate:
+            continue
+        if codec.channels not in (None, primary.channels):
+            continue
+        blocks = [pt for key in codec.fmtp for pt in key.split("/")] if len(codec.fmtp) == 1 else []
+        if blocks and all(pt == str(primary.pt) for pt in blocks):
+            return Codec(codec.pt, codec.name, codec.clock_rate, codec.channels, dict(codec.fmtp), [])
+    return None
+
+
+def red_payload_types(media: NegotiatedMedia) -> tuple[int, int] | None:
+    """(RED payload type, its blocks' payload type) of a line that negotiated RED, else None."""
+    red = next((c for c in media.codecs if c.name.lower() == "red"), None)
+    if red is None:
+        return None
+    blocks = {pt for key in red.fmtp for pt in key.split("/")}
+    primary = next((c for c in media.codecs if c is not red and {str(c.pt)} == blocks), None)
+    return (red.pt, primary.pt) if primary is not None else None
+
+
+def subscriber_codecs(media: NegotiatedMedia) -> tuple[Codec, ...]:
+    """The codecs a subscriber is offered for a published line: RED then its blocks' codec when
+    the publisher sends RED (a subscriber that answers without RED gets the primary blocks
+    unwrapped, ``DownTrack.set_red_unwrap``), else the line's one codec."""
+    pts = red_payload_types(media)
+    if pts is None:
+        return media.codecs[:1]
+    by_pt = {c.pt: c for c in media.codecs}
+    return (by_pt[pts[0]], by_pt[pts[1]])
 
 
 # Rid names that say their resolution (the Web SDK's, and LiveKit's): quarter, half, full.
