@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -196,3 +197,16 @@ def test_offer_without_red_keeps_opus_only() -> None:
     section = MediaSection("audio", 9, "UDP/TLS/RTP/SAVPF", ["111"], mid="0")
     section.codecs = [Codec(111, "opus", 48000, 2, {"useinbandfec": "1", "usedtx": "1"}, [])]
     assert red_codec(section, section.codecs[0]) is None
+
+
+def test_down_track_unwraps_only_for_a_subscriber_that_answered_without_red() -> None:
+    offer = parse((FIXTURES / "chromium_offer_audio_video.sdp").read_text())
+    published = next(m for m in publisher_answer(offer, red_on=True)[1] if m.kind == "audio")
+    red_codec_, opus = subscriber_codecs(published)
+    with_red = dataclasses.replace(published, codecs=(red_codec_, opus))
+    without = dataclasses.replace(published, codecs=(opus,))
+    for answered, unwraps in ((with_red, False), (without, True)):
+        _router, sink, down = red_router(unwrap=False)
+        red.configure_down_track(down, published, answered)
+        _router.on_rtp("p", red_packet(10, CHROMIUM), 0.0)
+        assert RtpPacket.parse(sink.rtp[-1]).payload == (b"newer" if unwraps else CHROMIUM)

@@ -15,10 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
+
+from hubbub.proto.sdp_negotiation import NegotiatedMedia
+from hubbub.sfu.negotiation import red_payload_types
 
 __all__ = [
     "RedBlock",
     "build",
+    "configure_down_track",
     "parse",
     "primary",
     "remap",
@@ -116,3 +121,22 @@ def unwrap(payload: bytes, expected_pt: int) -> bytes:
     if not data:
         raise ValueError("RED primary block is empty")
     return data
+
+
+class _Unwrapping(Protocol):
+    def set_red_unwrap(self, red_pt: int, primary_pt: int, out_pt: int) -> None: ...
+
+
+def configure_down_track(down: _Unwrapping, published: NegotiatedMedia, answered: NegotiatedMedia) -> None:
+    """Fit a down-track to what its subscriber answered: one that accepted RED gets the RED
+    packets as they come; one that accepted only the blocks' codec gets the primary blocks.
+
+    The subscriber was offered the publisher's payload types (``subscriber_codecs``), so a
+    forwarded RED payload's block payload types need no mapping.
+    """
+    sent = red_payload_types(published)
+    if sent is None or red_payload_types(answered) is not None:
+        return
+    red_pt, primary_pt = sent
+    if any(c.pt == primary_pt for c in answered.codecs):
+        down.set_red_unwrap(red_pt, primary_pt, primary_pt)
