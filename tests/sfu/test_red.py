@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hubbub.proto.rtcp import ReceiverReport, iter_rtcp
 from hubbub.proto.rtp import RtpPacket
 from hubbub.proto.sdp import Codec, MediaSection, SessionDescription, parse, parse_candidate
 from hubbub.proto.sdp_negotiation import NegotiatedMedia
@@ -111,6 +112,15 @@ class Sink:
         pass
 
 
+class RtcpSink(Sink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rtcp: list[bytes] = []
+
+    def send_rtcp(self, packet: bytes) -> None:
+        self.rtcp.append(packet)
+
+
 RED_PT, OPUS_PT = 63, 111
 
 
@@ -210,3 +220,18 @@ def test_down_track_unwraps_only_for_a_subscriber_that_answered_without_red() ->
         red.configure_down_track(down, published, answered)
         _router.on_rtp("p", red_packet(10, CHROMIUM), 0.0)
         assert RtpPacket.parse(sink.rtp[-1]).payload == (b"newer" if unwraps else CHROMIUM)
+
+
+def test_receiver_report_to_a_red_publisher_carries_the_uplink_loss() -> None:
+    """Chromium's Opus encoder sizes its in-band FEC from the fraction lost the SFU reports."""
+    router = Router(rng=random.Random(7))
+    publisher = RtcpSink()
+    codecs = [(RED_PT, "audio/red", 48_000, None), (OPUS_PT, "audio/opus", 48_000, None)]
+    router.add_up_track("mic", kind="audio", ssrc=1, codecs=codecs, ext_ids={}, publisher=publisher, publisher_key="p")
+    for i in range(100):
+        if i % 5 != 2:  # every fifth packet lost: 20%
+            router.on_rtp("p", red_packet(1000 + i, CHROMIUM), i * 0.02)
+    router.tick(2.5)
+    blocks = [b for p in publisher.rtcp for r in iter_rtcp(p) if isinstance(r, ReceiverReport) for b in r.reports]
+    assert blocks and blocks[0].ssrc == 1
+    assert blocks[0].fraction_lost == 20 * 256 // 100
