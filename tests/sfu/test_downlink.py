@@ -7,6 +7,8 @@ from __future__ import annotations
 from test_simulcast import Call, Sink, assert_continuous, widths
 
 from hubbub.proto.rtp import RtpPacket
+from hubbub.sfu.allocator import Priority
+from hubbub.sfu.downlink import Downlink
 from hubbub.sfu.layers import MAX_TEMPORAL
 
 
@@ -100,3 +102,14 @@ def test_a_subscriber_below_its_wish_is_probed_for_and_padding_is_made_on_rtx() 
     dt = call.router.down_track("cam", "s0")
     assert dt is not None and packet.ssrc == dt.rtx_ssrc and packet.pt == 97
     assert packet.payload == b"" and packet.padding_size == 188
+
+
+def test_a_screen_share_and_the_active_speakers_video_come_first() -> None:
+    call, _sinks = call_with([1_000_000])
+    dt = call.router.down_track("cam", "s0")
+    assert dt is not None
+    downlink = Downlink("s0")
+    assert downlink._demand("cam", dt, call.now, speaking=()).priority == Priority.NORMAL
+    assert downlink._demand("cam", dt, call.now, speaking=("alice",)).priority == Priority.SPEAKER
+    call.up.source = "screen"
+    assert downlink._demand("cam", dt, call.now, speaking=()).priority == Priority.SCREEN

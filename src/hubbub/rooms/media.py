@@ -330,7 +330,7 @@ class RoomMedia:
         # each subscriber sees one continuous stream.
         add = self.router.add_up_track if self.router.up_track(pub.sid) is None else self._replace_up_track
         try:
-            add(
+            up = add(
                 pub.sid,
                 kind="audio" if nm.kind == "audio" else "video",
                 ssrc=ssrc,
@@ -346,6 +346,7 @@ class RoomMedia:
         except ValueError as exc:
             log.warning("track not routed", extra={"reason": str(exc)})
             return False
+        up.source = str(pub.source)  # a screen share comes first in each subscriber's allocation
         self._published[pub.sid] = _Published(negotiated=nm, source=source)
         self.dynacast.forget(pub.sid)  # a new encoder sends every layer until told otherwise
         pub.mid = nm.mid
