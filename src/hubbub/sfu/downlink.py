@@ -25,7 +25,7 @@ speakers, then the rest. Sans-I/O: time comes in as ``now``.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Hashable
+from collections.abc import Callable, Collection, Hashable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from hubbub.sfu.allocator import AUDIO_BPS, SINGLE_LAYER_BPS, Allocation, Allocator, Demand, Priority, assumed_rates
@@ -58,6 +58,7 @@ class Downlink:
         "_allocator",
         "_dirty",
         "_paused",
+        "_rate",
         "_sink",
         "changes",
         "downs",
@@ -81,6 +82,7 @@ class Downlink:
         self._paused: dict[str, str] = {}  # track id -> why it is paused
         self._dirty = True  # a wish or a down-track changed since the last allocation
         self._sink: object = None
+        self._rate: RateControlled | None = None  # the sink, when it has an estimate
 
     def add(self, track_id: str, dt: DownTrack) -> None:
         self.downs[track_id] = dt
@@ -104,31 +106,34 @@ class Downlink:
                     return packet
         return None
 
-    def allocate(self, now: float, speaking: Collection[Hashable]) -> list[DownTrack]:
+    def allocate(self, now: float, speaking: Callable[[], Collection[Hashable]]) -> list[DownTrack]:
         """Share the estimate among the down-tracks and apply it; the down-tracks whose switch
-        needs a key frame (for the router to ask for). ``speaking``: the publisher keys of the
-        active speakers."""
+        needs a key frame (for the router to ask for). ``speaking()``: the publisher keys of the
+        active speakers (asked only when there is something to allocate)."""
         self.next_allocation = now + ALLOCATE_INTERVAL
         if not self.downs:
             return []
         sink = next(iter(self.downs.values())).sink
-        budget = math.inf
-        if isinstance(sink, RateControlled):
-            if sink is not self._sink:  # a new connection (a reconnect): probes pad from here
-                self._sink = sink
-                sink.set_padding(self.padding)
-            self.estimate = sink.send_estimate
-            budget = self.estimate if self.estimate is not None else math.inf
-        if budget == math.inf and not self._dirty and self.estimate is None:
-            return []  # no estimate and nothing changed: every video stays at its wish
+        if sink is not self._sink:  # a new connection (a reconnect): probes pad from here
+            self._sink = sink
+            self._rate = sink if isinstance(sink, RateControlled) else None
+            if self._rate is not None:
+                self._rate.set_padding(self.padding)
+            self._dirty = True
+        rate = self._rate
+        self.estimate = rate.send_estimate if rate is not None else None
+        if not self._dirty and (self.estimate is None or not any(dt.up.kind == "video" for dt in self.downs.values())):
+            return []  # nothing changed and nothing to share: every video stays at its wish
+        budget = self.estimate if self.estimate is not None else math.inf
         self._dirty = False
-        demands = [self._demand(track_id, dt, now, speaking) for track_id, dt in self.downs.items()]
+        active = speaking()
+        demands = [self._demand(track_id, dt, now, active) for track_id, dt in self.downs.items()]
         self.need = sum(_full_rate(d) for d in demands)
         plan = self._allocator.allocate(budget, demands, now)
         keyframes = [dt for track_id, dt in self.downs.items() if self._apply(track_id, dt, plan[track_id], now)]
         probe = self._allocator.probe_bps
-        if probe is not None and probe > budget and isinstance(sink, RateControlled):
-            sink.request_probe(probe)
+        if probe is not None and probe > budget and rate is not None:
+            rate.request_probe(probe)
         return keyframes
 
     def _demand(self, track_id: str, dt: DownTrack, now: float, speaking: Collection[Hashable]) -> Demand:

@@ -9,12 +9,10 @@ Sans-I/O: bytes come in through ``on_rtp`` / ``on_rtcp_from_publisher`` /
 Untrusted input never raises: malformed or unknown packets are counted in :attr:`Router.drops`
 by reason and ignored.
 
-Simulcast (RFC 8853): an up-track added with ``rids`` has a layer per rid whose SSRCs are
-unknown until its packets arrive; the first packet on an unknown SSRC of that publisher is
-bound by its header extensions (RFC 8852: rtp-stream-id names a layer's media SSRC,
-repaired-rtp-stream-id its RTX SSRC; sdes:mid, RFC 8843 §15, the track). Each layer keeps its
-own cache, statistics, keyframe requests (PLI on the layer's SSRC) and Receiver Report block;
-every down-track sees every layer's packets and forwards one (``hubbub.sfu.layers``).
+Simulcast (RFC 8853): a layer per rid, bound to its SSRCs from its packets' extensions
+(``hubbub.sfu.track.bind_layer``), each with its own cache, statistics, keyframe requests and RR
+block; every down-track sees every layer's packets and forwards one (``hubbub.sfu.layers``).
+Each subscriber's estimate is shared among its down-tracks by a ``hubbub.sfu.downlink.Downlink``.
 """
 
 from __future__ import annotations
@@ -451,10 +449,12 @@ class Router:
         dl = self._downlinks.get(subscriber_key)
         return (dl.estimate, dl.need) if dl is not None and dl.estimate is not None else None
 
-    def _allocate(self, downlink: Downlink, now: float) -> None:
+    def _speaking(self) -> set[Hashable]:
         tracks = self._tracks
-        speaking = {tracks[t].publisher_key for t, _level in self.speakers.speakers() if t in tracks}
-        for dt in downlink.allocate(now, speaking):
+        return {tracks[t].publisher_key for t, _level in self.speakers.speakers() if t in tracks}
+
+    def _allocate(self, downlink: Downlink, now: float) -> None:
+        for dt in downlink.allocate(now, self._speaking):
             self._request_keyframe(dt.up.layers[dt.keyframe_layer], now)
         changes, downlink.changes = downlink.changes, []
         if self.on_stream_state is not None:
