@@ -362,6 +362,11 @@ class DownTrackBase(SimulcastDownTrack[U]):
         self._pt_map[red_pt] = out_pt
         self._push_native()
 
+    @property
+    def unwraps_red(self) -> bool:
+        """Whether this down-track sends RED packets' primary blocks only."""
+        return bool(self._red_unwrap)
+
     def _primary(self, packet: bytes, red_pt: int) -> tuple[int, bytes]:
         """The header length and the primary block of a RED packet (ValueError if unusable)."""
         _pt, _seq, _ts, _ssrc, hlen, _marker, pad = header_fields(packet)
