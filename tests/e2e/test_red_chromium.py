@@ -83,7 +83,6 @@ def down_tracks(server: Any, publisher: str) -> dict[str, Any]:
     return {k: v for k, v in found.items() if v is not None}
 
 
-@pytest.mark.xfail(strict=True, reason="rooms/media.py does not negotiate RED yet (red=True, subscriber_codecs)")
 async def test_red_forwarded_to_chromium_and_unwrapped_for_the_sdk(pages: list[Any], server: Any) -> None:
     import numpy
     from av import AudioFrame

@@ -41,8 +41,10 @@ from hubbub.sfu.negotiation import (
     build_subscriber_offer,
     parse_subscriber_answer,
     simulcast_layers,
+    subscriber_codecs,
     subscriber_transport_cc,
 )
+from hubbub.sfu.red import configure_down_track
 from hubbub.transport import PeerState, PeerTransport
 
 log = logging.getLogger("hubbub.media")
@@ -313,6 +315,7 @@ class RoomMedia:
                 fingerprint=self.transport.fingerprint,
                 candidates=self.transport.local_candidates(ufrag) if with_candidates else [],
                 refused=frozenset(refused),
+                red=True,
             )
         except NegotiationError as exc:
             raise MediaError(sig.ErrorCode.invalid_sdp, str(exc)) from None
@@ -350,7 +353,7 @@ class RoomMedia:
         self._published[pub.sid] = _Published(negotiated=nm, source=source)
         self.dynacast.forget(pub.sid)  # a new encoder sends every layer until told otherwise
         pub.mid = nm.mid
-        pub.mime_type = f"{nm.kind}/{nm.codecs[0].name}"
+        pub.mime_type = f"{nm.kind}/{subscriber_codecs(nm)[-1].name}"
         return True
 
     def _replace_up_track(self, track_id: str, **kwargs: Any) -> UpTrack:
@@ -387,7 +390,8 @@ class RoomMedia:
                 _SubscriberHandler(self, sub), remote_ufrag=None, remote_pwd=None, remote_fingerprints=[]
             )
         nm = published.negotiated
-        first = nm.codecs[0]
+        codecs = subscriber_codecs(nm)
+        first = codecs[0]
         rtx_pt = nm.rtx.get(first.pt)
         ssrc = self.router.allocate_ssrc()
         rtx_ssrc = self.router.allocate_ssrc() if rtx_pt is not None else None
@@ -399,7 +403,7 @@ class RoomMedia:
             pm.subscriber,
             ssrc=ssrc,
             rtx_ssrc=rtx_ssrc,
-            pt_map={first.pt: first.pt},
+            pt_map={c.pt: c.pt for c in codecs},
             rtx_pt=rtx_pt,
             ext_ids=up.ext_ids,
             receiving=False,  # until the subscriber has answered an offer with it and is connected
@@ -413,7 +417,7 @@ class RoomMedia:
         pm.outgoing[pub.sid] = OutgoingTrack(
             mid=mid,
             kind=nm.kind,
-            codecs=(first,),
+            codecs=codecs,
             ssrc=ssrc,
             cname=owner.sid,
             stream_id=owner.sid,
@@ -532,6 +536,11 @@ class RoomMedia:
             pm.subscriber.set_remote_credentials(params.ice_ufrag, params.ice_pwd)
         pm.subscriber.set_remote_fingerprints([(f.algorithm, f.value) for f in params.fingerprints])
         pm.subscriber.set_transport_cc(subscriber_transport_cc(negotiated.values()))
+        for sid, out in pm.outgoing.items():
+            published, answered = self._published.get(sid), negotiated.get(out.mid)
+            down = self.router.down_track(sid, p.sid)
+            if published is not None and answered is not None and down is not None:
+                configure_down_track(down, published.negotiated, answered)
         pm.offer_outstanding = False
         new = [sid for sid in pm.offered if sid in pm.outgoing and sid not in pm.accepted]
         pm.accepted.update(new)
