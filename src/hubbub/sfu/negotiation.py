@@ -74,6 +74,7 @@ __all__ = [
 ]
 
 _RATE_FB = (FB_TRANSPORT_CC, FB_REMB)
+PUBLISHER_START_KBPS = 1500  # x-google-start-bitrate in the answer to a transport-cc publisher
 SUBSCRIBER_TRANSPORT_CC_ID = 3  # the extension ID of transport-wide CC on subscriber connections (libwebrtc's own)
 VIDEO_FEEDBACK = ("nack", "nack pli", "ccm fir", "goog-remb", "transport-cc")
 
@@ -270,6 +271,10 @@ def _answer_section(
     unserved = {FB_TRANSPORT_CC, FB_REMB} - {served_feedback([e.uri for e in section.header_extensions])}
     for codec in section.codecs:
         codec.rtcp_fb = [f for f in codec.rtcp_fb if f not in unserved]
+        if offered.kind == "video" and FB_TRANSPORT_CC not in unserved and not is_rtx(codec):
+            # libwebrtc starts its estimate (and sizes the first frames) at 300 kbit/s and climbs
+            # from there; the transport-wide feedback served here lets it start higher.
+            codec.fmtp = {**codec.fmtp, "x-google-start-bitrate": str(PUBLISHER_START_KBPS)}
     section.rids, section.simulcast = answer_rids(offered, {c.pt for c in section.codecs})
     ssrcs, rtx_ssrcs = ssrc_plan(offered)
     cname = next((s.cname for s in offered.ssrcs if s.cname), None)

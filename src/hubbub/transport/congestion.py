@@ -44,7 +44,8 @@ __all__ = ["START_BPS", "SendControl"]
 
 log = logging.getLogger(__name__)
 
-START_BPS = 600_000  # the estimate before the first feedback (libwebrtc starts at 300 kbit/s)
+START_BPS = 1_000_000  # where the estimate starts (libwebrtc: 300 kbit/s); probed at 3x and 6x at once
+SETTLE_S = 2.0  # the estimate is not shared out before a probe result or this long after the first feedback
 MIN_BPS = 50_000
 MAX_BPS = 20_000_000
 # padding(size) -> a padding-only RTP packet of about size bytes, or None when none can be made
@@ -54,7 +55,7 @@ Padding = Callable[[int], bytes | None]
 class SendControl:
     """The estimate of one connection from its transport-wide feedback (module docstring)."""
 
-    __slots__ = ("_handle", "_loop", "_now", "_sender", "estimator", "malformed", "pacer", "padding")
+    __slots__ = ("_first_feedback", "_handle", "_loop", "_now", "_sender", "estimator", "malformed", "pacer", "padding")
 
     def __init__(
         self,
@@ -72,15 +73,22 @@ class SendControl:
         self.padding: Padding | None = None
         self.malformed = 0  # feedback messages that did not parse
         self._handle: asyncio.TimerHandle | None = None
+        self._first_feedback: float | None = None
         self.estimator.start(now())
         self._schedule()
 
     @property
     def estimate_bps(self) -> float | None:
-        """The rate the connection may carry now (bit/s); None before the first feedback (a
-        receiver that never sends any is not held to the start rate)."""
+        """The rate the connection may carry now (bit/s); None until the initial probes have
+        answered or :data:`SETTLE_S` after the first feedback (a receiver that never sends any
+        is not held to the start rate, nor one whose path is still being measured)."""
         est = self.estimator
-        return est.target_bps if est.feedbacks else None
+        first = self._first_feedback
+        if first is None:
+            return None
+        if not est.probe_results and self._now() - first < SETTLE_S:
+            return None
+        return est.target_bps
 
     def on_rtcp(self, packet: bytes, now: float) -> None:
         """A compound RTCP packet from the receiver: its transport-wide feedback is read here."""
@@ -96,6 +104,8 @@ class SendControl:
         except ValueError:
             self.malformed += 1
         if found:
+            if self._first_feedback is None:
+                self._first_feedback = now
             self.pacer.set_rates(est.pacing_bps)
             self._probe()
 
