@@ -153,7 +153,7 @@ def test_the_publisher_hears_which_layers_its_subscribers_want() -> None:
 
 
 def test_a_hidden_video_is_paused_not_wanted_and_resumed_when_shown() -> None:
-    media, transport, people, cam = simulcast_room()
+    media, _transport, people, cam = simulcast_room()
     media.set_subscription(people["a"], people["pub"], cam, subscribed=True)
     media.take_signals()
     media.set_video_quality(people["a"], "cam", VideoQuality(visible=False))

@@ -194,6 +194,7 @@ async def test_send_control_follows_feedback_and_probes_with_padding() -> None:
     sender = _Sender()
     sender.set_transport_cc(TWCC_ID)
     control = SendControl(sender, loop, loop.time, start_bps=300_000)
+    assert control.estimate_bps is None  # before any feedback
     padding: list[int] = []
 
     def pad(size: int) -> bytes:
@@ -215,7 +216,8 @@ async def test_send_control_follows_feedback_and_probes_with_padding() -> None:
         control._sender = sender
         base_us = max(arrivals.values())
     assert control.estimator.feedbacks == 30 and control.estimator.lost == 0
-    assert control.estimate_bps > 300_000  # a clean path: the estimate rose
+    estimate = control.estimate_bps
+    assert estimate is not None and estimate > 300_000  # a clean path: the estimate rose
     assert padding, "the initial probes went out as padding"
     control.close()
 
