@@ -13,14 +13,17 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
-import pytest_asyncio
+from test_simulcast_chromium import (  # type: ignore[import-not-found]  # a sibling, on sys.path under pytest
+    open_call,
+    server,
+)
 
 from hubbub.rooms.dynacast import HOLD
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
+__all__ = ["server"]  # the fixture, from test_simulcast_chromium
 
 VIDEO_IN = """async () => {
   const report = await window.hubbubRoom._subscriber?.getStats();
@@ -56,22 +59,6 @@ ATTACH = """() => {
     }
   return null;
 }"""
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(live_module: Any) -> Any:
-    return live_module
-
-
-async def open_call(browser: Any, server: Any, room: str, user: str, **query: str) -> Any:
-    ctx = await browser.new_context(viewport={"width": 960, "height": 600})
-    page = await ctx.new_page()
-    page.on("pageerror", lambda exc: print(f"[{user}] page error: {exc}"))
-    await page.goto(f"{server.url}/demo/call.html?" + urlencode({"token": server.token(user, room), **query}))
-    await page.wait_for_function(
-        "window.hubbubEvents && window.hubbubEvents.some(e => e.name === 'ready')", polling=50, timeout=15_000
-    )
-    return page
 
 
 async def until(what: str, check: Callable[[], Awaitable[Any]], timeout: float) -> tuple[float, Any]:

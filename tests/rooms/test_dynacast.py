@@ -4,17 +4,15 @@ becomes ``stream_state`` paused ``not_wanted`` for its subscriber."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from hubbub.proto import sdp
-from hubbub.proto.sdp import Candidate
+from test_media_simulcast import Transport
+
 from hubbub.rooms.dynacast import HOLD, Dynacast
 from hubbub.rooms.media import RoomMedia, VideoQuality
 from hubbub.rooms.model import Participant, Publication, Room
 from hubbub.schema import signaling as sig
-from hubbub.transport import PeerHandler, PeerState
 
 OFFER = Path(__file__).parents[1] / "proto" / "fixtures" / "sdp" / "chromium_offer_audio_video_simulcast.sdp"
 RIDS = ("q", "h", "f")
@@ -54,49 +52,6 @@ def test_a_forgotten_track_starts_again_with_every_layer_on() -> None:
     d.forget("v")
     assert d.update("v", RIDS, subscribed=True, highest=0, now=HOLD + 1) is None
     assert d.due(0.0) and not d.due(0.1) and d.due(0.6)
-
-
-class Peer:
-    def __init__(self, ufrag: str) -> None:
-        self.ice_ufrag, self.ice_pwd = ufrag, "p" * 24
-        self.state, self.over_tcp = PeerState.NEW, False
-
-    def send_rtp(self, packet: bytes) -> None: ...
-
-    def send_rtcp(self, packet: bytes) -> None: ...
-
-    def restart_ice(self, remote_ufrag: str | None, remote_pwd: str | None) -> tuple[str, str]:
-        return self.ice_ufrag, self.ice_pwd
-
-    def set_remote_credentials(self, remote_ufrag: str, remote_pwd: str) -> None: ...
-
-    def set_remote_fingerprints(self, fingerprints: Sequence[tuple[str, str]]) -> None: ...
-
-    def set_transport_cc(self, ext_id: int | None) -> None: ...
-
-    def close(self) -> None:
-        self.state = PeerState.CLOSED
-
-
-class Transport:
-    fanout = None
-    fingerprint = ("sha-256", ":".join(["5A"] * 32))
-
-    def __init__(self) -> None:
-        self.count, self.t = 0, 50.0
-
-    def now(self) -> float:
-        return self.t
-
-    def new_ufrag(self) -> str:
-        self.count += 1
-        return f"u{self.count}"
-
-    def local_candidates(self, ufrag: str | None = None) -> list[Candidate]:
-        return [sdp.parse_candidate("candidate:1 1 udp 2130706431 127.0.0.1 47000 typ host generation 0")]
-
-    def create_peer(self, handler: PeerHandler, **_: Any) -> Peer:
-        return Peer(self.new_ufrag())
 
 
 def participant(sid: str) -> Participant:

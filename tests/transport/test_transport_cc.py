@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_sender import _drain, _sendto
 
 from hubbub.proto import rtp_ext
 from hubbub.proto.rtcp import TransportCc
@@ -22,7 +23,7 @@ from hubbub.proto.rtp import RtpPacket
 from hubbub.proto.srtp import AEAD_AES_128_GCM, SrtpSession
 from hubbub.transport import native
 from hubbub.transport.congestion import SendControl
-from hubbub.transport.sender import PythonSender, SendTo, SentRecord, make_sender
+from hubbub.transport.sender import PythonSender, SentRecord, make_sender
 from hubbub.transport.stats import PeerStats
 
 lib = native.load()
@@ -63,22 +64,6 @@ def _packets(rng: random.Random) -> list[bytes]:
             )
         out.append(bytes(pkt))
     return out
-
-
-def _sendto(tx: socket.socket) -> SendTo:
-    def sendto(data: bytes, addr: tuple[str, int]) -> None:
-        tx.sendto(data, addr)
-
-    return sendto
-
-
-def _drain(s: socket.socket) -> list[bytes]:
-    got = []
-    while True:
-        try:
-            got.append(s.recv(4096))
-        except BlockingIOError:
-            return got
 
 
 def _transport_seq(packet: bytes) -> int:

@@ -347,10 +347,7 @@ class DownTrackBase(SimulcastDownTrack[U]):
             except ValueError:  # malformed extension element (RFC 8285 §4)
                 self._packets_dropped += 1
                 return
-        self._sink.send_rtp(out)
-        self._packets_sent += 1
-        self._bytes_sent += len(out)
-        self._octets_sent += payload_size
+        self._send(out, payload_size)
 
     # --- RED (RFC 2198) for a subscriber that did not negotiate it ------------------------------
 
@@ -397,10 +394,7 @@ class DownTrackBase(SimulcastDownTrack[U]):
         except ValueError:  # malformed extension element (RFC 8285 §4)
             self._packets_dropped += 1
             return
-        self._sink.send_rtp(out)
-        self._packets_sent += 1
-        self._bytes_sent += len(out)
-        self._octets_sent += len(data)
+        self._send(out, len(data))
 
     # --- NACK (RFC 4585 §6.2.1) and RTX (RFC 4588 §4) -------------------------------------------
 

@@ -182,6 +182,13 @@ class SimulcastDownTrack(Generic[U]):
             return self._waiting_keyframe and self.receiving and not self._dropping
         return sel.switching and sel.target == spatial and self.receiving and not self._dropping
 
+    def _send(self, out: bytes, octets: int) -> None:
+        """Hand a rewritten packet to the sink and count it (``octets``: its payload)."""
+        self._sink.send_rtp(out)
+        self._packets_sent += 1
+        self._bytes_sent += len(out)
+        self._octets_sent += octets
+
     def write_layer_rtp(
         self,
         layer: LayerSource,
@@ -241,10 +248,7 @@ class SimulcastDownTrack(Generic[U]):
             except ValueError:  # malformed extension element (RFC 8285 §4)
                 self._packets_dropped += 1
                 return
-        self._sink.send_rtp(out)
-        self._packets_sent += 1
-        self._bytes_sent += len(out)
-        self._octets_sent += payload_size
+        self._send(out, payload_size)
 
 
 def _aligned(old: LayerSource, new: LayerSource, ts: int, ts_offset: int, clock_rate: int) -> int | None:
