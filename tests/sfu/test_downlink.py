@@ -24,6 +24,9 @@ class RateSink(Sink):
     def request_probe(self, need_bps: float) -> None:
         self.probes.append(need_bps)
 
+    def set_padding_rate(self, bps: float) -> None:
+        self.padding_rate = bps
+
     def set_padding(self, padding: object) -> None:
         self.padding = padding
 

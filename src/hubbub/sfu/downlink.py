@@ -48,6 +48,8 @@ class RateControlled(Protocol):
 
     def request_probe(self, need_bps: float) -> None: ...
 
+    def set_padding_rate(self, bps: float) -> None: ...
+
     def set_padding(self, padding: object) -> None: ...
 
 
@@ -132,8 +134,13 @@ class Downlink:
         plan = self._allocator.allocate(budget, demands, now)
         keyframes = [dt for track_id, dt in self.downs.items() if self._apply(track_id, dt, plan[track_id], now)]
         probe = self._allocator.probe_bps
-        if probe is not None and probe > budget and rate is not None:
-            rate.request_probe(probe)
+        if rate is not None:
+            below = probe is not None and probe > budget
+            if probe is not None and below:
+                rate.request_probe(probe)
+            # while held below its wish, fill the estimate with padding
+            total = sum(a.bps for a in plan.values())
+            rate.set_padding_rate(budget - total if below and budget != math.inf else 0.0)
         return keyframes
 
     def _demand(self, track_id: str, dt: DownTrack, now: float, speaking: Collection[Hashable]) -> Demand:

@@ -447,10 +447,11 @@ class DownTrackBase(SimulcastDownTrack[U]):
     def padding_packet(self, size: int) -> bytes | None:
         """A padding-only packet of about ``size`` bytes on the RTX stream (RFC 4588; RFC 3550
         §5.1: the P bit, the last octet counts the padding, at most 255), for a bandwidth probe
-        (``hubbub.transport.congestion``); None without RTX, while dropping or before the first
-        packet. The subscriber discards it; its transport-wide sequence number is what counts."""
+        (``hubbub.transport.congestion``); None without RTX or before the first packet. A paused
+        video pads too (that is how its path is shown to carry its lowest layer again). The
+        subscriber discards it; its transport-wide sequence number is what counts."""
         rtx_pt = next(iter(self._rtx_pts.values()), None)
-        if self.rtx_ssrc is None or rtx_pt is None or self._dropping or not self.packets_sent:
+        if self.rtx_ssrc is None or rtx_pt is None or not self.packets_sent:
             return None
         pad = max(1, min(255, size - 12))
         seq = self._rtx_seq

@@ -109,6 +109,16 @@ class SendControl:
             self.pacer.set_rates(est.pacing_bps)
             self._probe()
 
+    def set_padding_rate(self, bps: float) -> None:
+        """Pad at ``bps`` (0: not at all): what the allocation leaves of the estimate while a video
+        waits below what its subscriber wants. The path is then shown carrying the estimate, so
+        the estimate is not held at 1.5x a rate the allocation itself chose (AIMD's cap)."""
+        bps = max(0.0, min(bps, self.estimator.target_bps)) if self.padding is not None else 0.0
+        if (bps == 0.0) == (self.pacer.padding_bps == 0.0) and abs(bps - self.pacer.padding_bps) < 10_000:
+            return
+        self.pacer.set_rates(self.estimator.pacing_bps, bps)
+        self._schedule()
+
     def request_probe(self, need_bps: float, now: float) -> None:
         """The allocator wants ``need_bps`` on this connection (the next layer up): probe for it."""
         self.estimator.request_probe(need_bps, now)

@@ -279,6 +279,11 @@ class PeerTransport:
         if self._cc is not None:
             self._cc.request_probe(need_bps, self._host.now())
 
+    def set_padding_rate(self, bps: float) -> None:
+        """Pad at ``bps`` on top of the media (``SendControl.set_padding_rate``), if it has an estimate."""
+        if self._cc is not None:
+            self._cc.set_padding_rate(bps)
+
     def set_padding(self, padding: Padding | None) -> None:
         """What makes the padding-only packets of probes (``padding(size) -> RTP packet | None``),
         kept for when transport-wide CC is negotiated."""
