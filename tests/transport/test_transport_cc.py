@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+import uvloop
 from hypothesis import given
 from hypothesis import strategies as st
 from test_sender import _drain, _sendto
@@ -216,3 +217,25 @@ class _Replay:
     def take_sent(self) -> list[SentRecord]:
         records, self.records = self.records, []
         return records
+
+
+def test_send_control_reschedules_on_uvloop_when_a_run_is_already_due() -> None:
+    """uvloop hands back a plain Handle (no ``when``) for a time already past: padding set while
+    a probe's run is due must not raise (it once broke the room's tick)."""
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        sender = _Sender()
+        sender.set_transport_cc(TWCC_ID)
+        # a clock behind the loop's: every run the pacer asks for is already due
+        control = SendControl(sender, loop, lambda: loop.time() - 1.0, start_bps=300_000)
+        control.padding = lambda size: bytes(RtpPacket(pt=97, seq=1, ts=0, ssrc=9, padding_size=min(size, 255)))
+        control._schedule()
+        control.set_padding_rate(200_000)
+        control.set_padding_rate(0.0)
+        control.set_padding_rate(150_000)
+        await asyncio.sleep(0.05)
+        control.close()
+        return len(sender.wire)
+
+    assert uvloop.run(main()) > 0

@@ -55,7 +55,18 @@ Padding = Callable[[int], bytes | None]
 class SendControl:
     """The estimate of one connection from its transport-wide feedback (module docstring)."""
 
-    __slots__ = ("_first_feedback", "_handle", "_loop", "_now", "_sender", "estimator", "malformed", "pacer", "padding")
+    __slots__ = (
+        "_first_feedback",
+        "_handle",
+        "_loop",
+        "_now",
+        "_sender",
+        "_wake",
+        "estimator",
+        "malformed",
+        "pacer",
+        "padding",
+    )
 
     def __init__(
         self,
@@ -72,7 +83,9 @@ class SendControl:
         self.pacer: Pacer[bytes] = Pacer(self.estimator.pacing_bps, padding=self._pad)
         self.padding: Padding | None = None
         self.malformed = 0  # feedback messages that did not parse
-        self._handle: asyncio.TimerHandle | None = None
+        # the pacer's next run; its handle may be a plain Handle (uvloop, for a time already past)
+        self._handle: asyncio.Handle | None = None
+        self._wake = 0.0
         self._first_feedback: float | None = None
         self.estimator.start(now())
         self._schedule()
@@ -157,9 +170,10 @@ class SendControl:
         if wake is None:
             return
         if self._handle is not None:
-            if self._handle.when() <= wake:
+            if self._wake <= wake:
                 return
             self._handle.cancel()
+        self._wake = wake
         self._handle = self._loop.call_at(wake, self._run)
 
     def _run(self) -> None:
