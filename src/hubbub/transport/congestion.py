@@ -61,6 +61,7 @@ class SendControl:
         "_loop",
         "_now",
         "_sender",
+        "_start_bps",
         "_wake",
         "estimator",
         "malformed",
@@ -86,6 +87,7 @@ class SendControl:
         # the pacer's next run; its handle may be a plain Handle (uvloop, for a time already past)
         self._handle: asyncio.Handle | None = None
         self._wake = 0.0
+        self._start_bps = start_bps
         self._first_feedback: float | None = None
         self.estimator.start(now())
         self._schedule()
@@ -93,13 +95,15 @@ class SendControl:
     @property
     def estimate_bps(self) -> float | None:
         """The rate the connection may carry now (bit/s); None until the initial probes have
-        answered or :data:`SETTLE_S` after the first feedback (a receiver that never sends any
-        is not held to the start rate, nor one whose path is still being measured)."""
+        answered, the path has pushed back (the estimate fell below where it started) or
+        :data:`SETTLE_S` after the first feedback (a receiver that never sends any is not held
+        to the start rate, nor one whose path is still being measured; one whose path is
+        congested already is, at once, before its queue overflows for seconds)."""
         est = self.estimator
         first = self._first_feedback
         if first is None:
             return None
-        if not est.probe_results and self._now() - first < SETTLE_S:
+        if not est.probe_results and est.target_bps >= self._start_bps and self._now() - first < SETTLE_S:
             return None
         return est.target_bps
 
