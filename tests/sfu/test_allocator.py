@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from hubbub.sfu.allocator import (
     AUDIO_BPS,
+    ELASTIC_MIN_BPS,
     NOMINAL_BPS,
     SINGLE_LAYER_BPS,
     Allocation,
@@ -282,12 +283,35 @@ rates_st = st.one_of(
     st.lists(st.integers(0, 3_000_000), min_size=1, max_size=3).map(lambda r: tuple(sorted(r))),
 )
 layer_st = st.tuples(rates_st, st.booleans())
+
+
+def test_an_elastic_video_is_kept_at_its_floor_and_shares_what_the_others_leave() -> None:
+    elastic = Demand("e", "video", Priority.NORMAL, 0, (LayerInfo(0, None, True, 0, 0, ()),), 1_500_000, True)
+    alloc = Allocator()
+    # measured at 1.5 Mbit/s, it is not paused on 300 kbit/s: its publisher is told to send what is left
+    out = alloc.allocate(300_000, [audio("a", 40_000), elastic], 0.0)
+    assert not out["e"].paused and out["e"].bps == 260_000
+    assert alloc.probe_bps is None  # its publisher's own rate proves the path
+    # the simulcast video climbs first; two elastic ones split the rest
+    other = Demand("f", "video", Priority.NORMAL, 0, elastic.layers, 0, True)
+    out = alloc.allocate(1_000_000, [video("v", cap=1), elastic, other], 1.0)
+    assert layer_of(out["v"]) == (1, MAX_TEMPORAL)
+    assert out["e"].bps == out["f"].bps == (1_000_000 - 600_000) / 2
+    # below its floor it is held at the floor, not paused
+    out = alloc.allocate(ELASTIC_MIN_BPS / 2, [elastic], 2.0)
+    assert out["e"] == Allocation(0, MAX_TEMPORAL, False, "", ELASTIC_MIN_BPS)
+    # with no estimate it is at its cap, and nothing is probed for it
+    out = alloc.allocate(math.inf, [elastic], 6.0)
+    assert not out["e"].paused and alloc.probe_bps is None
+
+
 demand_st = st.tuples(
     st.sampled_from(["audio", "video", "video"]),
     st.sampled_from(list(Priority)),
     st.integers(-1, 3),
     st.lists(layer_st, min_size=1, max_size=3),
     st.sampled_from([0.0, 30_000.0, 700_000.0]),
+    st.booleans(),
 )
 
 
@@ -297,7 +321,7 @@ demand_st = st.tuples(
     st.lists(st.tuples(st.floats(0, 8e6), st.floats(0.0, 1.5)), min_size=1, max_size=8),
 )
 def test_allocations_fit_the_budget_and_the_caps(
-    specs: list[tuple[str, Priority, int, list[tuple[tuple[int, ...], bool]], float]],
+    specs: list[tuple[str, Priority, int, list[tuple[tuple[int, ...], bool]], float, bool]],
     steps: list[tuple[float, float]],
 ) -> None:
     demands = [
@@ -308,8 +332,9 @@ def test_allocations_fit_the_budget_and_the_caps(
             cap,
             tuple(LayerInfo(s, RIDS[s], act, 0, 0, r) for s, (r, act) in enumerate(ls)),
             bitrate,
+            elastic and kind == "video" and len(ls) == 1,
         )
-        for i, (kind, prio, cap, ls, bitrate) in enumerate(specs)
+        for i, (kind, prio, cap, ls, bitrate, elastic) in enumerate(specs)
     ]
     alloc = Allocator()
     now = 0.0
@@ -319,14 +344,17 @@ def test_allocations_fit_the_budget_and_the_caps(
         assert set(out) == {d.key for d in demands}
         audio_bps = sum(out[d.key].bps for d in demands if d.kind == "audio")
         video_bps = sum(out[d.key].bps for d in demands if d.kind == "video")
-        assert video_bps <= max(budget - audio_bps, 0.0) * (1 + 1e-9) + 1e-6
+        floors = sum(ELASTIC_MIN_BPS for d in demands if d.elastic and d.cap >= 0)  # never paused
+        assert video_bps <= (max(budget - audio_bps, 0.0) + floors) * (1 + 1e-9) + 1e-6
         for d in demands:
             a = out[d.key]
             if d.cap < 0:
                 assert a.paused and a.reason == "not_wanted"
             elif d.kind == "audio":
                 assert not a.paused
-            elif not a.paused:
+            elif d.elastic:
+                assert not a.paused and a.bps >= ELASTIC_MIN_BPS
+            if not a.paused and d.kind == "video":
                 assert 0 <= a.spatial <= min(d.cap, len(d.layers) - 1)
                 assert 0 <= a.temporal <= MAX_TEMPORAL
         if alloc.probe_bps is not None:

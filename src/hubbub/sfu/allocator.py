@@ -31,7 +31,9 @@ affordable) and is deterministic given ``now``.
 * A budget of ``math.inf`` (no estimate: the subscriber has no transport-cc) gives every video
   its cap at every temporal layer.
 * :attr:`Allocator.probe_bps`: the total allocated plus what the most important video below its
-  cap needs for its next step (to resume, for a paused one); the rate to probe for.
+  cap needs for its next step (to resume, for a paused one); the rate to probe for. An elastic
+  video asks for no probe: its publisher's own rate proves the path as it grows (probes at
+  1.5x its need, on a path it already fills, overflowed it and cut the estimate).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from hubbub.sfu.layers import MAX_TEMPORAL, LayerInfo
 
 __all__ = [
     "AUDIO_BPS",
+    "ELASTIC_MIN_BPS",
     "NOMINAL_BPS",
     "SINGLE_LAYER_BPS",
     "Allocation",
@@ -57,6 +60,7 @@ __all__ = [
 AUDIO_BPS = 40_000.0  # an audio track not measured yet
 NOMINAL_BPS = (150_000.0, 500_000.0, 1_500_000.0)  # simulcast layers, lowest first, nothing measured
 SINGLE_LAYER_BPS = 500_000.0  # a single-layer video not measured yet
+ELASTIC_MIN_BPS = 60_000.0  # an elastic video is paused below this (libwebrtc's video floor is 30 kbit/s)
 LAYER_RATIO = 3.5  # a spatial layer costs about this much more than the one below
 
 
@@ -76,6 +80,7 @@ class Demand:
     cap: int  # highest spatial layer wanted; -1: not wanted
     layers: Sequence[LayerInfo]  # lowest first; one entry for a single-layer track
     bitrate: float = 0.0  # bit/s measured of a single-layer track, 0 when unknown
+    elastic: bool = False  # single-layer, its publisher follows the rate allocated (module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +145,8 @@ def _ladder(d: Demand, current: int | None = None) -> tuple[list[_Step], int]:
     quarter); of any other layer, the whole layer only (a resolution is entered at its full
     frame rate)."""
     layers = d.layers
+    if len(layers) <= 1 and d.elastic:
+        return [_Step(0, MAX_TEMPORAL, ELASTIC_MIN_BPS)], 0
     if len(layers) <= 1:
         measured = layers[0].bitrates if layers else ()
         rate = d.bitrate or (float(measured[-1]) if measured else 0.0) or SINGLE_LAYER_BPS
@@ -226,7 +233,9 @@ class Allocator:
         else:
             for p in plans:
                 remaining = self._first_step(p, remaining, now)
-            self._climb(plans, remaining, now)
+            remaining = self._climb(plans, remaining, now)
+        elastic = [p for p in plans if p.demand.elastic and p.idx >= 0]
+        share = max(0.0, remaining) / len(elastic) if elastic and remaining != math.inf else 0.0
         self._probe = None
         for p in plans:
             st = p.state
@@ -236,7 +245,10 @@ class Allocator:
                 st.paused_since = now if st.paused_since is None else st.paused_since
             else:
                 step = p.steps[p.idx]
-                out[p.demand.key] = Allocation(step.spatial, step.temporal, False, "", step.bps)
+                bps = step.bps
+                if p.demand.elastic:  # with no budget to share, at what it sends
+                    bps = bps + share if budget_bps != math.inf else max(bps, p.demand.bitrate)
+                out[p.demand.key] = Allocation(step.spatial, step.temporal, False, "", bps)
                 st.spatial, st.paused_since = step.spatial, None
                 st.up_since = st.up_since if p.held else None
         total = sum(a.bps for a in out.values())
@@ -248,6 +260,9 @@ class Allocator:
     def _first_step(self, p: _Plan, remaining: float, now: float) -> float:
         """The first pass for one video: its lowest step, or a pause; the budget left."""
         st = p.state
+        if p.demand.elastic:  # held to its floor, never paused
+            p.idx = 0
+            return remaining - p.steps[0].bps
         if st.paused_since is None:
             margin = self.pause_margin
         elif now - st.paused_since >= self.resume_hold_s:
@@ -260,8 +275,8 @@ class Allocator:
                 return remaining - p.steps[i].bps
         return remaining
 
-    def _climb(self, plans: list[_Plan], remaining: float, now: float) -> None:
-        """The second pass: a step at a time for each video in turn while it fits."""
+    def _climb(self, plans: list[_Plan], remaining: float, now: float) -> float:
+        """The second pass: a step at a time for each video in turn while it fits; the budget left."""
         progress = True
         while progress:
             progress = False
@@ -286,6 +301,7 @@ class Allocator:
                 p.idx += 1
                 remaining -= step.bps - cur.bps
                 progress = True
+        return remaining
 
     def _spatial_up(self, p: _Plan, step: _Step) -> bool:
         """``step`` enters a spatial layer above the last allocation (or the first step, if none)."""

@@ -14,6 +14,13 @@ unbounded budget, when the subscriber negotiated no transport-wide CC) among its
 - a video the allocation pauses is paused (``DownTrack.set_paused``; it resumes on a key frame),
   and the change is reported (:attr:`Downlink.changes`: ``(track id, active, reason)``, reasons
   ``bandwidth`` and ``not_wanted``) for the router's ``on_stream_state``;
+- an elastic video (one layer, its publisher follows a limit: :mod:`hubbub.sfu.uplink`) gets
+  a share of the estimate, kept in :attr:`Downlink.limits` for the publisher's limit; one this
+  subscriber was outvoted on (:attr:`Downlink.outvoted`) is an ordinary single-layer video
+  until it fits again;
+- retransmissions (:meth:`Downlink.resend_allowed`) get at most :data:`RESEND_SHARE` of the
+  estimate: after a burst of loss a subscriber asks for every packet lost, and resending them
+  all at once on a path that just overflowed keeps it overflowing for seconds;
 - when some video is below what was wished, the transport is asked to probe for the rate of its
   next step (``request_probe``), and the padding of those probes is made here
   (:meth:`Downlink.padding`: padding-only packets on a video's RTX stream).
@@ -37,6 +44,8 @@ if TYPE_CHECKING:
 __all__ = ["ALLOCATE_INTERVAL", "Downlink", "RateControlled"]
 
 ALLOCATE_INTERVAL = 0.25  # seconds between two allocations of one subscriber's estimate
+RESEND_SHARE = 0.5  # of the estimate, what retransmissions may take
+RESEND_BURST_S = 0.2  # seconds of that rate that may go at once
 
 
 @runtime_checkable
@@ -61,13 +70,17 @@ class Downlink:
         "_dirty",
         "_paused",
         "_rate",
+        "_resend_at",
+        "_resend_bits",
         "_sink",
         "changes",
         "downs",
         "estimate",
         "key",
+        "limits",
         "need",
         "next_allocation",
+        "outvoted",
         "wishes",
     )
 
@@ -80,11 +93,15 @@ class Downlink:
         self.next_allocation = 0.0
         self.estimate: float | None = None  # the send-side estimate at the last allocation
         self.need = 0.0  # what its wishes cost at full rate (bit/s), at the last allocation
+        self.limits: dict[str, float] = {}  # elastic track id -> the rate allocated to it, under an estimate
+        self.outvoted: set[str] = set()  # elastic tracks whose limit this subscriber does not set
         self._allocator = Allocator()
         self._paused: dict[str, str] = {}  # track id -> why it is paused
         self._dirty = True  # a wish or a down-track changed since the last allocation
         self._sink: object = None
         self._rate: RateControlled | None = None  # the sink, when it has an estimate
+        self._resend_bits = 0.0  # the retransmission budget's bucket
+        self._resend_at = 0.0
 
     def add(self, track_id: str, dt: DownTrack) -> None:
         self.downs[track_id] = dt
@@ -96,8 +113,23 @@ class Downlink:
 
     def remove(self, track_id: str) -> None:
         self.downs.pop(track_id, None)
+        self.limits.pop(track_id, None)
+        self.outvoted.discard(track_id)
         self._paused.pop(track_id, None)
         self._dirty = True
+
+    def resend_allowed(self, size: int, now: float) -> bool:
+        """Whether a retransmission of ``size`` bytes fits the budget now (always, with no estimate)."""
+        estimate = self.estimate
+        if estimate is None:
+            return True
+        rate = estimate * RESEND_SHARE
+        self._resend_bits = min(rate * RESEND_BURST_S, self._resend_bits + (now - self._resend_at) * rate)
+        self._resend_at = now
+        if self._resend_bits < size * 8:
+            return False
+        self._resend_bits -= size * 8
+        return True
 
     def padding(self, size: int) -> bytes | None:
         """A padding-only packet for a probe, on the RTX stream of a video this subscriber gets."""
@@ -124,6 +156,8 @@ class Downlink:
             self._dirty = True
         rate = self._rate
         self.estimate = rate.send_estimate if rate is not None else None
+        if self.estimate is None:
+            self.limits = {}
         if not self._dirty and (self.estimate is None or not any(dt.up.kind == "video" for dt in self.downs.values())):
             return []  # nothing changed and nothing to share: every video stays at its wish
         budget = self.estimate if self.estimate is not None else math.inf
@@ -132,7 +166,13 @@ class Downlink:
         demands = [self._demand(track_id, dt, now, active) for track_id, dt in self.downs.items()]
         self.need = sum(_full_rate(d) for d in demands)
         plan = self._allocator.allocate(budget, demands, now)
+        self.limits = {
+            track_id: a.bps
+            for track_id, d in zip(self.downs, demands, strict=True)
+            if d.elastic and budget != math.inf and not (a := plan[d.key]).paused
+        }
         keyframes = [dt for track_id, dt in self.downs.items() if self._apply(track_id, dt, plan[track_id], now)]
+        self.outvoted = {t for t in self.outvoted if t in plan and plan[t].paused}  # elastic again once it fits
         probe = self._allocator.probe_bps
         if rate is not None:
             below = probe is not None and probe > budget
@@ -155,7 +195,9 @@ class Downlink:
         cap = min(self.wishes.get(track_id, (top, MAX_TEMPORAL))[0], top)
         layers = up.layer_infos(now)
         rates = layers[0].bitrates if not up.simulcast else ()
-        return Demand(track_id, up.kind, priority, cap, layers, float(rates[-1]) if rates else 0.0)
+        measured = float(rates[-1]) if rates else 0.0
+        elastic = up.elastic and up.kind == "video" and not up.simulcast and track_id not in self.outvoted
+        return Demand(track_id, up.kind, priority, cap, layers, measured, elastic)
 
     def _apply(self, track_id: str, dt: DownTrack, a: Allocation, now: float) -> bool:
         was = self._paused.get(track_id)

@@ -46,12 +46,13 @@ from hubbub.sfu.munger import Munger
 from hubbub.sfu.simulcast import LayerSource, SimulcastDownTrack, Source, U
 from hubbub.sfu.types import PacketSink
 
-__all__ = ["DownTrackBase", "LayerSource", "Source", "ext_id_table"]
+__all__ = ["RESEND_GAP", "DownTrackBase", "LayerSource", "Source", "ext_id_table"]
 
 # RFC 3550 §5.1 fixed header: V|P|X|CC and M|PT as one 16-bit word, seq, ts, SSRC.
 _HDR = struct.Struct("!HHII").pack
 _M32 = 0xFFFFFFFF
 _SR_MEMORY = 8  # SRs remembered for RTT (RFC 3550 §6.4.1 LSR/DLSR)
+RESEND_GAP = 0.05  # seconds: a packet is resent at most this often, and at most once a round trip
 
 
 def ext_id_table(publisher: Mapping[str, int], subscriber: Mapping[str, int]) -> bytes | None:
@@ -78,6 +79,7 @@ class DownTrackBase(SimulcastDownTrack[U]):
         "_pt_map",
         "_reattach",
         "_red_unwrap",
+        "_resent",
         "_rtx_pts",
         "_rtx_seq",
         "_sink",
@@ -96,6 +98,7 @@ class DownTrackBase(SimulcastDownTrack[U]):
         "receiving",
         "red_dropped",
         "report_time",
+        "resends_held",
         "retransmits",
         "rtt",
         "rtx_ssrc",
@@ -156,6 +159,8 @@ class DownTrackBase(SimulcastDownTrack[U]):
         self.nacks_received = 0
         self.nacks_unrecoverable = 0
         self.retransmits = 0
+        self.resends_held = 0  # NACKs of a packet resent less than a round trip ago
+        self._resent: dict[int, float] = {}  # out seq -> when it was last resent
         self.plis_received = 0
         self.next_report = 0.0
         self._sr_sent: dict[int, float] = {}
@@ -398,14 +403,26 @@ class DownTrackBase(SimulcastDownTrack[U]):
 
     # --- NACK (RFC 4585 §6.2.1) and RTX (RFC 4588 §4) -------------------------------------------
 
-    def retransmit(self, out_seq: int) -> bool:
-        """Resend the packet the subscriber knows as ``out_seq``; False if it cannot be found.
+    def retransmit(self, out_seq: int, now: float | None = None) -> bool:
+        """Resend the packet the subscriber knows as ``out_seq``; False if it cannot be found
+        or (given ``now``) was resent less than a round trip ago (at least :data:`RESEND_GAP`):
+        a subscriber asks again every round trip while a repair is on its way, and on a
+        congested path resending each packet on every ask would only deepen the queue.
 
         The up-track's cache is keyed by the publisher's seq, so the munger maps back first.
         With RTX negotiated the packet goes out on the RTX SSRC with its own sequence number
         and the original (subscriber-side) seq as OSN; otherwise as the plain packet again.
         """
         self.nacks_received += 1
+        if now is not None:
+            resent = self._resent
+            last = resent.get(out_seq)
+            if last is not None and now - last < max(self.rtt or 0.0, RESEND_GAP):
+                self.resends_held += 1
+                return False
+            if len(resent) >= 2048:
+                self._resent = resent = {s: t for s, t in resent.items() if now - t < 1.0}
+            resent[out_seq] = now
         self._pull_native()
         mapped = self._munger.reverse(out_seq)
         packet = self._src.cache.get(mapped[0]) if mapped is not None else None

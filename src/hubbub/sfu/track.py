@@ -297,6 +297,7 @@ class UpTrack(Layer):
         "cname",
         "codecs",
         "down_tracks",
+        "elastic",
         "ext_ids",
         "keyframe_fns",
         "kind",
@@ -364,6 +365,8 @@ class UpTrack(Layer):
         self.down_tracks: tuple[DownTrack, ...] = ()
         self.simulcast = bool(rids)
         self.source = "camera"  # or "screen", "microphone": what the allocator gives priority to
+        # one video layer whose publisher follows the rate the SFU sends it (hubbub.sfu.uplink)
+        self.elastic = False
         self.layers: tuple[Layer, ...] = (
             tuple(
                 Layer(self, spatial=i, rid=r, ssrc=-1, rtx_ssrc=None, clock_rate=self.clock_rate, cache_size=cache_size)

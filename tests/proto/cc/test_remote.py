@@ -102,6 +102,21 @@ def test_ramps_to_the_encoder_maximum_on_a_clean_link() -> None:
     assert all(0.99 <= g <= 1.05 for g in gaps)  # once a second
 
 
+def test_a_limit_from_the_subscribers_caps_the_remb_at_once_and_lifts() -> None:
+    pub = Publisher(20_000)
+    now = pub.run(8.0)
+    assert pub.target > 600_000
+    pub.estimator.set_limit(300_000, now)
+    assert pub.estimator.next_send == now  # a lower limit goes at once
+    before = len(pub.rembs)
+    now = pub.run(now + 3.0, now)
+    limited = [r.bitrate for _, r in pub.rembs[before:]]
+    assert limited and max(limited) == 300_000
+    pub.estimator.set_limit(None, now)
+    pub.run(now + 2.0, now)
+    assert pub.rembs[-1][1].bitrate > 300_000
+
+
 def test_backs_off_to_a_bottleneck_with_an_immediate_remb() -> None:
     """700 kbit/s of link under an encoder pushed to 1.5 Mbit/s: REMB falls under the link rate at
     once (not on the one-second cadence), and stays near it."""

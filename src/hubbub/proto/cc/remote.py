@@ -64,6 +64,7 @@ class RemoteEstimator:
         "ext_id",
         "initialized",
         "last_sent_bps",
+        "limit_bps",
         "next_send",
         "rate",
         "sender_ssrc",
@@ -78,6 +79,7 @@ class RemoteEstimator:
         self.initialized = False  # whether the estimate is worth sending yet
         self.next_send = float("inf")  # nothing is due before the first estimate
         self.last_sent_bps: float | None = None
+        self.limit_bps: float | None = None  # a cap on what is sent, from the subscribers (set_limit)
         self.sent = 0
         self._send24 = -1  # the latest abs-send-time value (the unwrapping reference)
         self._send_ticks = 0  # its unwrapped value, 2^-18 s ticks
@@ -177,7 +179,16 @@ class RemoteEstimator:
         rate.update(usage, incoming, now)
         self._last_update = now
         last = self.last_sent_bps
-        if last is not None and rate.target_bps < REMB_DROP * last:
+        limit = self.limit_bps
+        if last is not None and (rate.target_bps if limit is None else min(rate.target_bps, limit)) < REMB_DROP * last:
+            self.next_send = now
+
+    def set_limit(self, bps: float | None, now: float) -> None:
+        """Send at most ``bps`` (None: the estimate alone), the limit of the subscribers
+        (:mod:`hubbub.sfu.uplink`); a limit that lowers what was sent by 3% or more goes at once."""
+        self.limit_bps = bps
+        last = self.last_sent_bps
+        if self.initialized and bps is not None and last is not None and bps < REMB_DROP * last:
             self.next_send = now
 
     def due(self, now: float) -> bool:
@@ -193,7 +204,9 @@ class RemoteEstimator:
         ssrcs = tuple(self._ssrcs)[:MAX_SSRCS]
         if not ssrcs:
             return []
-        bitrate = int(self.rate.target_bps)
+        target = self.rate.target_bps
+        limit = self.limit_bps
+        bitrate = int(target if limit is None else min(target, limit))
         self.last_sent_bps = bitrate
         self.sent += 1
         return [bytes(Remb(self.sender_ssrc, bitrate, ssrcs))]
