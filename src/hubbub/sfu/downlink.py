@@ -18,7 +18,7 @@ unbounded budget, when the subscriber negotiated no transport-wide CC) among its
   a share of the estimate, kept in :attr:`Downlink.limits` for the publisher's limit; one this
   subscriber was outvoted on (:attr:`Downlink.outvoted`) is an ordinary single-layer video
   until it fits again;
-- retransmissions (:meth:`Downlink.resend_allowed`) get at most :data:`RESEND_SHARE` of the
+- retransmissions (:meth:`Downlink.resend`) get at most :data:`RESEND_SHARE` of the
   estimate: after a burst of loss a subscriber asks for every packet lost, and resending them
   all at once on a path that just overflowed keeps it overflowing for seconds;
 - when some video is below what was wished, the transport is asked to probe for the rate of its
@@ -32,7 +32,7 @@ speakers, then the rest. Sans-I/O: time comes in as ``now``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Hashable
+from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from hubbub.sfu.allocator import AUDIO_BPS, SINGLE_LAYER_BPS, Allocation, Allocator, Demand, Priority, assumed_rates
@@ -46,6 +46,7 @@ __all__ = ["ALLOCATE_INTERVAL", "Downlink", "RateControlled"]
 ALLOCATE_INTERVAL = 0.25  # seconds between two allocations of one subscriber's estimate
 RESEND_SHARE = 0.5  # of the estimate, what retransmissions may take
 RESEND_BURST_S = 0.2  # seconds of that rate that may go at once
+RESEND_SIZE = 1200  # bytes a retransmission counts as (the router asks before it looks the packet up)
 
 
 @runtime_checkable
@@ -118,7 +119,16 @@ class Downlink:
         self._paused.pop(track_id, None)
         self._dirty = True
 
-    def resend_allowed(self, size: int, now: float) -> bool:
+    def resend(self, dt: DownTrack, seqs: Sequence[int], now: float) -> int:
+        """Resend the packets a NACK names (subscriber sequence numbers) while the budget allows;
+        how many were left out for it."""
+        for i, seq in enumerate(seqs):
+            if not self.resend_allowed(now):
+                return len(seqs) - i
+            dt.retransmit(seq, now)
+        return 0
+
+    def resend_allowed(self, now: float, size: int = RESEND_SIZE) -> bool:
         """Whether a retransmission of ``size`` bytes fits the budget now (always, with no estimate)."""
         estimate = self.estimate
         if estimate is None:

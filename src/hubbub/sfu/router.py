@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 from hubbub.proto import rtp_ext
 from hubbub.proto.cc.publisher import PublisherFeedback, publisher_feedback
-from hubbub.proto.cc.remote import RemoteEstimator
 from hubbub.proto.rtcp import (
     PT_BYE,
     PT_PSFB,
@@ -58,11 +57,9 @@ from hubbub.sfu.track import (
     bind_layer,
 )
 from hubbub.sfu.types import PacketSink
-from hubbub.sfu.uplink import RembLimit, publisher_limit
+from hubbub.sfu.uplink import PublisherLimits
 
 __all__ = ["Router", "RouterConfig"]
-
-RESEND_SIZE = 1200  # bytes a retransmission is counted as against the budget (before it is looked up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +100,7 @@ class Router:
         self._downlinks: dict[Hashable, Downlink] = {}  # by subscriber: wishes, estimate, allocation
         # rate feedback (transport-wide CC, REMB), per publisher connection that negotiated one
         self._feedback: dict[Hashable, tuple[PublisherFeedback, PacketSink]] = {}
-        self._limits: dict[Hashable, RembLimit] = {}  # the REMB limit of such a connection (sfu.uplink)
+        self._limits = PublisherLimits()  # the REMB limits of such connections (sfu.uplink)
         self.drops: Counter[str] = Counter()
         # (subscriber key, track id, active, reason): a down-track paused or resumed
         self.on_stream_state: Callable[[Hashable, str, bool, str], None] | None = None
@@ -178,7 +175,7 @@ class Router:
             fresh = publisher_feedback(ext_ids, self.rtcp_ssrc)
             if fresh is not None:
                 self._feedback[publisher_key] = (fresh, publisher)
-                self._limits.pop(publisher_key, None)
+                self._limits.forget(publisher_key)
         up.elastic = kind == "video" and not rids and publisher_key in self._feedback
         if up.simulcast:
             self._simulcast[publisher_key] = (*self._simulcast.get(publisher_key, ()), up)
@@ -264,7 +261,7 @@ class Router:
         if not table and up.publisher_key not in self._simulcast:
             self._by_publisher.pop(up.publisher_key, None)
             self._feedback.pop(up.publisher_key, None)
-            self._limits.pop(up.publisher_key, None)
+            self._limits.forget(up.publisher_key)
         self.speakers.remove_track(up.track_id)
         self.forwarder.release(up)
 
@@ -441,9 +438,8 @@ class Router:
     def set_target_layer(
         self, track_id: str, subscriber_key: Hashable, spatial: int, temporal: int = MAX_TEMPORAL, *, now: float
     ) -> bool:
-        """The subscriber wants layers up to ``spatial`` of a video (-1: none of it, a hidden
-        video) and temporal layers up to ``temporal``; the allocation follows at once
-        (``hubbub.sfu.downlink``). False when there is no such subscription."""
+        """The subscriber wants layers up to ``spatial`` (-1: none, a hidden video) and temporal ones
+        up to ``temporal``; the allocation follows at once. False without such a subscription."""
         downlink = self._downlinks.get(subscriber_key)
         if downlink is None or track_id not in downlink.downs:
             return False
@@ -469,44 +465,13 @@ class Router:
             for track_id, active, reason in changes:
                 self.on_stream_state(downlink.key, track_id, active, reason)
 
-    def _limit_publishers(self, now: float, allocated: bool) -> None:
-        """Each publisher connection's rate limit from its elastic tracks' subscribers, worked out
-        after allocations and sent when due (hubbub.sfu.uplink)."""
-        if not allocated and all(now < limit.next_send for limit in self._limits.values()):
-            return
-        tracks: dict[Hashable, list[UpTrack]] = {}
-        for up in self._tracks.values():
-            tracks.setdefault(up.publisher_key, []).append(up)
-        for key, (rate, sink) in self._feedback.items():
-            own = tracks.get(key, [])
-            limit = self._limits.get(key)
-            if allocated:
-                bps = publisher_limit(own, self._downlinks, now) if any(up.elastic for up in own) else None
-
-                if isinstance(rate, RemoteEstimator):
-                    rate.set_limit(bps, now)
-                    continue
-                if limit is None:
-                    if bps is None:
-                        continue
-                    limit = self._limits[key] = RembLimit(self.rtcp_ssrc)
-                limit.update(bps, now)
-            if limit is not None and now >= limit.next_send:
-                ssrcs = tuple(layer.ssrc for up in own for layer in up.layers if layer.ssrc >= 0)
-                for message in limit.build(ssrcs, now):
-                    sink.send_rtcp(message)
-
     def start_receiving(self, track_id: str, subscriber_key: Hashable, now: float) -> None:
-        """The subscriber can decode ``track_id`` now: its transport is connected and it has
-        accepted an offer with the track. Whatever was forwarded before never reached a decoder.
-
-        A video down-track then waits for a keyframe again (in a new munger epoch, so the
-        subscriber sees no hole to NACK) and the publisher is asked for one at once, past the
-        throttle, unless a request is already on its way (sent less than an interval ago and no
-        keyframe since): the first picture must not wait out the throttle, and subscribers that
-        connect together share the keyframe that is coming. An unanswered request is repeated by
-        :meth:`tick` while a receiving down-track still waits.
-        """
+        """The subscriber can decode ``track_id`` now (connected, the offer with it accepted); what
+        was forwarded before never reached a decoder. A video down-track waits for a keyframe again
+        (in a new munger epoch: no hole to NACK), asked for at once past the throttle unless one is
+        on its way (asked less than an interval ago, none since): the first picture must not wait
+        out the throttle, and subscribers that connect together share the keyframe that is coming.
+        :meth:`tick` repeats an unanswered request while a receiving down-track still waits."""
         dt = self._subscriptions.get((track_id, subscriber_key))
         if dt is None:
             return
@@ -572,18 +537,12 @@ class Router:
             self.drops["malformed_rtcp"] += 1
 
     def _on_nack(self, subscriber_key: Hashable, nack: GenericNack, now: float) -> None:
-        """RFC 4585 §6.2.1: resend what the cache still holds, through the down-track, within the
-        subscriber's retransmission budget (``Downlink.resend_allowed``)."""
+        """RFC 4585 §6.2.1: resend what the cache still holds, within the subscriber's budget."""
         dt = self._down(subscriber_key, nack.media_ssrc)
-        if dt is None:
-            return
         downlink = self._downlinks.get(subscriber_key)
         seqs = nack.lost_sequences()[: self.config.max_nacks_per_packet]
-        for i, seq in enumerate(seqs):
-            if downlink is not None and not downlink.resend_allowed(RESEND_SIZE, now):
-                self.drops["resend_over_budget"] += len(seqs) - i
-                return
-            dt.retransmit(seq, now)
+        if dt is not None and downlink is not None and (held := downlink.resend(dt, seqs, now)):
+            self.drops["resend_over_budget"] += held
 
     def _on_keyframe_request(self, subscriber_key: Hashable, ssrc: int, now: float) -> None:
         dt = self._down(subscriber_key, ssrc)
@@ -602,12 +561,10 @@ class Router:
             if rate.due(now):
                 for message in rate.build(now):
                     sink.send_rtcp(message)
-        allocated = False
-        for downlink in tuple(self._downlinks.values()):
-            if now >= downlink.next_allocation:
-                self._allocate(downlink, now)
-                allocated = True
-        self._limit_publishers(now, allocated)
+        due = [downlink for downlink in self._downlinks.values() if now >= downlink.next_allocation]
+        for downlink in due:
+            self._allocate(downlink, now)
+        self._limits.run(now, bool(due), self._tracks.values(), self._feedback, self._downlinks, self.rtcp_ssrc)
         for up in tuple(self._tracks.values()):
             if up.simulcast:
                 for dt in up.down_tracks:

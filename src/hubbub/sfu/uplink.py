@@ -37,12 +37,15 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
+from hubbub.proto.cc.publisher import PublisherFeedback
+from hubbub.proto.cc.remote import RemoteEstimator
 from hubbub.proto.rtcp_feedback import Remb
+from hubbub.sfu.types import PacketSink
 
 if TYPE_CHECKING:
     from hubbub.sfu.track import UpTrack
 
-__all__ = ["KEEP", "LIFTED_BPS", "REMB_INTERVAL", "RISE_INTERVAL", "RembLimit", "publisher_limit"]
+__all__ = ["KEEP", "LIFTED_BPS", "REMB_INTERVAL", "RISE_INTERVAL", "PublisherLimits", "RembLimit", "publisher_limit"]
 
 REMB_INTERVAL = 1.0  # seconds between REMBs while the limit holds
 RISE_INTERVAL = 0.5  # a rising limit is sent at most this often
@@ -140,3 +143,51 @@ class RembLimit:
             return []
         self.sent += 1
         return [bytes(Remb(self.sender_ssrc, bitrate, ssrcs[:255]))]
+
+
+class PublisherLimits:
+    """The limits of a room's publisher connections, as the router keeps them (module docstring)."""
+
+    __slots__ = ("_limits",)
+
+    def __init__(self) -> None:
+        self._limits: dict[Hashable, RembLimit] = {}  # by publisher key
+
+    def forget(self, publisher_key: Hashable) -> None:
+        """The publisher's connection is gone or new: its limit starts over."""
+        self._limits.pop(publisher_key, None)
+
+    def run(
+        self,
+        now: float,
+        allocated: bool,
+        tracks: Iterable[UpTrack],
+        feedback: Mapping[Hashable, tuple[PublisherFeedback, PacketSink]],
+        downlinks: Mapping[Hashable, Shares],
+        sender_ssrc: int,
+    ) -> None:
+        """Work the limits out again after allocations (``allocated``) and send the REMBs due;
+        ``feedback``: the rate feedback of each publisher connection that has one."""
+        limits = self._limits
+        if not allocated and all(now < limit.next_send for limit in limits.values()):
+            return
+        by_publisher: dict[Hashable, list[UpTrack]] = {}
+        for up in tracks:
+            by_publisher.setdefault(up.publisher_key, []).append(up)
+        for key, (rate, sink) in feedback.items():
+            own = by_publisher.get(key, [])
+            limit = limits.get(key)
+            if allocated:
+                bps = publisher_limit(own, downlinks, now) if any(up.elastic for up in own) else None
+                if isinstance(rate, RemoteEstimator):
+                    rate.set_limit(bps, now)
+                    continue
+                if limit is None:
+                    if bps is None:
+                        continue
+                    limit = limits[key] = RembLimit(sender_ssrc)
+                limit.update(bps, now)
+            if limit is not None and now >= limit.next_send:
+                ssrcs = tuple(layer.ssrc for up in own for layer in up.layers if layer.ssrc >= 0)
+                for message in limit.build(ssrcs, now):
+                    sink.send_rtcp(message)
