@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_downlink import RateSink
 
 from hubbub.proto.rtcp import ReceiverReport, iter_rtcp
 from hubbub.proto.rtp import RtpPacket
@@ -220,6 +221,37 @@ def test_down_track_unwraps_only_for_a_subscriber_that_answered_without_red() ->
         red.configure_down_track(down, published, answered)
         _router.on_rtp("p", red_packet(10, CHROMIUM), 0.0)
         assert RtpPacket.parse(sink.rtp[-1]).payload == (b"newer" if unwraps else CHROMIUM)
+        # one that takes both may be sent either
+        assert down.red_optional == (None if unwraps else (red_codec_.pt, opus.pt))
+
+
+def test_redundancy_is_dropped_on_a_congested_path_without_loss_and_comes_back() -> None:
+    router = Router(rng=random.Random(5))
+    codecs = [(RED_PT, "audio/red", 48_000, None), (OPUS_PT, "audio/opus", 48_000, None)]
+    router.add_up_track("mic", kind="audio", ssrc=1, codecs=codecs, ext_ids={}, publisher=Sink(), publisher_key="p")
+    sink = RateSink(300_000)
+    down = router.subscribe("mic", "s", sink, ssrc=router.allocate_ssrc(), pt_map={RED_PT: RED_PT, OPUS_PT: OPUS_PT})
+    down.red_optional = (RED_PT, OPUS_PT)
+    now, seq = 0.0, 10
+
+    def sent(estimate: float | None, fraction_lost: int = 0) -> RtpPacket:
+        nonlocal now, seq
+        sink.send_estimate = estimate
+        down.fraction_lost = fraction_lost
+        now += 0.3
+        router.tick(now)
+        seq += 1
+        router.on_rtp("p", red_packet(seq, CHROMIUM), now)
+        return RtpPacket.parse(sink.rtp[-1])
+
+    first = sent(300_000)
+    assert (first.pt, first.payload) == (OPUS_PT, b"newer")  # 300 kbit/s, no loss: the primary only
+    assert sent(450_000).pt == OPUS_PT  # hysteresis: whole again only over 500 kbit/s
+    again = sent(600_000)
+    assert (again.pt, again.payload, again.seq) == (RED_PT, CHROMIUM, (first.seq + 2) & 0xFFFF)
+    assert sent(300_000, fraction_lost=26).pt == RED_PT  # 10% lost: the redundancy earns its keep
+    assert sent(300_000).pt == OPUS_PT
+    assert sent(None).pt == RED_PT  # no estimate: as negotiated
 
 
 def test_receiver_report_to_a_red_publisher_carries_the_uplink_loss() -> None:

@@ -18,6 +18,11 @@ unbounded budget, when the subscriber negotiated no transport-wide CC) among its
   a share of the estimate, kept in :attr:`Downlink.limits` for the publisher's limit; one this
   subscriber was outvoted on (:attr:`Downlink.outvoted`) is an ordinary single-layer video
   until it fits again;
+- audio sent as RED to a subscriber that takes plain Opus too (``DownTrack.red_optional``) goes
+  without its redundancy while the estimate is under :data:`RED_OFF_BPS` and the subscriber
+  reports under :data:`RED_OFF_LOSS` of it lost, and with it again over :data:`RED_ON_BPS` or
+  :data:`RED_ON_LOSS`: on a congested path without loss, RED doubles the audio for nothing
+  and takes its share from the video;
 - retransmissions (:meth:`Downlink.resend`) get at most :data:`RESEND_SHARE` of the
   estimate: after a burst of loss a subscriber asks for every packet lost, and resending them
   all at once on a path that just overflowed keeps it overflowing for seconds;
@@ -46,6 +51,10 @@ __all__ = ["ALLOCATE_INTERVAL", "Downlink", "RateControlled"]
 ALLOCATE_INTERVAL = 0.25  # seconds between two allocations of one subscriber's estimate
 RESEND_SHARE = 0.5  # of the estimate, what retransmissions may take
 RESEND_BURST_S = 0.2  # seconds of that rate that may go at once
+RED_OFF_BPS = 400_000.0  # under this estimate and...
+RED_OFF_LOSS = 0.02  # ...under this loss (the subscriber's receiver reports), no redundancy
+RED_ON_BPS = 500_000.0  # redundancy again over this estimate, or...
+RED_ON_LOSS = 0.05  # ...over this loss
 RESEND_SIZE = 1200  # bytes a retransmission counts as (the router asks before it looks the packet up)
 
 
@@ -166,6 +175,7 @@ class Downlink:
             self._dirty = True
         rate = self._rate
         self.estimate = rate.send_estimate if rate is not None else None
+        self._fit_red(self.estimate if self.estimate is not None else math.inf)
         if self.estimate is None:
             self.limits = {}
         if not self._dirty and (self.estimate is None or not any(dt.up.kind == "video" for dt in self.downs.values())):
@@ -193,6 +203,18 @@ class Downlink:
             rate.set_padding_rate(budget - total if below and budget != math.inf else 0.0)
         return keyframes
 
+    def _fit_red(self, budget: float) -> None:
+        """RED sent whole or as its primary blocks, by the estimate and the loss (module docstring)."""
+        for dt in self.downs.values():
+            if dt.red_optional is None:
+                continue
+            loss = dt.fraction_lost / 256
+            if dt.unwraps_red:
+                if budget > RED_ON_BPS or loss > RED_ON_LOSS:
+                    dt.send_red(True)
+            elif budget < RED_OFF_BPS and loss < RED_OFF_LOSS:
+                dt.send_red(False)
+
     def _demand(self, track_id: str, dt: DownTrack, now: float, speaking: Collection[Hashable]) -> Demand:
         up = dt.up
         top = len(up.layers) - 1
@@ -206,6 +228,8 @@ class Downlink:
         layers = up.layer_infos(now)
         rates = layers[0].bitrates if not up.simulcast else ()
         measured = float(rates[-1]) if rates else 0.0
+        if dt.unwraps_red:  # the primary blocks only: about half of what RED (distance 1) carries
+            measured *= 0.5
         elastic = up.elastic and up.kind == "video" and not up.simulcast and track_id not in self.outvoted
         return Demand(track_id, up.kind, priority, cap, layers, measured, elastic)
 

@@ -97,6 +97,7 @@ class DownTrackBase(SimulcastDownTrack[U]):
         "plis_received",
         "receiving",
         "red_dropped",
+        "red_optional",
         "report_time",
         "resends_held",
         "retransmits",
@@ -141,6 +142,8 @@ class DownTrackBase(SimulcastDownTrack[U]):
         self._ext_table = ext_id_table(up.ext_ids, ext_ids)
         self._red_unwrap: dict[int, int] = {}  # RED payload type -> the primary block's (RFC 2198)
         self.red_dropped = 0
+        # (RED PT, primary PT) when the subscriber takes both and either may be sent (sfu.red)
+        self.red_optional: tuple[int, int] | None = None
         # Temporal-layer drops open an epoch each: keep more of them for NACKs of a layered track.
         self._munger = Munger(up.clock_rate, seq_base, ts_base, max_epochs=64 if up.simulcast else 16)
         self._waiting_keyframe = up.kind == "video"
@@ -299,6 +302,8 @@ class DownTrackBase(SimulcastDownTrack[U]):
         for pt, opt in self._pt_map.items():
             if 0 <= pt < 128 and 0 <= opt < 128:
                 table[pt] = opt
+        if self.red_optional is not None:  # the fan-out forwards RED only when it is sent whole
+            table[self.red_optional[0]] = self.red_optional[0]
         return bytes(table)
 
     def write_rtp_native(
@@ -364,6 +369,20 @@ class DownTrackBase(SimulcastDownTrack[U]):
         self._pt_map[red_pt] = out_pt
         self._push_native()
 
+    def send_red(self, on: bool) -> None:
+        """For a subscriber that takes RED and its primary codec alike (``red_optional``): send
+        the RED packets whole (``on``) or their primary blocks only."""
+        if self.red_optional is None or on != self.unwraps_red:
+            return
+        red_pt, primary_pt = self.red_optional
+        if not on:
+            self.set_red_unwrap(red_pt, primary_pt, primary_pt)
+            return
+        self._pull_native()
+        del self._red_unwrap[red_pt]
+        self._pt_map[red_pt] = red_pt
+        self._push_native()
+
     @property
     def unwraps_red(self) -> bool:
         """Whether this down-track sends RED packets' primary blocks only."""
@@ -404,15 +423,11 @@ class DownTrackBase(SimulcastDownTrack[U]):
     # --- NACK (RFC 4585 §6.2.1) and RTX (RFC 4588 §4) -------------------------------------------
 
     def retransmit(self, out_seq: int, now: float | None = None) -> bool:
-        """Resend the packet the subscriber knows as ``out_seq``; False if it cannot be found
-        or (given ``now``) was resent less than a round trip ago (at least :data:`RESEND_GAP`):
-        a subscriber asks again every round trip while a repair is on its way, and on a
-        congested path resending each packet on every ask would only deepen the queue.
-
-        The up-track's cache is keyed by the publisher's seq, so the munger maps back first.
-        With RTX negotiated the packet goes out on the RTX SSRC with its own sequence number
-        and the original (subscriber-side) seq as OSN; otherwise as the plain packet again.
-        """
+        """Resend the packet the subscriber knows as ``out_seq`` (the munger maps it back to the
+        cache's publisher seq); on the RTX SSRC with its own seq and the OSN when RTX was
+        negotiated, else as the plain packet again. False if it cannot be found, or (given
+        ``now``) was resent less than a round trip (at least :data:`RESEND_GAP`) ago: asked again
+        each round trip, resending it every time would only deepen a congested path's queue."""
         self.nacks_received += 1
         if now is not None:
             resent = self._resent

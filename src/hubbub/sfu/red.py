@@ -124,19 +124,27 @@ def unwrap(payload: bytes, expected_pt: int) -> bytes:
 
 
 class _Unwrapping(Protocol):
+    red_optional: tuple[int, int] | None
+
     def set_red_unwrap(self, red_pt: int, primary_pt: int, out_pt: int) -> None: ...
 
 
 def configure_down_track(down: _Unwrapping, published: NegotiatedMedia, answered: NegotiatedMedia) -> None:
     """Fit a down-track to what its subscriber answered: one that accepted RED gets the RED
-    packets as they come; one that accepted only the blocks' codec gets the primary blocks.
+    packets as they come; one that accepted only the blocks' codec gets the primary blocks. One
+    that accepted both may be sent either (``red_optional``): its downlink drops the redundancy
+    while a congested path has no loss for it to repair (``hubbub.sfu.downlink``).
 
     The subscriber was offered the publisher's payload types (``subscriber_codecs``), so a
     forwarded RED payload's block payload types need no mapping.
     """
     sent = red_payload_types(published)
-    if sent is None or red_payload_types(answered) is not None:
+    if sent is None:
         return
     red_pt, primary_pt = sent
-    if any(c.pt == primary_pt for c in answered.codecs):
+    if not any(c.pt == primary_pt for c in answered.codecs):
+        return
+    if red_payload_types(answered) is None:
         down.set_red_unwrap(red_pt, primary_pt, primary_pt)
+    else:
+        down.red_optional = (red_pt, primary_pt)
