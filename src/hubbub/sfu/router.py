@@ -1,13 +1,10 @@
 """Router: one room's routing of RTP and RTCP between publishers and subscribers.
 
-Sans-I/O: bytes come in through ``on_rtp`` / ``on_rtcp_from_publisher`` /
-``on_rtcp_from_subscriber`` with the arrival time ``now``; bytes go out through the
-:class:`PacketSink` of each peer, synchronously, from those calls and from :meth:`Router.tick`
-(periodic reports, deferred keyframe requests). The router never reads a clock; randomness
-(SSRCs, initial seq/ts) comes from an injected ``random.Random``.
-
-Untrusted input never raises: malformed or unknown packets are counted in :attr:`Router.drops`
-by reason and ignored.
+Sans-I/O: bytes come in through ``on_rtp`` / ``on_rtcp_from_publisher`` / ``on_rtcp_from_subscriber``
+with the arrival time ``now``, and go out through each peer's :class:`PacketSink`, synchronously,
+from those calls and from :meth:`Router.tick` (reports, deferred keyframe requests, NACKs). The
+router reads no clock; randomness (SSRCs, initial seq/ts) comes from an injected ``random.Random``.
+Untrusted input never raises: malformed or unknown packets are counted in :attr:`Router.drops`.
 
 Simulcast (RFC 8853): a layer per rid, bound to its SSRCs from its packets' extensions
 (``hubbub.sfu.track.bind_layer``), each with its own cache, statistics, keyframe requests and RR
@@ -405,6 +402,8 @@ class Router:
             self.forwarder.forward(up, packet, pt, seq, ts, outcome == KEYFRAME, size, now)
         if layer.keyframe_pending and now - layer.last_keyframe_request >= self.config.keyframe_request_interval:
             self._request_keyframe(layer, now)
+        if layer.nacks.due(now) and (nack := layer.nack(self.rtcp_ssrc, now)) is not None:
+            up.publisher.send_rtcp(nack)  # what the uplink lost (sfu.nack)
 
     # --- keyframe requests (RFC 4585 §6.3.1) --------------------------------------------------------
 
@@ -570,6 +569,8 @@ class Router:
                 for dt in up.down_tracks:
                     dt.check_layers(now)  # a stopped layer is stood in for (hubbub.sfu.layers)
             for layer in up.layers:
+                if layer.nacks.due(now) and (nack := layer.nack(self.rtcp_ssrc, now)) is not None:
+                    up.publisher.send_rtcp(nack)
                 if layer.keyframe_pending and now - layer.last_keyframe_request >= cfg.keyframe_request_interval:
                     self._request_keyframe(layer, now)
                 elif (
@@ -581,9 +582,8 @@ class Router:
                     # Unanswered: libwebrtc ignores a request within 300 ms of its last keyframe.
                     self._send_pli(layer, now)
                 if layer.stats.started and now >= layer.next_report:
-                    # RFC 3550 §6.4.2 RR with one report block, then our CNAME (§6.1 compound).
                     layer.next_report = now + interval
-                    rr = ReceiverReport(self.rtcp_ssrc, (layer.report_block(now),))
+                    rr = ReceiverReport(self.rtcp_ssrc, (layer.report_block(now),))  # then CNAME (§6.1)
                     up.publisher.send_rtcp(bytes(rr) + self._sdes)
             for dt in up.down_tracks:
                 if now >= dt.next_report:

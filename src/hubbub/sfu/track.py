@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from hubbub.proto import rtp, rtp_ext
-from hubbub.proto.rtcp import ReportBlock
+from hubbub.proto.rtcp import GenericNack, ReportBlock
 from hubbub.sfu import vp8
 from hubbub.sfu.downtrack import DownTrackBase
 from hubbub.sfu.layers import LAYER_TIMEOUT, RATE_WINDOW, LayerInfo
+from hubbub.sfu.nack import NackRequester
 from hubbub.sfu.packet_cache import PacketCache
 from hubbub.sfu.speakers import AudioLevelMeter
 from hubbub.sfu.stats import ReceiveStats
@@ -98,6 +99,7 @@ class Layer:
         "keyframes_at_request",
         "last_keyframe_request",
         "last_packet",
+        "nacks",
         "next_report",
         "packets",
         "rid",
@@ -132,6 +134,7 @@ class Layer:
         self.rtx_ssrc = rtx_ssrc
         self.stats = ReceiveStats(clock_rate)
         self.cache = PacketCache(cache_size)
+        self.nacks = NackRequester()  # what the uplink lost, to ask the publisher for (video)
         # Last Sender Report (RFC 3550 §6.4.1): 64-bit NTP time, RTP ts, local arrival time.
         self.sr_ntp = 0
         self.sr_rtp = 0
@@ -154,6 +157,11 @@ class Layer:
         self._rate_bytes = [0, 0, 0, 0]
         self._rate_start = float("-inf")
 
+    def nack(self, sender_ssrc: int, now: float) -> bytes | None:
+        """The Generic NACK (RFC 4585 §6.2.1) due now for what the uplink lost, if any."""
+        seqs = self.nacks.take_due(now)
+        return bytes(GenericNack.from_sequences(sender_ssrc, self.ssrc, seqs)) if seqs and self.ssrc >= 0 else None
+
     @property
     def keyframe_awaited(self) -> bool:
         """No keyframe has arrived since the last PLI (or at all, before any): one may be on its way."""
@@ -167,6 +175,7 @@ class Layer:
         if self.ssrc >= 0:
             self.stats = ReceiveStats(self.track.clock_rate)
             self.cache = PacketCache(cache_size)
+            self.nacks = NackRequester()
         self.ssrc = ssrc
 
     # --- receive path ---------------------------------------------------------------------------
@@ -191,6 +200,8 @@ class Layer:
         if track is not self:  # a simulcast track counts its layers' packets too
             track.packets += 1
             track.last_packet = now
+        if track.kind == "video":
+            self.nacks.on_packet(seq, now)
         if retransmission:
             # Recovered packets are left out of the loss/jitter the publisher is told about,
             # as receivers of RTX usually do: the report describes the network.
