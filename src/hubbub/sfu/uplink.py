@@ -10,12 +10,13 @@ publisher connection that takes rate feedback from the SFU): each subscriber's a
 gives it a share of that subscriber's estimate (``Downlink.limits``), and
 :func:`publisher_limit` turns the shares into one rate for the publisher connection:
 
-- per elastic track, the least share among its subscribers that have an estimate (a
-  subscriber without one does not hold the others back), but not below :data:`KEEP` of the
+- per elastic track, the least share among its subscribers, but not below :data:`KEEP` of the
   largest: a subscriber whose share is lower would hold everybody's picture down to its own
   path, so it is *outvoted* (``Downlink.outvoted``): for it the track is an ordinary
   single-layer video at the rate its publisher sends, paused while that does not fit and
-  elastic again once it does;
+  elastic again once it does. A subscriber without an estimate (no transport-wide CC, or not
+  measured yet) counts as one whose path takes anything: every measured one is then outvoted
+  and the track is not limited; once nobody is left to outvote them, they are elastic again;
 - the connection's limit is the sum of its elastic tracks' limits, :data:`USED` of each (the
   rest for packet headers and retransmissions), plus what its audio sends;
   None (no limit) when one of its videos is simulcast or an elastic one has no limited
@@ -34,6 +35,7 @@ in as ``now``; rates are bit/s.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
@@ -62,6 +64,7 @@ class Shares(Protocol):
 
     limits: dict[str, float]
     outvoted: set[str]
+    estimate: float | None
 
 
 def publisher_limit(tracks: Iterable[UpTrack], downlinks: Mapping[Hashable, Shares], now: float) -> float | None:
@@ -78,20 +81,33 @@ def publisher_limit(tracks: Iterable[UpTrack], downlinks: Mapping[Hashable, Shar
         if not up.elastic:
             unlimited = True
             continue
-        shares = [
-            (share, dl)
-            for dt in up.down_tracks
-            if (dl := downlinks.get(dt.subscriber_key)) is not None
-            and (share := dl.limits.get(up.track_id)) is not None
-        ]
-        if not shares:
-            unlimited = True
-            continue
-        best = max(share for share, _ in shares)
+        shares: list[tuple[float, Shares]] = []
+        outvoted: list[Shares] = []
+        best = 0.0
+        for dt in up.down_tracks:
+            dl = downlinks.get(dt.subscriber_key)
+            if dl is None:
+                continue
+            if up.track_id in dl.outvoted:
+                outvoted.append(dl)
+                continue
+            share = dl.limits.get(up.track_id)
+            if share is not None:
+                shares.append((share, dl))
+                best = max(best, share)
+            elif dl.estimate is None:
+                best = math.inf  # unmeasured: takes anything
         for share, dl in shares:
             if share < KEEP * best:
                 dl.outvoted.add(up.track_id)
-        total += min(share for share, _ in shares if share >= KEEP * best) * USED
+        kept = [share for share, _ in shares if share >= KEEP * best]
+        if not kept and best == 0.0:  # nobody left to outvote them
+            for dl in outvoted:
+                dl.outvoted.discard(up.track_id)
+        if not kept:
+            unlimited = True
+            continue
+        total += min(kept) * USED
         limited = True
     return total if limited and not unlimited else None
 
