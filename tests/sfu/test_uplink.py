@@ -140,8 +140,15 @@ def test_a_simulcast_or_unlimitable_publisher_gets_no_limit() -> None:
         publisher_key="alice",
         rids=("q", "h"),
     )
-    call.run(2)
-    assert call.rembs() == []  # a REMB would hold the simulcast video back too
+    assert call.up.elastic is False  # a REMB would hold the simulcast video back too
+    call.run(3)
+    assert call.rembs() == []
+    dt = call.router.down_track("cam", "s0")
+    assert dt is not None and dt.paused  # an ordinary single-layer video: 1 Mbit/s does not fit
+    call.router.remove_up_track("screen")
+    assert call.up.elastic
+    call.run(1)
+    assert call.rembs() and not dt.paused
 
 
 def test_a_remb_publisher_gets_the_limit_in_its_own_estimators_rembs() -> None:

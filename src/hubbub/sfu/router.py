@@ -95,9 +95,9 @@ class Router:
         self._downs: dict[int, DownTrack] = {}  # by media and RTX SSRC
         self._subscriptions: dict[tuple[str, Hashable], DownTrack] = {}
         self._downlinks: dict[Hashable, Downlink] = {}  # by subscriber: wishes, estimate, allocation
-        # rate feedback (transport-wide CC, REMB), per publisher connection that negotiated one
+        # rate feedback (transport-wide CC, REMB) per publisher connection that negotiated one
         self._feedback: dict[Hashable, tuple[PublisherFeedback, PacketSink]] = {}
-        self._limits = PublisherLimits()  # the REMB limits of such connections (sfu.uplink)
+        self._limits = PublisherLimits()  # such connections' limits, and which tracks are elastic
         self.drops: Counter[str] = Counter()
         # (subscriber key, track id, active, reason): a down-track paused or resumed
         self.on_stream_state: Callable[[Hashable, str, bool, str], None] | None = None
@@ -173,7 +173,7 @@ class Router:
             if fresh is not None:
                 self._feedback[publisher_key] = (fresh, publisher)
                 self._limits.forget(publisher_key)
-        up.elastic = kind == "video" and not rids and publisher_key in self._feedback
+        self._limits.classify(publisher_key, self._tracks.values(), publisher_key in self._feedback)
         if up.simulcast:
             self._simulcast[publisher_key] = (*self._simulcast.get(publisher_key, ()), up)
             return up
@@ -259,6 +259,7 @@ class Router:
             self._by_publisher.pop(up.publisher_key, None)
             self._feedback.pop(up.publisher_key, None)
             self._limits.forget(up.publisher_key)
+        self._limits.classify(up.publisher_key, self._tracks.values(), up.publisher_key in self._feedback)
         self.speakers.remove_track(up.track_id)
         self.forwarder.release(up)
 
@@ -372,8 +373,7 @@ class Router:
                     return
             up = layer.track
             rtx = ssrc != layer.ssrc
-            if rtx:
-                # RFC 4588 §4: OSN + original payload on the RTX SSRC.
+            if rtx:  # RFC 4588 §4: OSN + original payload on the RTX SSRC
                 media_pt = up.media_pt_for_rtx(pt)
                 if media_pt is None:
                     self.drops["unknown_pt"] += 1

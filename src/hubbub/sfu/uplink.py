@@ -18,9 +18,10 @@ gives it a share of that subscriber's estimate (``Downlink.limits``), and
   measured yet) counts as one whose path takes anything: every measured one is then outvoted
   and the track is not limited; once nobody is left to outvote them, they are elastic again;
 - the connection's limit is the sum of its elastic tracks' limits, :data:`USED` of each (the
-  rest for packet headers and retransmissions), plus what its audio sends;
-  None (no limit) when one of its videos is simulcast or an elastic one has no limited
-  subscriber, because a REMB limits the whole connection and would starve that one.
+  rest for packet headers and retransmissions), plus what its audio sends; None (no limit)
+  when an elastic track has no limited subscriber. A REMB limits the whole connection, so a
+  publisher that also sends a simulcast video has no elastic tracks at all
+  (:meth:`PublisherLimits.classify`).
 
 :class:`RembLimit` sends the limit as REMB (draft-alvestrand-rmcat-remb-03). libwebrtc caps
 its send-side estimate with the latest REMB (``receiver_limit``) even when it runs on
@@ -78,7 +79,7 @@ def publisher_limit(tracks: Iterable[UpTrack], downlinks: Mapping[Hashable, Shar
             info = up.info(now).bitrates
             total += float(info[-1]) if info else 0.0
             continue
-        if not up.elastic:
+        if not up.elastic:  # a publisher with simulcast has no elastic tracks (classify)
             unlimited = True
             continue
         shares: list[tuple[float, Shares]] = []
@@ -168,6 +169,16 @@ class PublisherLimits:
 
     def __init__(self) -> None:
         self._limits: dict[Hashable, RembLimit] = {}  # by publisher key
+
+    @staticmethod
+    def classify(publisher_key: Hashable, tracks: Iterable[UpTrack], limitable: bool) -> None:
+        """Mark the publisher's elastic tracks after its tracks changed: its single-layer videos,
+        when its connection takes rate feedback (``limitable``) and sends no simulcast video (a
+        REMB would hold that one back too; its single-layer videos are then ordinary ones)."""
+        videos = [up for up in tracks if up.publisher_key == publisher_key and up.kind == "video"]
+        limitable = limitable and not any(up.simulcast for up in videos)
+        for up in videos:
+            up.elastic = limitable and not up.simulcast
 
     def forget(self, publisher_key: Hashable) -> None:
         """The publisher's connection is gone or new: its limit starts over."""

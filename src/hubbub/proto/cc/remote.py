@@ -179,9 +179,13 @@ class RemoteEstimator:
         rate.update(usage, incoming, now)
         self._last_update = now
         last = self.last_sent_bps
-        limit = self.limit_bps
-        if last is not None and (rate.target_bps if limit is None else min(rate.target_bps, limit)) < REMB_DROP * last:
+        if last is not None and self._reported_bps() < REMB_DROP * last:
             self.next_send = now
+
+    def _reported_bps(self) -> float:
+        """What a REMB says now: the estimate, or the limit below it."""
+        target, limit = self.rate.target_bps, self.limit_bps
+        return target if limit is None else min(target, limit)
 
     def set_limit(self, bps: float | None, now: float) -> None:
         """Send at most ``bps`` (None: the estimate alone), the limit of the subscribers
@@ -204,9 +208,7 @@ class RemoteEstimator:
         ssrcs = tuple(self._ssrcs)[:MAX_SSRCS]
         if not ssrcs:
             return []
-        target = self.rate.target_bps
-        limit = self.limit_bps
-        bitrate = int(target if limit is None else min(target, limit))
+        bitrate = int(self._reported_bps())
         self.last_sent_bps = bitrate
         self.sent += 1
         return [bytes(Remb(self.sender_ssrc, bitrate, ssrcs))]
