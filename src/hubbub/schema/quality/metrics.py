@@ -54,6 +54,7 @@ __all__ = [
     "concealed_pct",
     "frame_rate",
     "jitter_buffer_ms",
+    "media_bitrate_kbps",
     "percentile",
     "render_gap_freezes",
     "reported_freezes",
@@ -81,6 +82,10 @@ class StreamSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The stream's stats id (one per SSRC: simulcast layers are separate streams)."""
     bytes: int = 0
     """``bytesReceived`` (inbound) or ``bytesSent`` (outbound): RTP payload bytes."""
+    fec_bytes: int = 0
+    """inbound: ``fecBytesReceived``, the FEC payload among ``bytes`` (ULPFEC in RED, FlexFEC)."""
+    retransmitted_bytes: int = 0
+    """inbound: ``retransmittedBytesReceived``, the retransmitted payload among ``bytes``."""
     frames: int = 0
     """``framesDecoded`` (inbound) or ``framesEncoded`` (outbound)."""
     frames_per_second: float | None = None
@@ -112,6 +117,15 @@ def bitrate_kbps(first: StreamSample, last: StreamSample) -> float:
     if span <= 0:
         return 0.0
     return max(0, last.bytes - first.bytes) * 8 / span
+
+
+def media_bitrate_kbps(first: StreamSample, last: StreamSample) -> float:
+    """:func:`bitrate_kbps` less FEC and retransmissions: the media the decoder was first sent."""
+    span = _span_ms(first, last)
+    if span <= 0 or last.bytes < first.bytes:
+        return 0.0
+    repair = max(0, last.fec_bytes - first.fec_bytes) + max(0, last.retransmitted_bytes - first.retransmitted_bytes)
+    return max(0, last.bytes - first.bytes - repair) * 8 / span
 
 
 def frame_rate(first: StreamSample, last: StreamSample) -> float:

@@ -8,7 +8,7 @@ there (no render times, no stamps, no speech), never a made-up zero.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import msgspec
 
@@ -19,6 +19,7 @@ from .metrics import (
     concealed_pct,
     frame_rate,
     jitter_buffer_ms,
+    media_bitrate_kbps,
     percentile,
     render_gap_freezes,
     reported_freezes,
@@ -34,7 +35,9 @@ class QualitySummary(msgspec.Struct, kw_only=True):
     send_kbps: float | None = None
     """Video sent, all outbound video streams (simulcast layers) together."""
     recv_kbps: float | None = None
-    """Video received, all inbound video streams together."""
+    """Video received, all inbound video streams together (``bytesReceived``: FEC and resends too)."""
+    recv_media_kbps: float | None = None
+    """:attr:`recv_kbps` less FEC and retransmitted bytes, where the stats count them."""
     audio_recv_kbps: float | None = None
     sent_width: int | None = None
     sent_height: int | None = None
@@ -71,8 +74,10 @@ def _streams(samples: Iterable[StreamSample], kind: str, direction: str) -> dict
     return {key: series for key, series in streams.items() if len(series) >= 2}
 
 
-def _total_kbps(streams: dict[str, list[StreamSample]]) -> float | None:
-    return sum(bitrate_kbps(s[0], s[-1]) for s in streams.values()) if streams else None
+def _total_kbps(
+    streams: dict[str, list[StreamSample]], rate: Callable[[StreamSample, StreamSample], float] = bitrate_kbps
+) -> float | None:
+    return sum(rate(s[0], s[-1]) for s in streams.values()) if streams else None
 
 
 def audio_chunks(series: Sequence[StreamSample]) -> list[tuple[float, float]]:
@@ -109,6 +114,7 @@ def summarise(
     audio = _streams(samples, "audio", "inbound")
     summary.send_kbps = _total_kbps(sent)
     summary.recv_kbps = _total_kbps(received)
+    summary.recv_media_kbps = _total_kbps(received, media_bitrate_kbps)
     summary.audio_recv_kbps = _total_kbps(audio)
     if sent:
         top = max(sent.values(), key=lambda s: s[-1].frame_width * s[-1].frame_height)

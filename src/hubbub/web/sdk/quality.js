@@ -22,6 +22,7 @@ import {readStamp, stampDelayMs} from './stamp.js';
  * @typedef {object} StreamSample
  * @property {number} at_ms @property {string} kind @property {string} direction @property {string} [stream_id]
  * @property {number} [bytes] @property {number} [frames] @property {number|null} [frames_per_second]
+ * @property {number} [fec_bytes] @property {number} [retransmitted_bytes] inbound, both among `bytes`
  * @property {number} [frame_width] @property {number} [frame_height]
  * @property {number} [freeze_count] @property {number} [total_freezes_duration] seconds
  * @property {number} [concealed_samples] @property {number} [total_samples_received]
@@ -45,6 +46,15 @@ const n = (s, key) => /** @type {number} */ (s[key] ?? 0);
 export function bitrateKbps(first, last) {
   const span = last.at_ms - first.at_ms;
   return span > 0 ? Math.max(0, n(last, 'bytes') - n(first, 'bytes')) * 8 / span : 0;
+}
+
+/** bitrateKbps less FEC and retransmissions. @param {StreamSample} first @param {StreamSample} last */
+export function mediaBitrateKbps(first, last) {
+  const span = last.at_ms - first.at_ms;
+  if (span <= 0 || n(last, 'bytes') < n(first, 'bytes')) return 0;
+  const repair = Math.max(0, n(last, 'fec_bytes') - n(first, 'fec_bytes'))
+    + Math.max(0, n(last, 'retransmitted_bytes') - n(first, 'retransmitted_bytes'));
+  return Math.max(0, n(last, 'bytes') - n(first, 'bytes') - repair) * 8 / span;
 }
 
 /** Frames per second between two samples. @param {StreamSample} first @param {StreamSample} last */
@@ -135,8 +145,8 @@ function largest(all, key) {
   return all.reduce((best, s) => (key(s) > key(best) ? s : best));
 }
 
-/** @param {StreamSample[][]} all */
-const totalKbps = (all) => (all.length ? all.reduce((sum, s) => sum + bitrateKbps(s[0], s[s.length - 1]), 0) : null);
+/** @param {StreamSample[][]} all @param {(a: StreamSample, b: StreamSample) => number} [rate] */
+const totalKbps = (all, rate = bitrateKbps) => (all.length ? all.reduce((sum, s) => sum + rate(s[0], s[s.length - 1]), 0) : null);
 /** @param {StreamSample[]} s */
 const last = (s) => s[s.length - 1];
 
@@ -151,7 +161,7 @@ export function summarise(samples, extra = {}) {
   /** @type {QualitySummary} */
   const out = {
     duration_s: times.length ? (Math.max(...times) - Math.min(...times)) / 1000 : 0,
-    send_kbps: null, recv_kbps: null, audio_recv_kbps: null, sent_width: null, sent_height: null, sent_fps: null,
+    send_kbps: null, recv_kbps: null, recv_media_kbps: null, audio_recv_kbps: null, sent_width: null, sent_height: null, sent_fps: null,
     width: null, height: null, fps: null, freeze_count: null, freeze_ms: null, reported_freeze_count: null,
     reported_freeze_ms: null, audio_concealed_pct: null, audio_freeze_count: null, audio_freeze_ms: null,
     jitter_buffer_ms: null, video_jitter_buffer_ms: null, e2e_delay_ms_p50: null, e2e_delay_ms_p95: null,
@@ -162,6 +172,7 @@ export function summarise(samples, extra = {}) {
   const audio = streams(samples, 'audio', 'inbound');
   out.send_kbps = totalKbps(sent);
   out.recv_kbps = totalKbps(received);
+  out.recv_media_kbps = totalKbps(received, mediaBitrateKbps);
   out.audio_recv_kbps = totalKbps(audio);
   if (sent.length) {
     const top = largest(sent, (s) => n(last(s), 'frame_width') * n(last(s), 'frame_height'));
@@ -209,6 +220,7 @@ export function samplesFromReport(report, atMs) {
     out.push({
       at_ms: atMs, kind: s.kind, direction: inbound ? 'inbound' : 'outbound', stream_id: s.id,
       bytes: (inbound ? s.bytesReceived : s.bytesSent) ?? 0,
+      fec_bytes: (inbound && s.fecBytesReceived) || 0, retransmitted_bytes: (inbound && s.retransmittedBytesReceived) || 0,
       frames: (inbound ? s.framesDecoded : s.framesEncoded) ?? 0,
       frames_per_second: s.framesPerSecond ?? null,
       frame_width: s.frameWidth ?? 0, frame_height: s.frameHeight ?? 0,
