@@ -20,6 +20,7 @@ from hubbub.schema.quality import (
     decode_stamp_levels,
     frame_rate,
     jitter_buffer_ms,
+    media_bitrate_kbps,
     normalise_words,
     percentile,
     render_gap_freezes,
@@ -48,6 +49,16 @@ def test_bitrate_and_frame_rate_from_counter_deltas() -> None:
     assert frame_rate(first, last) == 30.0
     assert bitrate_kbps(first, first) == 0.0 and frame_rate(first, first) == 0.0
     assert bitrate_kbps(last, _video(4000, bytes=5)) == 0.0  # a counter that restarts is no negative rate
+
+
+def test_media_bitrate_counts_encoded_frames_when_counted_else_leaves_out_reported_repair() -> None:
+    first = _video(0, bytes=0, fec_bytes=0, retransmitted_bytes=0)
+    last = _video(1000, bytes=200_000, fec_bytes=10_000, retransmitted_bytes=15_000)
+    assert media_bitrate_kbps(first, last) == 1400.0  # (200,000 - 25,000) x 8 / 1,000 ms
+    # an encoded transform counted 125,000 bytes of frames: the ULPFEC the stats missed is left out
+    counted = _video(1000, bytes=200_000, fec_bytes=10_000, retransmitted_bytes=15_000, encoded_bytes=130_000)
+    assert media_bitrate_kbps(_video(0, encoded_bytes=5_000), counted) == 1000.0
+    assert media_bitrate_kbps(counted, _video(2000, bytes=5, encoded_bytes=9)) == 0.0  # a new stream
 
 
 def test_reported_freezes_and_jitter_buffer_delay() -> None:

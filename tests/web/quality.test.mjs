@@ -6,7 +6,7 @@ import {test} from 'node:test';
 
 import {
   QualityCollector, audioFreezes, bitrateKbps, concealedPct, decodeStampLevels, drawStamp, jitterBufferMs,
-  percentile, readStamp, renderGapFreezes, samplesFromReport, stampBits, stampDelayMs, stampRects, summarise,
+  mediaBitrateKbps, percentile, readStamp, renderGapFreezes, samplesFromReport, stampBits, stampDelayMs, stampRects, summarise,
 } from '../../src/hubbub/web/sdk/quality.js';
 import {crc8} from '../../src/hubbub/web/sdk/stamp.js';
 
@@ -31,6 +31,8 @@ test('each metric on hand-made samples', () => {
   const v = (at, fields) => ({at_ms: at, kind: 'video', direction: 'inbound', ...fields});
   assert.equal(bitrateKbps(v(1000, {bytes: 10000}), v(3000, {bytes: 260000})), 1000);
   assert.equal(bitrateKbps(v(0, {bytes: 9}), v(0, {bytes: 99})), 0);
+  assert.equal(mediaBitrateKbps(v(0, {}), v(1000, {bytes: 200000, fec_bytes: 10000, retransmitted_bytes: 15000})), 1400);
+  assert.equal(mediaBitrateKbps(v(0, {encoded_bytes: 5000}), v(1000, {bytes: 200000, fec_bytes: 10000, encoded_bytes: 130000})), 1000);
   assert.deepEqual(renderGapFreezes([0, 500, 1001, 1034, 2000]), {count: 2, total_ms: 1467});
   const frames = [[20, 0], ...Array(10).fill([20, 20]), [20, 0], ...Array(11).fill([20, 20]), [20, 10]];
   assert.deepEqual(audioFreezes(frames), {count: 1, total_ms: 230});

@@ -37,7 +37,9 @@ class QualitySummary(msgspec.Struct, kw_only=True):
     recv_kbps: float | None = None
     """Video received, all inbound video streams together (``bytesReceived``: FEC and resends too)."""
     recv_media_kbps: float | None = None
-    """:attr:`recv_kbps` less FEC and retransmitted bytes, where the stats count them."""
+    """The video media alone: the encoded frames' bytes where an encoded transform counted them
+    (``encoded_bytes``), else :attr:`recv_kbps` less the FEC and retransmitted bytes the stats
+    report. The one to compare across peers: libwebrtc adds ULPFEC peer to peer on lossy paths."""
     audio_recv_kbps: float | None = None
     sent_width: int | None = None
     sent_height: int | None = None

@@ -21,7 +21,7 @@
 
 import {Room} from '/sdk/hubbub.js';
 import {throughRelay, parseMediaRelay} from '/sdk/lab.js';
-import {QualityCollector, drawStamp} from '/sdk/quality.js';
+import {QualityCollector, countEncoded, drawStamp} from '/sdk/quality.js';
 
 const params = new URLSearchParams(location.search);
 const role = params.get('role') || 'subscribe';
@@ -75,11 +75,12 @@ function source() {
 /** @type {QualityCollector|null} */ let collector = null;
 /** @type {{getStats(): Promise<any>}|null} */ let sampled = null;
 /** @type {HTMLVideoElement|null} */ let watched = null;
+/** @type {Map<string, number>} */ const encoded = new Map(); // encoded video bytes received, by track id
 
 /** Start sampling every `intervalMs` (and watching the rendered video, if any). */
 function collect(intervalMs = 1000) {
   if (!sampled) throw new Error('nothing to sample yet');
-  collector = new QualityCollector(sampled);
+  collector = new QualityCollector(sampled, {encoded});
   if (watched) collector.watch(watched);
   collector.start(intervalMs);
   recording = true;
@@ -123,9 +124,10 @@ function heardPcm() {
   return {b64: btoa(text), rate: heardRate};
 }
 
-/** @param {MediaStreamTrack} track */
-function play(track) {
+/** @param {MediaStreamTrack} track @param {RTCRtpReceiver|undefined} receiver */
+function play(track, receiver) {
   if (track.kind === 'video') {
+    if (receiver) countEncoded(receiver, encoded); // the media bitrate without FEC and resends
     watched = /** @type {HTMLVideoElement} */ (document.getElementById('remote'));
     watched.srcObject = new MediaStream([track]);
     void watched.play();
@@ -141,7 +143,10 @@ async function sfu() {
   const relay = params.get('relay');
   const room = new Room({autoSubscribe: role === 'subscribe', ...(relay ? {mediaRelay: relay} : {})});
   Object.assign(window, {hubbubRoom: room});
-  room.on('trackSubscribed', (/** @type {MediaStreamTrack} */ track) => { play(track); record('trackSubscribed', {kind: track.kind}); });
+  room.on('trackSubscribed', (/** @type {MediaStreamTrack} */ track) => {
+    play(track, room._subscriber?.getReceivers().find((r) => r.track === track));
+    record('trackSubscribed', {kind: track.kind});
+  });
   await room.connect(location.origin, params.get('token') || '');
   if (role === 'publish') {
     const [video, audio] = source();
@@ -161,7 +166,7 @@ const withoutCandidates = (sdp) => sdp.split('\r\n').filter((l) => !l.startsWith
 async function p2p() {
   const sender = new RTCPeerConnection(), receiver = new RTCPeerConnection();
   Object.assign(window, {sender, receiver});
-  receiver.ontrack = (e) => play(e.track);
+  receiver.ontrack = (e) => play(e.track, e.receiver);
   const [video, audio] = source();
   sender.addTransceiver(video, {direction: 'sendonly', sendEncodings: [{maxBitrate: MAX_BITRATE}]});
   sender.addTransceiver(audio, {direction: 'sendonly'});
@@ -200,7 +205,7 @@ async function janus() {
   const pc = new RTCPeerConnection();
   Object.assign(window, {pc});
   sampled = pc;
-  pc.ontrack = (e) => { play(e.track); record('trackSubscribed', {kind: e.track.kind}); };
+  pc.ontrack = (e) => { play(e.track, e.receiver); record('trackSubscribed', {kind: e.track.kind}); };
   if (role === 'janus-publish') {
     const [video, audio] = source();
     pc.addTransceiver(video, {direction: 'sendonly', sendEncodings: [{maxBitrate: MAX_BITRATE}]});

@@ -3,11 +3,13 @@
 // same numbers from the same samples, and tests/schema/fixtures/quality_series.json holds both to it).
 //
 // Served as /sdk/quality.js beside the entry, for lab pages and the benchmark (not re-exported by
-// hubbub.js): `import {QualityCollector, drawStamp} from '/sdk/quality.js';`.
+// hubbub.js): `import {QualityCollector, countEncoded, drawStamp} from '/sdk/quality.js';`.
 //
 // - `samplesFromReport(report, atMs)` turns one RTCPeerConnection.getStats() report into stream
 //   samples: plain objects with the schema's StreamSample fields (snake case, so a page can hand
 //   them to the benchmark as JSON and Python decodes them as they are).
+// - `countEncoded(receiver, into)` counts the encoded video bytes a receiver decodes (an encoded
+//   transform), so the media bitrate leaves out the FEC and retransmissions in bytesReceived.
 // - `QualityCollector` polls a peer connection, and with `watch(video)` records each rendered
 //   frame's time (requestVideoFrameCallback) and the time stamp drawn into it by the sender;
 //   `summary()` gives the schema's QualitySummary fields.
@@ -23,6 +25,7 @@ import {readStamp, stampDelayMs} from './stamp.js';
  * @property {number} at_ms @property {string} kind @property {string} direction @property {string} [stream_id]
  * @property {number} [bytes] @property {number} [frames] @property {number|null} [frames_per_second]
  * @property {number} [fec_bytes] @property {number} [retransmitted_bytes] inbound, both among `bytes`
+ * @property {number} [encoded_bytes] inbound video: the encoded frames' bytes (`countEncoded`), 0 if not counted
  * @property {number} [frame_width] @property {number} [frame_height]
  * @property {number} [freeze_count] @property {number} [total_freezes_duration] seconds
  * @property {number} [concealed_samples] @property {number} [total_samples_received]
@@ -48,10 +51,11 @@ export function bitrateKbps(first, last) {
   return span > 0 ? Math.max(0, n(last, 'bytes') - n(first, 'bytes')) * 8 / span : 0;
 }
 
-/** bitrateKbps less FEC and retransmissions. @param {StreamSample} first @param {StreamSample} last */
+/** The media's own kbit/s: encoded frame bytes when counted, else bitrateKbps less the FEC and retransmissions reported. @param {StreamSample} first @param {StreamSample} last */
 export function mediaBitrateKbps(first, last) {
   const span = last.at_ms - first.at_ms;
   if (span <= 0 || n(last, 'bytes') < n(first, 'bytes')) return 0;
+  if (n(last, 'encoded_bytes') > 0) return Math.max(0, n(last, 'encoded_bytes') - n(first, 'encoded_bytes')) * 8 / span;
   const repair = Math.max(0, n(last, 'fec_bytes') - n(first, 'fec_bytes'))
     + Math.max(0, n(last, 'retransmitted_bytes') - n(first, 'retransmitted_bytes'));
   return Math.max(0, n(last, 'bytes') - n(first, 'bytes') - repair) * 8 / span;
@@ -209,9 +213,11 @@ export function summarise(samples, extra = {}) {
 
 /**
  * The stream samples in one getStats() report (inbound-rtp and outbound-rtp, audio and video).
- * @param {RTCStatsReport|Map<string, any>} report @param {number} atMs @returns {StreamSample[]}
+ * @param {RTCStatsReport|Map<string, any>} report @param {number} atMs
+ * @param {Map<string, number>} [encoded] encoded bytes received so far, by track id (`countEncoded`)
+ * @returns {StreamSample[]}
  */
-export function samplesFromReport(report, atMs) {
+export function samplesFromReport(report, atMs, encoded) {
   /** @type {StreamSample[]} */
   const out = [];
   report.forEach((/** @type {any} */ s) => {
@@ -221,6 +227,7 @@ export function samplesFromReport(report, atMs) {
       at_ms: atMs, kind: s.kind, direction: inbound ? 'inbound' : 'outbound', stream_id: s.id,
       bytes: (inbound ? s.bytesReceived : s.bytesSent) ?? 0,
       fec_bytes: (inbound && s.fecBytesReceived) || 0, retransmitted_bytes: (inbound && s.retransmittedBytesReceived) || 0,
+      encoded_bytes: (inbound && encoded?.get(s.trackIdentifier)) || 0,
       frames: (inbound ? s.framesDecoded : s.framesEncoded) ?? 0,
       frames_per_second: s.framesPerSecond ?? null,
       frame_width: s.frameWidth ?? 0, frame_height: s.frameHeight ?? 0,
@@ -234,6 +241,38 @@ export function samplesFromReport(report, atMs) {
   return out;
 }
 
+// The worker behind countEncoded: each receiver's transform passes its frames on unchanged and
+// posts the bytes it has passed so far.
+const COUNTER = `onrtctransform = (event) => {
+  const {readable, writable, options} = event.transformer;
+  let bytes = 0;
+  readable.pipeThrough(new TransformStream({transform(frame, out) {
+    bytes += frame.data.byteLength; out.enqueue(frame); postMessage([options.id, bytes]);
+  }})).pipeTo(writable);
+};`;
+/** @type {Worker|null} */ let counter = null;
+/** @type {Map<string, Map<string, number>>} */ const counted = new Map();
+
+/**
+ * Count the encoded bytes `receiver` hands its decoder into `into` (by track id), through an
+ * RTCRtpScriptTransform that passes every frame on unchanged: the media alone, without the FEC
+ * and retransmissions that `bytesReceived` includes (samplesFromReport's `encoded` argument).
+ * Set it when the track arrives, before its first frame; it runs as long as the page (the frames
+ * go through it). False where the browser has no encoded transform.
+ * @param {RTCRtpReceiver} receiver @param {Map<string, number>} into @returns {boolean}
+ */
+export function countEncoded(receiver, into) {
+  const Transform = /** @type {any} */ (globalThis).RTCRtpScriptTransform;
+  if (typeof Transform !== 'function' || receiver.track?.kind !== 'video') return false;
+  if (!counter) {
+    counter = new Worker(URL.createObjectURL(new Blob([COUNTER], {type: 'text/javascript'})));
+    counter.onmessage = (/** @type {MessageEvent<[string, number]>} */ e) => { counted.get(e.data[0])?.set(e.data[0], e.data[1]); };
+  }
+  counted.set(receiver.track.id, into);
+  /** @type {any} */ (receiver).transform = new Transform(counter, {id: receiver.track.id});
+  return true;
+}
+
 /**
  * Samples one peer connection's stats, and with `watch(video)` the frames a video element renders.
  *
@@ -244,8 +283,9 @@ export function samplesFromReport(report, atMs) {
 export class QualityCollector {
   /**
    * @param {{getStats(): Promise<RTCStatsReport|Map<string, any>>}} pc
-   * @param {{now?: () => number, wall?: () => number}} [options] `now`: ms, the clock of
-   *   requestVideoFrameCallback (performance.now); `wall`: ms, the sender's stamp clock (Date.now)
+   * @param {{now?: () => number, wall?: () => number, encoded?: Map<string, number>}} [options] `now`: ms, the clock of
+   *   requestVideoFrameCallback (performance.now); `wall`: ms, the sender's stamp clock (Date.now);
+   *   `encoded`: the counts countEncoded keeps, when counting started before this collector
    */
   constructor(pc, options = {}) {
     this.pc = pc;
@@ -258,11 +298,17 @@ export class QualityCollector {
     this._watching = false;
     /** @type {ReturnType<typeof setInterval>|null} */ this._timer = null;
     /** @type {(() => void)[]} */ this._unwatch = [];
+    /** @type {Map<string, number>} encoded bytes by track id (countEncoded) */ this.encodedBytes = options.encoded ?? new Map();
+  }
+
+  /** Count `receiver`'s encoded bytes into this collector's samples (countEncoded). @param {RTCRtpReceiver} receiver */
+  countEncoded(receiver) {
+    return countEncoded(receiver, this.encodedBytes);
   }
 
   /** Read the stats once; the samples are kept and returned. */
   async sample() {
-    const taken = samplesFromReport(await this.pc.getStats(), this._now());
+    const taken = samplesFromReport(await this.pc.getStats(), this._now(), this.encodedBytes);
     this.samples.push(...taken);
     return taken;
   }
